@@ -24,7 +24,10 @@ use std::collections::BTreeMap;
     derive = "Default",
     category = "alauda",
     doc = "Connector stores how to reach one tool (its address) and the credential to use (a Secret), typed by a ConnectorClass.",
-    annotation("cert-manager.io/inject-ca-from", "connectors-system/connectors-serving-cert"),
+    annotation(
+        "cert-manager.io/inject-ca-from",
+        "connectors-system/connectors-serving-cert"
+    ),
     printcolumn = r#"{"name":"Class","type":"string","jsonPath":".spec.connectorClassName"}"#,
     printcolumn = r#"{"name":"Address","type":"string","jsonPath":".spec.address"}"#,
     printcolumn = r#"{"name":"Ready","type":"string","jsonPath":".status.conditions[?(@.type==\"Ready\")].status"}"#,

@@ -20,7 +20,10 @@ use std::collections::BTreeMap;
     derive = "Default",
     category = "alauda",
     doc = "ConnectorClass describes one type of tool: its address shape, auth types, probes, API, client configuration templates and proxy.",
-    annotation("cert-manager.io/inject-ca-from", "connectors-system/connectors-serving-cert"),
+    annotation(
+        "cert-manager.io/inject-ca-from",
+        "connectors-system/connectors-serving-cert"
+    ),
     printcolumn = r#"{"name":"Ready","type":"string","jsonPath":".status.conditions[?(@.type==\"Ready\")].status"}"#,
     printcolumn = r#"{"name":"Reason","type":"string","jsonPath":".status.conditions[?(@.type==\"Ready\")].reason"}"#,
     printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#
@@ -279,7 +282,10 @@ impl ConnectorClassSpec {
 
     /// All auth types.
     pub fn auth_types(&self) -> &[AuthType] {
-        self.auth.as_ref().map(|a| a.types.as_slice()).unwrap_or(&[])
+        self.auth
+            .as_ref()
+            .map(|a| a.types.as_slice())
+            .unwrap_or(&[])
     }
 
     /// The auth probe of an auth type.

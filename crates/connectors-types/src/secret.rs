@@ -71,7 +71,10 @@ mod tests {
 
     #[test]
     fn well_known_types_have_keys() {
-        assert_eq!(required_keys(BASIC_AUTH), Some(&["username", "password"][..]));
+        assert_eq!(
+            required_keys(BASIC_AUTH),
+            Some(&["username", "password"][..])
+        );
         assert_eq!(required_keys(GITLAB_PAT_AUTH), Some(&["token"][..]));
         assert_eq!(required_keys(OPAQUE), None);
         assert_eq!(required_keys("example.com/oauth2"), None);

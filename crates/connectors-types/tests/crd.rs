@@ -10,7 +10,10 @@ fn crds_have_scope_names_and_columns_of_the_spec() {
     assert_eq!(conn["spec"]["scope"], "Namespaced");
     assert_eq!(conn["spec"]["names"]["kind"], "Connector");
     assert_eq!(conn["spec"]["names"]["categories"][0], "alauda");
-    assert_eq!(class["metadata"]["name"], "connectorclasses.connectors.alauda.io");
+    assert_eq!(
+        class["metadata"]["name"],
+        "connectorclasses.connectors.alauda.io"
+    );
     assert_eq!(class["spec"]["scope"], "Cluster");
     assert_eq!(class["spec"]["names"]["plural"], "connectorclasses");
     for crd in [&conn, &class] {
@@ -64,7 +67,10 @@ fn free_form_fields_preserve_unknown_fields() {
     let conn = serde_json::to_value(&crds[1]).unwrap();
     let spec = &conn["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"];
     let value = &spec["properties"]["params"]["items"]["properties"]["value"];
-    assert_eq!(value["x-kubernetes-preserve-unknown-fields"], true, "{value}");
+    assert_eq!(
+        value["x-kubernetes-preserve-unknown-fields"], true,
+        "{value}"
+    );
     let class = serde_json::to_value(&crds[0]).unwrap();
     let cspec = &class["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"];
     assert_eq!(

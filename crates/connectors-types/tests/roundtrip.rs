@@ -44,7 +44,18 @@ fn connector_class_keeps_every_field() {
     assert_eq!(c.proxy_resolver(), ProxyResolver::Path);
     assert!(c.spec.auth_type("basicAuth").unwrap().is_optional());
     assert!(!c.spec.auth_type("apiKey").unwrap().is_optional());
-    assert_eq!(c.spec.auth_probe("basicAuth").unwrap().probe.http.as_ref().unwrap().http_headers.len(), 3);
+    assert_eq!(
+        c.spec
+            .auth_probe("basicAuth")
+            .unwrap()
+            .probe
+            .http
+            .as_ref()
+            .unwrap()
+            .http_headers
+            .len(),
+        3
+    );
     assert!(c.spec.configuration("gitconfig").is_some());
     assert!(c.spec.auth_extractor().unwrap().contains("package proxy"));
 }

@@ -1,1 +1,24 @@
-fn main() {}
+//! `connectors`: one binary for every role and the user commands.
+
+mod api_client;
+mod cli;
+mod cmd;
+mod datadir;
+mod input;
+mod logging;
+mod output;
+
+use clap::Parser;
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    let cli = cli::Cli::parse();
+    logging::init(&cli.log);
+    match cmd::run(cli.command) {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            ExitCode::from(1)
+        }
+    }
+}

@@ -1,0 +1,298 @@
+//! The local backend against a real directory.
+
+use connectors_catalog::local::{LocalCatalog, LocalOptions};
+use connectors_catalog::{AccessCheck, Catalog, CatalogError};
+use connectors_types::connector::ConnectorStatus;
+use connectors_types::Condition;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+const SECRET: &str = "apiVersion: v1\nkind: Secret\nmetadata: {name: creds, namespace: team-a}\ntype: kubernetes.io/basic-auth\nstringData: {username: alice, password: hunter2-secret}\n";
+
+fn connector(address: &str) -> String {
+    format!("apiVersion: connectors.alauda.io/v1alpha1\nkind: Connector\nmetadata: {{name: demo, namespace: team-a}}\nspec:\n  connectorClassName: git\n  address: {address}\n  auth: {{name: basicAuth, secretRef: {{name: creds}}}}\n")
+}
+
+struct Fixture {
+    _tmp: tempfile::TempDir,
+    config: std::path::PathBuf,
+    catalog: Arc<LocalCatalog>,
+}
+
+async fn start(files: &[(&str, &str)]) -> Fixture {
+    let tmp = tempfile::tempdir().unwrap();
+    let config = tmp.path().join("config");
+    std::fs::create_dir_all(&config).unwrap();
+    for (name, text) in files {
+        write(&config.join(name), text);
+    }
+    let catalog = LocalCatalog::start(
+        &config,
+        &tmp.path().join("data"),
+        LocalOptions {
+            rescan_interval: Duration::from_millis(200),
+            debounce: Duration::from_millis(50),
+        },
+    )
+    .unwrap();
+    Fixture {
+        _tmp: tmp,
+        config,
+        catalog,
+    }
+}
+
+fn write(path: &Path, text: &str) {
+    // Write through a temporary file so readers never see half a file, as
+    // editors and config management do.
+    let tmp = path.with_extension("tmp-write");
+    std::fs::write(&tmp, text).unwrap();
+    std::fs::rename(&tmp, path).unwrap();
+}
+
+/// Waits (bounded) until `cond` holds for the current snapshot.
+async fn eventually(
+    catalog: &LocalCatalog,
+    what: &str,
+    cond: impl Fn(&connectors_catalog::Snapshot) -> bool,
+) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        if cond(&catalog.snapshot()) {
+            return;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for: {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn loads_objects_with_builtins_and_server_metadata() {
+    let f = start(&[(
+        "a.yaml",
+        &format!("{SECRET}---\n{}", connector("https://g.example")),
+    )])
+    .await;
+    let snap = f.catalog.snapshot();
+    let c = snap.connector("team-a", "demo").unwrap();
+    assert_eq!(c.metadata.generation, Some(1));
+    assert!(c.metadata.uid.is_some());
+    assert!(c.metadata.creation_timestamp.is_some());
+    assert!(snap.secret("team-a", "creds").is_some());
+    for builtin in ["git", "gitlab", "k8s"] {
+        assert!(snap.class(builtin).is_some(), "{builtin}");
+    }
+    assert!(snap.secret_of(c).is_some());
+    assert!(f.catalog.problems().is_empty());
+}
+
+#[tokio::test]
+async fn edits_are_picked_up_and_unchanged_objects_keep_their_arc() {
+    let f = start(&[
+        ("a.yaml", SECRET),
+        ("b.yaml", &connector("https://g.example")),
+    ])
+    .await;
+    let before = f.catalog.snapshot();
+    let rx = f.catalog.subscribe();
+    write(
+        &f.config.join("b.yaml"),
+        &connector("https://other.example"),
+    );
+    eventually(&f.catalog, "address change", |s| {
+        s.connector("team-a", "demo")
+            .map(|c| c.spec.address.as_str())
+            == Some("https://other.example")
+    })
+    .await;
+    assert!(rx.has_changed().unwrap());
+    let after = f.catalog.snapshot();
+    assert!(after.generation > before.generation);
+    let c = after.connector("team-a", "demo").unwrap();
+    assert_eq!(c.metadata.generation, Some(2));
+    assert_eq!(
+        c.metadata.uid,
+        before.connector("team-a", "demo").unwrap().metadata.uid
+    );
+    assert!(Arc::ptr_eq(
+        before.secret("team-a", "creds").unwrap(),
+        after.secret("team-a", "creds").unwrap()
+    ));
+    assert!(Arc::ptr_eq(
+        before.class("git").unwrap(),
+        after.class("git").unwrap()
+    ));
+
+    // Touching a file without changing it publishes nothing.
+    let g = f.catalog.snapshot().generation;
+    write(&f.config.join("a.yaml"), SECRET);
+    f.catalog.reload();
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert_eq!(f.catalog.snapshot().generation, g);
+}
+
+#[tokio::test]
+async fn a_broken_file_keeps_its_last_good_objects_until_fixed() {
+    let f = start(&[
+        ("a.yaml", SECRET),
+        ("b.yaml", &connector("https://g.example")),
+    ])
+    .await;
+    write(
+        &f.config.join("a.yaml"),
+        "apiVersion: v1\nkind: Secret\nmetadata: {name: creds, namespace: team-a}\ntype: kubernetes.io/basic-auth\nstringData: {username: alice, password: [not, a, string, hunter2-new]}\n",
+    );
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while f.catalog.problems().is_empty() {
+        assert!(Instant::now() < deadline, "problem not reported");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let problems = f.catalog.problems();
+    assert_eq!(problems.len(), 1);
+    assert!(problems[0].file.ends_with("a.yaml"));
+    assert_eq!(problems[0].document, Some(0));
+    assert!(
+        problems[0].message.contains("stringData.password"),
+        "{}",
+        problems[0]
+    );
+    assert!(
+        !problems[0].to_string().contains("hunter2"),
+        "{}",
+        problems[0]
+    );
+    let snap = f.catalog.snapshot();
+    let secret = snap
+        .secret("team-a", "creds")
+        .expect("last good Secret kept");
+    assert_eq!(
+        connectors_types::secret::string_data(secret)["password"],
+        "hunter2-secret"
+    );
+
+    write(
+        &f.config.join("a.yaml"),
+        &SECRET.replace("hunter2-secret", "rotated-value"),
+    );
+    eventually(&f.catalog, "fixed file", |s| {
+        s.secret("team-a", "creds")
+            .map(|s| connectors_types::secret::string_data(s)["password"] == "rotated-value")
+            .unwrap_or(false)
+    })
+    .await;
+    assert!(f.catalog.problems().is_empty());
+}
+
+#[tokio::test]
+async fn deleted_files_remove_objects_and_duplicates_are_reported() {
+    let f = start(&[
+        ("a.yaml", SECRET),
+        ("b.yaml", SECRET),
+        ("c.yaml", &connector("https://g.example")),
+    ])
+    .await;
+    let problems = f.catalog.problems();
+    assert_eq!(problems.len(), 1, "{problems:?}");
+    assert!(problems[0].file.ends_with("b.yaml"));
+    assert!(problems[0].message.contains("defined again"));
+    std::fs::remove_file(f.config.join("c.yaml")).unwrap();
+    eventually(&f.catalog, "connector removed", |s| {
+        s.connector("team-a", "demo").is_none()
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_file_class_overrides_the_builtin_one() {
+    let class = "apiVersion: connectors.alauda.io/v1alpha1\nkind: ConnectorClass\nmetadata: {name: git}\nspec:\n  address: {type: string}\n  auth:\n    types:\n    - {name: tokenAuth, secretType: connectors.cpaas.io/bearer-token}\n";
+    let f = start(&[("class.yaml", class)]).await;
+    let snap = f.catalog.snapshot();
+    let git = snap.class("git").unwrap();
+    assert_eq!(git.spec.auth_types()[0].name, "tokenAuth");
+}
+
+#[tokio::test]
+async fn statuses_survive_spec_edits_and_vanish_with_the_object() {
+    let f = start(&[
+        ("a.yaml", SECRET),
+        ("b.yaml", &connector("https://g.example")),
+    ])
+    .await;
+    let status = ConnectorStatus {
+        conditions: vec![Condition::new(
+            "Ready",
+            connectors_types::ConditionStatus::True,
+        )],
+        ..Default::default()
+    };
+    let g0 = f.catalog.snapshot().generation;
+    f.catalog
+        .write_connector_status("team-a", "demo", status.clone())
+        .await
+        .unwrap();
+    let g1 = f.catalog.snapshot().generation;
+    assert!(g1 > g0);
+    // Identical status: no new generation.
+    f.catalog
+        .write_connector_status("team-a", "demo", status.clone())
+        .await
+        .unwrap();
+    assert_eq!(f.catalog.snapshot().generation, g1);
+
+    write(
+        &f.config.join("b.yaml"),
+        &connector("https://changed.example"),
+    );
+    eventually(&f.catalog, "address change", |s| {
+        s.connector("team-a", "demo")
+            .map(|c| c.spec.address.as_str())
+            == Some("https://changed.example")
+    })
+    .await;
+    assert_eq!(
+        f.catalog
+            .snapshot()
+            .connector("team-a", "demo")
+            .unwrap()
+            .status,
+        Some(status.clone())
+    );
+
+    std::fs::remove_file(f.config.join("b.yaml")).unwrap();
+    eventually(&f.catalog, "connector removed", |s| {
+        s.connector("team-a", "demo").is_none()
+    })
+    .await;
+    assert!(matches!(
+        f.catalog
+            .write_connector_status("team-a", "demo", status)
+            .await,
+        Err(CatalogError::NotFound { .. })
+    ));
+}
+
+#[tokio::test]
+async fn tokens_and_policy_through_the_trait() {
+    let f = start(&[]).await;
+    let t = f
+        .catalog
+        .issuer()
+        .issue("team-a", "ci", Duration::from_secs(60))
+        .unwrap();
+    let id = f.catalog.authenticate(&t.token).await.unwrap();
+    assert!(f
+        .catalog
+        .authorize(&id, &AccessCheck::get("team-a", "x"))
+        .await
+        .unwrap()
+        .allowed());
+    assert!(!f
+        .catalog
+        .authorize(&id, &AccessCheck::get("team-b", "x"))
+        .await
+        .unwrap()
+        .allowed());
+    let err = f.catalog.authenticate("garbage").await.unwrap_err();
+    assert!(err.to_string().contains("malformed"));
+}

@@ -1,0 +1,305 @@
+//! Short-lived memory of authentication and authorisation answers, keyed by
+//! a SHA-256 hash of the token (the token itself is never stored).
+//!
+//! * identities: until the token expires or `identity_ttl` passes, whichever
+//!   comes first;
+//! * decisions per (token, connector, verb, subresource): `allow_ttl` for an
+//!   allow, `deny_ttl` for a denial, never past the token's expiry.
+//!
+//! Both maps are bounded; when one is full, expired entries are dropped and,
+//! if that is not enough, the map is emptied (the next requests ask the
+//! catalog again).
+
+use connectors_catalog::{AccessCheck, Identity};
+use std::collections::HashMap;
+use std::fmt;
+use std::hash::{Hash, Hasher};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant, SystemTime};
+
+/// SHA-256 of a token.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) struct TokenHash([u8; 32]);
+
+impl TokenHash {
+    pub(crate) fn of(token: &str) -> TokenHash {
+        let d = ring::digest::digest(&ring::digest::SHA256, token.as_bytes());
+        let mut out = [0u8; 32];
+        out.copy_from_slice(d.as_ref());
+        TokenHash(out)
+    }
+}
+
+impl Hash for TokenHash {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        // Already uniformly distributed: the first 8 bytes are enough.
+        state.write(&self.0[..8]);
+    }
+}
+
+impl fmt::Debug for TokenHash {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "TokenHash(")?;
+        for b in &self.0[..4] {
+            write!(f, "{b:02x}")?;
+        }
+        write!(f, "…)")
+    }
+}
+
+/// Counters of the caches, for metrics.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CacheStats {
+    /// Identity lookups answered from memory.
+    pub identity_hits: u64,
+    /// Identity lookups that asked the catalog.
+    pub identity_misses: u64,
+    /// Permission lookups answered from memory.
+    pub decision_hits: u64,
+    /// Permission lookups that asked the catalog.
+    pub decision_misses: u64,
+    /// Entries currently held (identities + decisions).
+    pub entries: u64,
+}
+
+/// Lifetimes and size of the caches.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct CacheLimits {
+    pub(crate) identity_ttl: Duration,
+    pub(crate) allow_ttl: Duration,
+    pub(crate) deny_ttl: Duration,
+    pub(crate) max_entries: usize,
+}
+
+#[derive(Clone, PartialEq, Eq, Hash)]
+struct DecisionKey {
+    token: TokenHash,
+    check: AccessCheck,
+}
+
+/// A cached decision: `Ok(())` allowed, `Err(reason)` denied.
+pub(crate) type CachedDecision = Result<(), Arc<str>>;
+
+struct Entry<T> {
+    value: T,
+    until: Instant,
+}
+
+pub(crate) struct AuthCache {
+    limits: CacheLimits,
+    identities: RwLock<HashMap<TokenHash, Entry<Arc<Identity>>>>,
+    decisions: RwLock<HashMap<DecisionKey, Entry<CachedDecision>>>,
+    identity_hits: AtomicU64,
+    identity_misses: AtomicU64,
+    decision_hits: AtomicU64,
+    decision_misses: AtomicU64,
+}
+
+impl AuthCache {
+    pub(crate) fn new(limits: CacheLimits) -> AuthCache {
+        AuthCache {
+            limits,
+            identities: RwLock::new(HashMap::new()),
+            decisions: RwLock::new(HashMap::new()),
+            identity_hits: AtomicU64::new(0),
+            identity_misses: AtomicU64::new(0),
+            decision_hits: AtomicU64::new(0),
+            decision_misses: AtomicU64::new(0),
+        }
+    }
+
+    /// A remembered identity for this token, if still fresh.
+    pub(crate) fn identity(&self, token: &TokenHash) -> Option<Arc<Identity>> {
+        let now = Instant::now();
+        let hit = read(&self.identities)
+            .get(token)
+            .filter(|e| e.until > now)
+            .map(|e| e.value.clone());
+        count(if hit.is_some() {
+            &self.identity_hits
+        } else {
+            &self.identity_misses
+        });
+        hit
+    }
+
+    /// Remembers an identity; returns it shared.
+    pub(crate) fn put_identity(&self, token: TokenHash, identity: Identity) -> Arc<Identity> {
+        let until = bounded(
+            Instant::now(),
+            self.limits.identity_ttl,
+            identity.expires_at,
+        );
+        let identity = Arc::new(identity);
+        if let Some(until) = until {
+            insert(
+                &self.identities,
+                token,
+                Entry {
+                    value: identity.clone(),
+                    until,
+                },
+                self.limits.max_entries,
+            );
+        }
+        identity
+    }
+
+    /// A remembered decision, if still fresh.
+    pub(crate) fn decision(
+        &self,
+        token: &TokenHash,
+        check: &AccessCheck,
+    ) -> Option<CachedDecision> {
+        let now = Instant::now();
+        let key = DecisionKey {
+            token: *token,
+            check: check.clone(),
+        };
+        let hit = read(&self.decisions)
+            .get(&key)
+            .filter(|e| e.until > now)
+            .map(|e| e.value.clone());
+        count(if hit.is_some() {
+            &self.decision_hits
+        } else {
+            &self.decision_misses
+        });
+        hit
+    }
+
+    /// Remembers a decision for at most the allow/deny TTL and never past
+    /// the identity's expiry.
+    pub(crate) fn put_decision(
+        &self,
+        token: TokenHash,
+        identity: &Identity,
+        check: AccessCheck,
+        decision: CachedDecision,
+    ) {
+        let ttl = if decision.is_ok() {
+            self.limits.allow_ttl
+        } else {
+            self.limits.deny_ttl
+        };
+        if let Some(until) = bounded(Instant::now(), ttl, identity.expires_at) {
+            insert(
+                &self.decisions,
+                DecisionKey { token, check },
+                Entry {
+                    value: decision,
+                    until,
+                },
+                self.limits.max_entries,
+            );
+        }
+    }
+
+    pub(crate) fn stats(&self) -> CacheStats {
+        CacheStats {
+            identity_hits: self.identity_hits.load(Ordering::Relaxed),
+            identity_misses: self.identity_misses.load(Ordering::Relaxed),
+            decision_hits: self.decision_hits.load(Ordering::Relaxed),
+            decision_misses: self.decision_misses.load(Ordering::Relaxed),
+            entries: (read(&self.identities).len() + read(&self.decisions).len()) as u64,
+        }
+    }
+}
+
+fn count(c: &AtomicU64) {
+    c.fetch_add(1, Ordering::Relaxed);
+}
+
+fn read<T>(lock: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
+    lock.read().unwrap_or_else(|p| p.into_inner())
+}
+
+/// `now + ttl`, cut at the token's expiry; `None` when nothing may be kept.
+fn bounded(now: Instant, ttl: Duration, expires_at: Option<SystemTime>) -> Option<Instant> {
+    let mut keep = ttl;
+    if let Some(exp) = expires_at {
+        let left = exp
+            .duration_since(SystemTime::now())
+            .unwrap_or(Duration::ZERO);
+        keep = keep.min(left);
+    }
+    (!keep.is_zero()).then(|| now + keep)
+}
+
+fn insert<K: Hash + Eq, V>(
+    lock: &RwLock<HashMap<K, Entry<V>>>,
+    key: K,
+    entry: Entry<V>,
+    max: usize,
+) {
+    let mut map = lock.write().unwrap_or_else(|p| p.into_inner());
+    if map.len() >= max && !map.contains_key(&key) {
+        let now = Instant::now();
+        map.retain(|_, e| e.until > now);
+        if map.len() >= max {
+            map.clear();
+        }
+    }
+    map.insert(key, entry);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn limits() -> CacheLimits {
+        CacheLimits {
+            identity_ttl: Duration::from_secs(10),
+            allow_ttl: Duration::from_secs(10),
+            deny_ttl: Duration::from_secs(2),
+            max_entries: 3,
+        }
+    }
+
+    fn ident(exp: Option<SystemTime>) -> Identity {
+        Identity::service_account_identity("ns", "sa", "uid", exp)
+    }
+
+    #[test]
+    fn identities_hit_and_expire_with_token() {
+        let c = AuthCache::new(limits());
+        let t = TokenHash::of("a");
+        assert!(c.identity(&t).is_none());
+        c.put_identity(t, ident(None));
+        assert!(c.identity(&t).is_some());
+        let t2 = TokenHash::of("b");
+        c.put_identity(t2, ident(Some(SystemTime::now() - Duration::from_secs(1))));
+        assert!(c.identity(&t2).is_none(), "expired tokens are not kept");
+        let s = c.stats();
+        assert_eq!((s.identity_hits, s.identity_misses), (1, 2));
+    }
+
+    #[test]
+    fn decisions_are_per_check_and_bounded() {
+        let c = AuthCache::new(limits());
+        let t = TokenHash::of("a");
+        let id = ident(None);
+        let check = AccessCheck::get("ns", "c1");
+        c.put_decision(t, &id, check.clone(), Ok(()));
+        assert_eq!(c.decision(&t, &check), Some(Ok(())));
+        assert_eq!(c.decision(&t, &AccessCheck::get("ns", "c2")), None);
+        assert_eq!(c.decision(&TokenHash::of("b"), &check), None);
+        for i in 0..10 {
+            c.put_decision(
+                t,
+                &id,
+                AccessCheck::get("ns", &format!("x{i}")),
+                Err("no".into()),
+            );
+        }
+        assert!(c.stats().entries <= 3);
+    }
+
+    #[test]
+    fn hash_debug_is_short() {
+        let s = format!("{:?}", TokenHash::of("secret-token"));
+        assert!(!s.contains("secret"));
+        assert!(s.len() < 24);
+    }
+}

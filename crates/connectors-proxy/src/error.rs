@@ -1,0 +1,256 @@
+//! What can go wrong: [`ProxyError`] for starting and running the proxy,
+//! [`RequestError`] for one request (each maps to a status code and a short
+//! plain-text body that says what to do). Neither ever carries a token or a
+//! Secret value.
+
+use crate::body::ResponseBody;
+use crate::request_id::RequestId;
+use http::header::{HeaderValue, CACHE_CONTROL, CONTENT_TYPE, WWW_AUTHENTICATE};
+use http::{Response, StatusCode};
+use std::time::Duration;
+
+/// Header carrying the per-request id on proxy-generated responses.
+pub const REQUEST_ID_HEADER: &str = "x-request-id";
+
+/// Challenge sent with every 401.
+pub(crate) const BASIC_CHALLENGE: &str = "Basic realm=\"connectors-proxy\"";
+
+/// Errors of setting up or running the proxy (not of single requests).
+#[derive(Debug, thiserror::Error)]
+pub enum ProxyError {
+    /// A file or socket operation failed.
+    #[error("{context}: {source}")]
+    Io {
+        /// What was being done, e.g. "writing /data/proxy-ca.key".
+        context: String,
+        /// The underlying error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The proxy CA could not be created or loaded.
+    #[error("proxy CA: {0}")]
+    Ca(String),
+}
+
+impl ProxyError {
+    pub(crate) fn io(context: impl Into<String>, source: std::io::Error) -> ProxyError {
+        ProxyError::Io {
+            context: context.into(),
+            source,
+        }
+    }
+}
+
+/// Why one request was answered by the proxy itself instead of the tool.
+///
+/// Messages are safe to show to the caller and to log: they name objects and
+/// hosts, never tokens or credential values.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum RequestError {
+    /// No client token anywhere.
+    #[error("no token: send the workload token as the Basic password (any username) or as 'Authorization: Bearer TOKEN'")]
+    NoToken,
+    /// An `Authorization` header that cannot be read.
+    #[error(
+        "malformed Authorization header ({0}): send 'Basic base64(user:TOKEN)' or 'Bearer TOKEN'"
+    )]
+    MalformedAuthorization(&'static str),
+    /// The catalog did not accept the token.
+    #[error("token rejected ({0}): get a fresh workload token and retry")]
+    Unauthenticated(String),
+    /// The catalog could not be asked.
+    #[error("cannot check access right now ({0}); retry shortly")]
+    AuthUnavailable(String),
+    /// The identity may not use the Connector.
+    #[error("{who} may not use connector {namespace}/{name} ({reason}); ask an administrator to grant get on connectors.connectors.alauda.io {name} in namespace {namespace}")]
+    Forbidden {
+        /// Display form of the caller, e.g. `serviceaccount team-a/builder`.
+        who: String,
+        /// Connector namespace.
+        namespace: String,
+        /// Connector name.
+        name: String,
+        /// The catalog's reason.
+        reason: String,
+    },
+    /// Neither path nor host names a Connector.
+    #[error(
+        "connector not specified: use /namespaces/NS/connectors/NAME/... or host c-NAME.NS.svc"
+    )]
+    ConnectorNotSpecified,
+    /// Path or host names a Connector with an impossible name.
+    #[error("connector not specified: {0:?} is not a valid namespace or name")]
+    InvalidConnectorName(String),
+    /// The caller is allowed, but the Connector does not exist.
+    #[error(
+        "connector {namespace}/{name} not found: check the namespace and name of the proxy address"
+    )]
+    ConnectorNotFound {
+        /// Connector namespace.
+        namespace: String,
+        /// Connector name.
+        name: String,
+    },
+    /// The Connector's class is missing or is not served by this proxy.
+    #[error("connector {connector}: {detail}")]
+    ClassUnusable {
+        /// `namespace/name`.
+        connector: String,
+        /// What is wrong and what to do.
+        detail: String,
+    },
+    /// `spec.address` cannot be used as an upstream.
+    #[error("connector {connector} has an unusable spec.address ({detail}); fix the Connector")]
+    InvalidAddress {
+        /// `namespace/name`.
+        connector: String,
+        /// Why.
+        detail: String,
+    },
+    /// The Secret is missing or lacks what the auth type needs.
+    #[error("connector credential unavailable: {0}")]
+    CredentialUnavailable(String),
+    /// A class policy does not compile (the message names the class).
+    #[error("{0}; fix the ConnectorClass")]
+    PolicyCompile(String),
+    /// A class policy failed while evaluating (the message names the class
+    /// and never carries request or Secret values).
+    #[error("{0}; fix the ConnectorClass")]
+    PolicyEval(String),
+    /// The generator asked for something this proxy cannot do yet or that
+    /// is not a valid header or query parameter.
+    #[error("class {class}: {detail}")]
+    InjectionUnsupported {
+        /// Class name.
+        class: String,
+        /// What was asked.
+        detail: String,
+    },
+    /// DNS, TCP or TLS towards the tool failed.
+    #[error("upstream {host} unreachable: {reason}")]
+    UpstreamUnreachable {
+        /// `host[:port]`.
+        host: String,
+        /// Short reason.
+        reason: String,
+    },
+    /// The tool closed or broke the exchange before answering.
+    #[error("upstream {host} failed: {reason}")]
+    UpstreamFailed {
+        /// `host[:port]`.
+        host: String,
+        /// Short reason.
+        reason: String,
+    },
+    /// The tool did not connect or answer in time.
+    #[error("upstream {host} did not {what} within {}s; retry later or raise the proxy's upstream timeout", after.as_secs_f32())]
+    UpstreamTimeout {
+        /// `host[:port]`.
+        host: String,
+        /// `accept a connection` or `answer`.
+        what: &'static str,
+        /// The limit that passed.
+        after: Duration,
+    },
+    /// The client sent something unusable.
+    #[error("bad request: {0}")]
+    BadRequest(&'static str),
+    /// A request mode this proxy does not implement yet.
+    #[error("{0}")]
+    NotImplemented(&'static str),
+}
+
+impl RequestError {
+    /// The status code this error is answered with.
+    pub fn status(&self) -> StatusCode {
+        use RequestError::*;
+        match self {
+            NoToken | MalformedAuthorization(_) | Unauthenticated(_) => StatusCode::UNAUTHORIZED,
+            AuthUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Forbidden { .. } => StatusCode::FORBIDDEN,
+            ConnectorNotSpecified | InvalidConnectorName(_) | ConnectorNotFound { .. } => {
+                StatusCode::NOT_FOUND
+            }
+            ClassUnusable { .. }
+            | InvalidAddress { .. }
+            | CredentialUnavailable(_)
+            | PolicyCompile(_)
+            | InjectionUnsupported { .. }
+            | UpstreamUnreachable { .. }
+            | UpstreamFailed { .. } => StatusCode::BAD_GATEWAY,
+            PolicyEval(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            UpstreamTimeout { .. } => StatusCode::GATEWAY_TIMEOUT,
+            BadRequest(_) => StatusCode::BAD_REQUEST,
+            NotImplemented(_) => StatusCode::NOT_IMPLEMENTED,
+        }
+    }
+
+    /// A short machine-friendly name for logs.
+    pub fn kind(&self) -> &'static str {
+        use RequestError::*;
+        match self {
+            NoToken => "no_token",
+            MalformedAuthorization(_) => "malformed_authorization",
+            Unauthenticated(_) => "unauthenticated",
+            AuthUnavailable(_) => "auth_unavailable",
+            Forbidden { .. } => "forbidden",
+            ConnectorNotSpecified | InvalidConnectorName(_) => "connector_not_specified",
+            ConnectorNotFound { .. } => "connector_not_found",
+            ClassUnusable { .. } => "class_unusable",
+            InvalidAddress { .. } => "invalid_address",
+            CredentialUnavailable(_) => "credential_unavailable",
+            PolicyCompile(_) => "policy_compile",
+            PolicyEval(_) => "policy_eval",
+            InjectionUnsupported { .. } => "injection_unsupported",
+            UpstreamUnreachable { .. } => "upstream_unreachable",
+            UpstreamFailed { .. } => "upstream_failed",
+            UpstreamTimeout { .. } => "upstream_timeout",
+            BadRequest(_) => "bad_request",
+            NotImplemented(_) => "not_implemented",
+        }
+    }
+
+    /// The plain-text response for this error (body ends with a newline).
+    pub(crate) fn to_response(&self, id: RequestId) -> Response<ResponseBody> {
+        let mut body = self.to_string();
+        body.push('\n');
+        let mut resp = Response::new(ResponseBody::full(body));
+        *resp.status_mut() = self.status();
+        let h = resp.headers_mut();
+        h.insert(
+            CONTENT_TYPE,
+            HeaderValue::from_static("text/plain; charset=utf-8"),
+        );
+        h.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        if let Ok(v) = HeaderValue::from_str(&id.to_string()) {
+            h.insert(REQUEST_ID_HEADER, v);
+        }
+        if self.status() == StatusCode::UNAUTHORIZED {
+            h.insert(WWW_AUTHENTICATE, HeaderValue::from_static(BASIC_CHALLENGE));
+        }
+        resp
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn statuses() {
+        assert_eq!(RequestError::NoToken.status(), 401);
+        assert_eq!(RequestError::ConnectorNotSpecified.status(), 404);
+        assert_eq!(
+            RequestError::UpstreamTimeout {
+                host: "h".into(),
+                what: "answer",
+                after: Duration::from_secs(1)
+            }
+            .status(),
+            504
+        );
+        let r = RequestError::NoToken.to_response(RequestId(7));
+        assert_eq!(r.headers()[WWW_AUTHENTICATE], BASIC_CHALLENGE);
+        assert!(r.headers().contains_key(REQUEST_ID_HEADER));
+    }
+}

@@ -1,0 +1,216 @@
+//! Reverse mode (spec 02 §5.4, §6.1): identify the Connector, extract and
+//! check the caller's token, authorise, then forward with the Connector's
+//! credential, streaming both ways.
+//!
+//! Order matters: authorisation happens before the Connector's existence is
+//! revealed, so callers without rights cannot probe names.
+
+use crate::access_log::RequestLog;
+use crate::body::{Progress, ResponseBody, UpstreamBody};
+use crate::error::RequestError;
+use crate::identify::{identify, Format, Target};
+use crate::inject::{self, Outgoing};
+use crate::location;
+use crate::policy;
+use crate::route::Route;
+use crate::token::{self, ClientToken, Source};
+use crate::upstream::strip_hop_by_hop;
+use crate::Shared;
+use connectors_core::address::join_path;
+use http::header::{CONTENT_TYPE, HOST, LOCATION};
+use http::request::Parts;
+use http::{HeaderValue, Request, Response, Uri, Version};
+use hyper::body::Incoming;
+
+pub(crate) async fn handle(
+    shared: &Shared,
+    req: Request<Incoming>,
+    log: &mut RequestLog,
+) -> Result<Response<ResponseBody>, RequestError> {
+    let (mut parts, incoming) = req.into_parts();
+    let client_uri = parts.uri.clone();
+    let client_host = parts
+        .headers
+        .get(HOST)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string)
+        .or_else(|| client_uri.authority().map(|a| a.to_string()));
+    let target = identify(client_uri.path(), client_host.as_deref())?;
+    log.connector = Some(format!("{}/{}", target.namespace, target.name));
+
+    let route = {
+        let snap = shared.catalog.snapshot();
+        shared.routes.lookup(&snap, target.namespace, target.name)
+    };
+    let mut body = UpstreamBody::new(incoming);
+
+    let token = extract_token(
+        shared,
+        route.as_deref(),
+        &parts,
+        &target,
+        client_uri.query(),
+        &mut body,
+    )
+    .await?;
+    let caller = shared.auth.authenticate(&token).await?;
+    shared
+        .auth
+        .authorize(&caller, target.namespace, target.name, &parts.method)
+        .await?;
+
+    let route = route.ok_or_else(|| RequestError::ConnectorNotFound {
+        namespace: target.namespace.to_string(),
+        name: target.name.to_string(),
+    })?;
+    if let Some(Err(e)) = &route.extractor {
+        return Err(RequestError::PolicyCompile(e.clone()));
+    }
+    let forward = route.forward.as_ref().map_err(Clone::clone)?;
+    let upstream = &forward.upstream;
+
+    let mut path_and_query = join_path(&upstream.base, target.rest, client_uri.query());
+    strip_hop_by_hop(&mut parts.headers);
+    inject::strip_client_credentials(&mut parts.headers, &token);
+    parts.headers.remove(HOST);
+    inject::apply(
+        &forward.credential,
+        &route.class_name,
+        Outgoing {
+            method: &parts.method,
+            path_and_query: &mut path_and_query,
+            host: &upstream.host,
+            headers: &mut parts.headers,
+        },
+    )?;
+    parts.headers.insert(HOST, upstream.host_header.clone());
+    log.upstream_host = Some(upstream.host.clone());
+    log.path = path_and_query
+        .split_once('?')
+        .map(|(p, _)| p)
+        .unwrap_or(&path_and_query)
+        .to_string();
+    let request_url_for_redirects = format!(
+        "{}://{}{}",
+        upstream.scheme, upstream.authority, path_and_query
+    );
+    parts.uri = Uri::builder()
+        .scheme(upstream.scheme.clone())
+        .authority(upstream.authority.clone())
+        .path_and_query(path_and_query)
+        .build()
+        .map_err(|_| RequestError::BadRequest("the request path cannot be forwarded"))?;
+    parts.version = Version::HTTP_11;
+
+    let progress = Progress::new();
+    body.set_progress(progress.clone());
+    let resp = shared
+        .upstream
+        .send(Request::from_parts(parts, body), progress, &upstream.host)
+        .await?;
+
+    let (mut rparts, rbody) = resp.into_parts();
+    strip_hop_by_hop(&mut rparts.headers);
+    rparts.version = Version::HTTP_11;
+    if let Some(loc) = rparts.headers.get(LOCATION).and_then(|v| v.to_str().ok()) {
+        if let Some(new) = rewrite_location(
+            loc,
+            &route,
+            &target,
+            client_host.as_deref(),
+            &request_url_for_redirects,
+        ) {
+            if let Ok(v) = HeaderValue::from_str(&new) {
+                rparts.headers.insert(LOCATION, v);
+            }
+        }
+    }
+    Ok(Response::from_parts(rparts, ResponseBody::upstream(rbody)))
+}
+
+/// Token sources in order: class extractor (only for an existing Connector
+/// with a compiled extractor), then `Authorization` Bearer, then Basic.
+async fn extract_token(
+    shared: &Shared,
+    route: Option<&Route>,
+    parts: &Parts,
+    target: &Target<'_>,
+    query: Option<&str>,
+    body: &mut UpstreamBody,
+) -> Result<ClientToken, RequestError> {
+    if let Some(Some(Ok(extractor))) = route.map(|r| &r.extractor) {
+        let json = if extractor.reads_body() && is_json(parts) {
+            body.read_bounded(shared.config.max_inspected_body_bytes)
+                .await
+                .map_err(|_| RequestError::BadRequest("the request body could not be read"))?
+                .and_then(|b| serde_json::from_slice(&b).ok())
+        } else {
+            None
+        };
+        let host = parts
+            .headers
+            .get(HOST)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
+        let rest = if target.rest.is_empty() {
+            "/"
+        } else {
+            target.rest
+        };
+        let target_pq = match query {
+            Some(q) => format!("{rest}?{q}"),
+            None => rest.to_string(),
+        };
+        let input = policy::request_input(&parts.method, host, &target_pq, &parts.headers, json);
+        match extractor.extract(&input) {
+            Ok(Some(t)) if !t.is_empty() => return Ok(ClientToken::new(t, Source::Extractor)),
+            Ok(_) => {}
+            Err(e) => return Err(RequestError::PolicyEval(e.to_string())),
+        }
+    }
+    token::from_authorization(&parts.headers)?.ok_or(RequestError::NoToken)
+}
+
+fn is_json(parts: &Parts) -> bool {
+    parts
+        .headers
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(|ct| {
+            let ct = ct
+                .split(';')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_ascii_lowercase();
+            ct == "application/json" || ct.ends_with("+json")
+        })
+        .unwrap_or(false)
+}
+
+/// Rewrites a redirect under `spec.address` to the Connector's proxy
+/// address: the published one, else the address the client used.
+fn rewrite_location(
+    loc: &str,
+    route: &Route,
+    target: &Target<'_>,
+    client_host: Option<&str>,
+    request_url: &str,
+) -> Option<String> {
+    let forward = route.forward.as_ref().ok()?;
+    let request_url = url::Url::parse(request_url).ok()?;
+    let base = match route.proxy_address() {
+        Some(a) if !a.is_empty() => a.to_string(),
+        _ => {
+            let host = client_host?;
+            match target.format {
+                Format::Path => format!(
+                    "http://{host}/namespaces/{}/connectors/{}",
+                    target.namespace, target.name
+                ),
+                Format::Host => format!("http://{host}"),
+            }
+        }
+    };
+    location::rewrite(loc, &forward.upstream, &request_url, &base)
+}

@@ -1,0 +1,253 @@
+//! The connection to the tools: one shared client with a keep-alive pool
+//! (HTTP/1.1 and HTTP/2 by ALPN), TLS verified against the system roots
+//! (`SSL_CERT_FILE` honoured), connect and response-header timeouts, and
+//! the hop-by-hop header rules of RFC 9110 §7.6.1.
+
+use crate::body::{Progress, UpstreamBody};
+use crate::error::RequestError;
+use http::header::{HeaderName, CONNECTION, TE, TRAILER, TRANSFER_ENCODING, UPGRADE};
+use http::{HeaderMap, Request, Response};
+use hyper::body::Incoming;
+use hyper_rustls::HttpsConnector;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::{TokioExecutor, TokioTimer};
+use std::error::Error as StdError;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Settings of the upstream client.
+#[derive(Clone, Debug)]
+pub(crate) struct UpstreamSettings {
+    pub(crate) connect_timeout: Duration,
+    pub(crate) header_timeout: Duration,
+    pub(crate) idle_timeout: Duration,
+    pub(crate) max_idle_per_host: usize,
+}
+
+/// The shared upstream client.
+pub(crate) struct Upstream {
+    client: Client<HttpsConnector<HttpConnector>, UpstreamBody>,
+    settings: UpstreamSettings,
+}
+
+impl Upstream {
+    pub(crate) fn new(settings: UpstreamSettings) -> Upstream {
+        let mut http = HttpConnector::new();
+        http.enforce_http(false);
+        http.set_nodelay(true);
+        http.set_connect_timeout(Some(settings.connect_timeout));
+        http.set_keepalive(Some(Duration::from_secs(60)));
+        let https = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_tls_config(tls_config())
+            .https_or_http()
+            .enable_http1()
+            .enable_http2()
+            .wrap_connector(http);
+        let client = Client::builder(TokioExecutor::new())
+            .pool_idle_timeout(settings.idle_timeout)
+            .pool_max_idle_per_host(settings.max_idle_per_host)
+            .pool_timer(TokioTimer::new())
+            .timer(TokioTimer::new())
+            .set_host(false)
+            .build(https);
+        Upstream { client, settings }
+    }
+
+    /// Sends the request and waits for the response head. The wait is
+    /// bounded by the header timeout counted from the last request-body
+    /// progress (so uploads are not cut off while moving).
+    pub(crate) async fn send(
+        &self,
+        req: Request<UpstreamBody>,
+        progress: Arc<Progress>,
+        host: &str,
+    ) -> Result<Response<Incoming>, RequestError> {
+        let timeout = self.settings.header_timeout;
+        let fut = self.client.request(req);
+        tokio::pin!(fut);
+        loop {
+            let deadline = tokio::time::Instant::from_std(progress.last() + timeout);
+            tokio::select! {
+                r = &mut fut => return r.map_err(|e| classify_error(&e, host, &self.settings)),
+                _ = tokio::time::sleep_until(deadline) => {
+                    if progress.last() + timeout <= std::time::Instant::now() {
+                        return Err(RequestError::UpstreamTimeout {
+                            host: host.to_string(),
+                            what: "answer",
+                            after: timeout,
+                        });
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn tls_config() -> rustls::ClientConfig {
+    let mut roots = rustls::RootCertStore::empty();
+    let found = rustls_native_certs::load_native_certs();
+    for e in &found.errors {
+        tracing::warn!(error = %e, "some system CA certificates could not be loaded");
+    }
+    let (added, ignored) = roots.add_parsable_certificates(found.certs);
+    if ignored > 0 {
+        tracing::debug!(ignored, "ignored unparsable system CA certificates");
+    }
+    if added == 0 {
+        tracing::warn!("no system CA certificates found: HTTPS tools will fail verification (set SSL_CERT_FILE to a CA bundle)");
+    }
+    rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+        .with_safe_default_protocol_versions()
+        .expect("the ring provider supports the default TLS versions")
+        .with_root_certificates(roots)
+        .with_no_client_auth()
+}
+
+/// Maps a client error to 502/504 with a short reason (no URLs with
+/// queries, no credentials: these come from sockets, DNS and TLS).
+fn classify_error(
+    e: &hyper_util::client::legacy::Error,
+    host: &str,
+    settings: &UpstreamSettings,
+) -> RequestError {
+    let mut io_kind = None;
+    let mut tls: Option<String> = None;
+    let mut dns = false;
+    let mut user_body = false;
+    let mut source: Option<&(dyn StdError + 'static)> = e.source();
+    let mut last = None;
+    while let Some(s) = source {
+        // io::Error hides what it wraps from `source()`: look inside.
+        let mut io_err = s.downcast_ref::<std::io::Error>();
+        while let Some(io) = io_err {
+            if io.kind() != std::io::ErrorKind::Other {
+                io_kind.get_or_insert(io.kind());
+            }
+            let inner = io.get_ref();
+            if let Some(t) = inner.and_then(|i| i.downcast_ref::<rustls::Error>()) {
+                tls = Some(t.to_string());
+            }
+            io_err = inner.and_then(|i| i.downcast_ref::<std::io::Error>());
+        }
+        if let Some(t) = s.downcast_ref::<rustls::Error>() {
+            tls = Some(t.to_string());
+        }
+        if let Some(h) = s.downcast_ref::<hyper::Error>() {
+            if h.is_user() || h.is_body_write_aborted() {
+                user_body = true;
+            }
+        }
+        let text = s.to_string();
+        if text == "dns error" {
+            dns = true;
+        }
+        last = Some(text);
+        source = s.source();
+    }
+    let short = |s: String| -> String { s.chars().take(200).collect() };
+    if e.is_connect() {
+        if io_kind == Some(std::io::ErrorKind::TimedOut) && tls.is_none() && !dns {
+            return RequestError::UpstreamTimeout {
+                host: host.to_string(),
+                what: "accept a connection",
+                after: settings.connect_timeout,
+            };
+        }
+        let reason = if let Some(t) = tls {
+            format!("TLS failed: {t}")
+        } else if dns {
+            "its name does not resolve".to_string()
+        } else {
+            match io_kind {
+                Some(std::io::ErrorKind::ConnectionRefused) => "connection refused".to_string(),
+                Some(k) => format!("{k}"),
+                None => last
+                    .map(short)
+                    .unwrap_or_else(|| "connection failed".into()),
+            }
+        };
+        return RequestError::UpstreamUnreachable {
+            host: host.to_string(),
+            reason: short(reason),
+        };
+    }
+    if user_body {
+        return RequestError::BadRequest("the request body could not be read from the client");
+    }
+    let reason = last
+        .map(short)
+        .unwrap_or_else(|| "connection closed before a response".into());
+    RequestError::UpstreamFailed {
+        host: host.to_string(),
+        reason,
+    }
+}
+
+static KEEP_ALIVE: HeaderName = HeaderName::from_static("keep-alive");
+static PROXY_CONNECTION: HeaderName = HeaderName::from_static("proxy-connection");
+
+/// Removes hop-by-hop headers: `Connection` and every header it names,
+/// `Keep-Alive`, `Proxy-*`, `TE`, `Trailer`, `Transfer-Encoding`, `Upgrade`.
+pub(crate) fn strip_hop_by_hop(headers: &mut HeaderMap) {
+    let listed: Vec<HeaderName> = headers
+        .get_all(CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|n| HeaderName::from_bytes(n.trim().as_bytes()).ok())
+        .collect();
+    for n in listed {
+        headers.remove(n);
+    }
+    for n in [
+        &CONNECTION,
+        &KEEP_ALIVE,
+        &PROXY_CONNECTION,
+        &TE,
+        &TRAILER,
+        &TRANSFER_ENCODING,
+        &UPGRADE,
+    ] {
+        headers.remove(n);
+    }
+    if headers.keys().any(|k| k.as_str().starts_with("proxy-")) {
+        let proxy: Vec<HeaderName> = headers
+            .keys()
+            .filter(|k| k.as_str().starts_with("proxy-"))
+            .cloned()
+            .collect();
+        for n in proxy {
+            headers.remove(n);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http::HeaderValue;
+
+    #[test]
+    fn hop_by_hop() {
+        let mut h = HeaderMap::new();
+        h.insert(
+            CONNECTION,
+            HeaderValue::from_static("keep-alive, X-Custom-Hop"),
+        );
+        h.insert("x-custom-hop", HeaderValue::from_static("1"));
+        h.insert("keep-alive", HeaderValue::from_static("timeout=5"));
+        h.insert("proxy-authorization", HeaderValue::from_static("Basic x"));
+        h.insert("proxy-connection", HeaderValue::from_static("keep-alive"));
+        h.insert(TE, HeaderValue::from_static("trailers"));
+        h.insert(TRAILER, HeaderValue::from_static("x"));
+        h.insert(TRANSFER_ENCODING, HeaderValue::from_static("chunked"));
+        h.insert(UPGRADE, HeaderValue::from_static("websocket"));
+        h.insert("content-length", HeaderValue::from_static("3"));
+        h.insert("private-token", HeaderValue::from_static("keep"));
+        strip_hop_by_hop(&mut h);
+        let mut left: Vec<&str> = h.keys().map(|k| k.as_str()).collect();
+        left.sort();
+        assert_eq!(left, vec!["content-length", "private-token"]);
+    }
+}

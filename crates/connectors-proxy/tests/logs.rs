@@ -1,0 +1,111 @@
+//! Nothing secret reaches the logs, even at debug level.
+
+mod support;
+
+use connectors_types::secret::BASIC_AUTH;
+use http::StatusCode;
+use std::io::Write;
+use std::sync::{Arc, Mutex};
+use support::*;
+
+#[derive(Clone, Default)]
+struct Buffer(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Buffer {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Buffer {
+    type Writer = Buffer;
+    fn make_writer(&'a self) -> Buffer {
+        self.clone()
+    }
+}
+
+#[tokio::test]
+async fn debug_log_has_no_token_and_no_secret() {
+    let buf = Buffer::default();
+    tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::TRACE)
+        .with_writer(buf.clone())
+        .with_ansi(false)
+        .init();
+
+    const PASSWORD: &str = "pw-never-logged-5c1b";
+    const TOKEN: &str = "token-never-logged-93ad";
+    let catalog = MemCatalog::new();
+    catalog.put_class(builtin_class("git"));
+    let up = TestUpstream::start().await;
+    catalog.put_secret(secret(
+        "team-a",
+        "cred",
+        BASIC_AUTH,
+        &[("username", "bot"), ("password", PASSWORD)],
+    ));
+    catalog.put_connector(connector(
+        "team-a",
+        "git",
+        "git",
+        &up.base(),
+        "basicAuth",
+        Some("cred"),
+    ));
+    catalog.add_token(TOKEN, "team-a", "builder");
+    let proxy = start_proxy(catalog.clone(), test_config()).await;
+
+    let auth = format!("Basic {}", b64(&format!(":{TOKEN}")));
+    let r = get(
+        proxy.addr,
+        "/namespaces/team-a/connectors/git/repo.git/info/refs?service=git-upload-pack&secret=q",
+        &[("authorization", &auth)],
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK);
+    let r = get(
+        proxy.addr,
+        "/namespaces/team-b/connectors/git/x",
+        &[("authorization", &auth)],
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    let r = get(
+        proxy.addr,
+        "/namespaces/team-a/connectors/git/x",
+        &[("authorization", "Bearer wrong-token-77aa")],
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+    catalog.remove_secret("team-a", "cred");
+    let r = get(
+        proxy.addr,
+        "/namespaces/team-a/connectors/git/x",
+        &[("authorization", &auth)],
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::BAD_GATEWAY);
+    proxy.shutdown().await.unwrap();
+
+    let text = String::from_utf8_lossy(&buf.0.lock().unwrap()).into_owned();
+    assert!(
+        text.contains("proxied request"),
+        "request lines are logged:\n{text}"
+    );
+    assert!(text.contains("/repo.git/info/refs"), "{text}");
+    let basic_of_secret = b64(&format!("bot:{PASSWORD}"));
+    for needle in [
+        PASSWORD,
+        TOKEN,
+        "wrong-token-77aa",
+        &basic_of_secret,
+        &b64(&format!(":{TOKEN}")),
+        "secret=q",
+    ] {
+        assert!(!text.contains(needle), "log contains {needle}:\n{text}");
+    }
+}

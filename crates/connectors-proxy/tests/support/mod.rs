@@ -1,0 +1,638 @@
+//! Test support: an in-memory catalog, a recording upstream server, a
+//! running proxy and a small client.
+
+#![allow(dead_code)]
+
+use async_trait::async_trait;
+use base64::Engine;
+use bytes::Bytes;
+use connectors_catalog::{
+    AccessCheck, AuthError, Catalog, CatalogError, Decision, Identity, ObjectRef, Snapshot,
+};
+use connectors_proxy::{Proxy, ProxyCa, ProxyConfig};
+use connectors_types::connector::ConnectorStatus;
+use connectors_types::connector_class::ConnectorClassStatus;
+use connectors_types::{Connector, ConnectorClass};
+use http::{HeaderMap, Request, Response, StatusCode};
+use http_body::{Body, Frame, SizeHint};
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper::service::service_fn;
+use hyper_util::rt::TokioIo;
+use k8s_openapi::api::core::v1::Secret;
+use k8s_openapi::ByteString;
+use std::collections::{BTreeMap, HashMap};
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::task::{Context, Poll};
+use std::time::{Duration, SystemTime};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{mpsc, oneshot, watch};
+
+// ---------------------------------------------------------------- catalog
+
+/// A catalog held in memory: tokens are plain strings mapped to identities;
+/// a ServiceAccount may use the Connectors of its own namespace only.
+pub struct MemCatalog {
+    snap: RwLock<Arc<Snapshot>>,
+    tokens: Mutex<HashMap<String, Identity>>,
+    tx: watch::Sender<u64>,
+    pub authenticate_calls: AtomicU64,
+    pub authorize_calls: AtomicU64,
+}
+
+impl MemCatalog {
+    pub fn new() -> Arc<MemCatalog> {
+        let (tx, _) = watch::channel(0);
+        Arc::new(MemCatalog {
+            snap: RwLock::new(Arc::new(Snapshot::default())),
+            tokens: Mutex::new(HashMap::new()),
+            tx,
+            authenticate_calls: AtomicU64::new(0),
+            authorize_calls: AtomicU64::new(0),
+        })
+    }
+
+    /// Registers a ServiceAccount token.
+    pub fn add_token(&self, token: &str, namespace: &str, sa: &str) {
+        self.add_token_expiring(token, namespace, sa, None);
+    }
+
+    pub fn add_token_expiring(
+        &self,
+        token: &str,
+        namespace: &str,
+        sa: &str,
+        exp: Option<SystemTime>,
+    ) {
+        self.tokens.lock().unwrap().insert(
+            token.to_string(),
+            Identity::service_account_identity(namespace, sa, format!("uid-{sa}"), exp),
+        );
+    }
+
+    /// Applies a change to a copy of the snapshot and publishes it. Objects
+    /// not touched keep their `Arc`s.
+    pub fn update(&self, f: impl FnOnce(&mut Snapshot)) {
+        let mut guard = self.snap.write().unwrap();
+        let mut next = (**guard).clone();
+        next.generation += 1;
+        f(&mut next);
+        let generation = next.generation;
+        *guard = Arc::new(next);
+        drop(guard);
+        let _ = self.tx.send(generation);
+    }
+
+    pub fn put_class(&self, class: ConnectorClass) {
+        self.update(|s| {
+            s.classes
+                .insert(class.metadata.name.clone().unwrap(), Arc::new(class));
+        });
+    }
+
+    pub fn put_connector(&self, c: Connector) {
+        self.update(|s| {
+            let key = ObjectRef::new(
+                c.metadata.namespace.clone().unwrap(),
+                c.metadata.name.clone().unwrap(),
+            );
+            s.connectors.insert(key, Arc::new(c));
+        });
+    }
+
+    pub fn put_secret(&self, secret: Secret) {
+        self.update(|s| {
+            let key = ObjectRef::new(
+                secret.metadata.namespace.clone().unwrap(),
+                secret.metadata.name.clone().unwrap(),
+            );
+            s.secrets.insert(key, Arc::new(secret));
+        });
+    }
+
+    pub fn remove_secret(&self, ns: &str, name: &str) {
+        self.update(|s| {
+            s.secrets.remove(&ObjectRef::new(ns, name));
+        });
+    }
+}
+
+#[async_trait]
+impl Catalog for MemCatalog {
+    fn snapshot(&self) -> Arc<Snapshot> {
+        self.snap.read().unwrap().clone()
+    }
+
+    fn subscribe(&self) -> watch::Receiver<u64> {
+        self.tx.subscribe()
+    }
+
+    async fn authenticate(&self, token: &str) -> Result<Identity, AuthError> {
+        self.authenticate_calls.fetch_add(1, Ordering::SeqCst);
+        let id = self.tokens.lock().unwrap().get(token).cloned();
+        match id {
+            None => Err(AuthError::Unauthenticated("unknown token".into())),
+            Some(id) => {
+                if id.expires_at.is_some_and(|e| e <= SystemTime::now()) {
+                    Err(AuthError::Unauthenticated("token expired".into()))
+                } else {
+                    Ok(id)
+                }
+            }
+        }
+    }
+
+    async fn authorize(
+        &self,
+        identity: &Identity,
+        check: &AccessCheck,
+    ) -> Result<Decision, AuthError> {
+        self.authorize_calls.fetch_add(1, Ordering::SeqCst);
+        match identity.service_account() {
+            Some((ns, _)) if ns == check.namespace => Ok(Decision::Allow),
+            _ => Ok(Decision::Deny(format!(
+                "only serviceaccounts of namespace {} may use its connectors",
+                check.namespace
+            ))),
+        }
+    }
+
+    async fn write_connector_status(
+        &self,
+        _: &str,
+        _: &str,
+        _: ConnectorStatus,
+    ) -> Result<(), CatalogError> {
+        Ok(())
+    }
+
+    async fn write_class_status(
+        &self,
+        _: &str,
+        _: ConnectorClassStatus,
+    ) -> Result<(), CatalogError> {
+        Ok(())
+    }
+}
+
+// ---------------------------------------------------------------- objects
+
+/// A built-in class from `classes/<name>.yaml`.
+pub fn builtin_class(name: &str) -> ConnectorClass {
+    let path = format!("{}/../../classes/{name}.yaml", env!("CARGO_MANIFEST_DIR"));
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+    serde_norway::from_str(&text).unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
+pub fn connector(
+    ns: &str,
+    name: &str,
+    class: &str,
+    address: &str,
+    auth: &str,
+    secret: Option<&str>,
+) -> Connector {
+    connector_with_status(ns, name, class, address, auth, secret, None)
+}
+
+pub fn connector_with_status(
+    ns: &str,
+    name: &str,
+    class: &str,
+    address: &str,
+    auth: &str,
+    secret: Option<&str>,
+    proxy_address: Option<&str>,
+) -> Connector {
+    let mut v = serde_json::json!({
+        "apiVersion": "connectors.alauda.io/v1alpha1",
+        "kind": "Connector",
+        "metadata": {"name": name, "namespace": ns},
+        "spec": {
+            "connectorClassName": class,
+            "address": address,
+            "auth": {"name": auth},
+        }
+    });
+    if let Some(s) = secret {
+        v["spec"]["auth"]["secretRef"] = serde_json::json!({"name": s});
+    }
+    if let Some(p) = proxy_address {
+        v["status"] = serde_json::json!({"proxy": {"httpAddress": {"url": p}}});
+    }
+    serde_json::from_value(v).unwrap()
+}
+
+pub fn secret(ns: &str, name: &str, type_: &str, data: &[(&str, &str)]) -> Secret {
+    let mut s = Secret::default();
+    s.metadata.namespace = Some(ns.into());
+    s.metadata.name = Some(name.into());
+    s.type_ = Some(type_.into());
+    s.data = Some(
+        data.iter()
+            .map(|(k, v)| (k.to_string(), ByteString(v.as_bytes().to_vec())))
+            .collect::<BTreeMap<_, _>>(),
+    );
+    s
+}
+
+pub fn b64(s: &str) -> String {
+    base64::engine::general_purpose::STANDARD.encode(s)
+}
+
+// ---------------------------------------------------------------- upstream
+
+/// One request as the upstream saw it.
+#[derive(Clone, Debug)]
+pub struct Seen {
+    pub method: String,
+    /// Path and query exactly as received.
+    pub target: String,
+    pub headers: HeaderMap,
+}
+
+/// A recording HTTP/1.1 server standing in for a tool.
+///
+/// Paths (matched on the suffix of the path):
+/// * `…/hang`: never answers;
+/// * `…/upload`: answers at once, then streams back `"<len> <sha256>"` of the
+///   request body once it has all arrived;
+/// * `…/download?size=N`: streams N bytes; after the first MiB waits until
+///   the test opens the gate;
+/// * `…/redirect?to=URL`: 302 to URL;
+/// * `…/hop`: answers with hop-by-hop headers;
+/// * anything else: 200 with body `ok <target>`.
+pub struct TestUpstream {
+    pub addr: SocketAddr,
+    pub seen: Arc<Mutex<Vec<Seen>>>,
+    pub connections: Arc<AtomicUsize>,
+    gate: Arc<Mutex<Option<oneshot::Receiver<()>>>>,
+}
+
+impl TestUpstream {
+    pub async fn start() -> TestUpstream {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let connections = Arc::new(AtomicUsize::new(0));
+        let gate = Arc::new(Mutex::new(None));
+        let (s, c, g) = (seen.clone(), connections.clone(), gate.clone());
+        tokio::spawn(async move {
+            loop {
+                let Ok((stream, _)) = listener.accept().await else {
+                    return;
+                };
+                c.fetch_add(1, Ordering::SeqCst);
+                let (s, g) = (s.clone(), g.clone());
+                tokio::spawn(async move {
+                    let svc = service_fn(move |req| upstream_handle(req, s.clone(), g.clone()));
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(TokioIo::new(stream), svc)
+                        .await;
+                });
+            }
+        });
+        TestUpstream {
+            addr,
+            seen,
+            connections,
+            gate,
+        }
+    }
+
+    pub fn base(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Arms the gate of the next `/download`; send on the result to open it.
+    pub fn arm_gate(&self) -> oneshot::Sender<()> {
+        let (tx, rx) = oneshot::channel();
+        *self.gate.lock().unwrap() = Some(rx);
+        tx
+    }
+
+    pub fn last(&self) -> Seen {
+        self.seen
+            .lock()
+            .unwrap()
+            .last()
+            .cloned()
+            .expect("upstream saw no request")
+    }
+
+    pub fn count(&self) -> usize {
+        self.seen.lock().unwrap().len()
+    }
+}
+
+type Gate = Arc<Mutex<Option<oneshot::Receiver<()>>>>;
+
+async fn upstream_handle(
+    req: Request<Incoming>,
+    seen: Arc<Mutex<Vec<Seen>>>,
+    gate: Gate,
+) -> Result<Response<ChannelBody>, Infallible> {
+    let target = req
+        .uri()
+        .path_and_query()
+        .map(|p| p.as_str().to_string())
+        .unwrap_or_default();
+    seen.lock().unwrap().push(Seen {
+        method: req.method().to_string(),
+        target: target.clone(),
+        headers: req.headers().clone(),
+    });
+    let path = req.uri().path().to_string();
+    let query = req.uri().query().unwrap_or("").to_string();
+    let param = |name: &str| {
+        url::form_urlencoded::parse(query.as_bytes())
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.into_owned())
+    };
+    if path.ends_with("/hang") {
+        tokio::time::sleep(Duration::from_secs(3600)).await;
+    }
+    if path.ends_with("/upload") {
+        let (tx, body) = ChannelBody::new();
+        let mut incoming = req.into_body();
+        tokio::spawn(async move {
+            let mut ctx = ring::digest::Context::new(&ring::digest::SHA256);
+            let mut len = 0usize;
+            while let Some(Ok(frame)) = incoming.frame().await {
+                if let Ok(d) = frame.into_data() {
+                    len += d.len();
+                    ctx.update(&d);
+                }
+            }
+            let _ = tx
+                .send(Bytes::from(format!("{len} {}", hex(ctx.finish().as_ref()))))
+                .await;
+        });
+        return Ok(Response::new(body));
+    }
+    if path.ends_with("/download") {
+        let size: usize = param("size").and_then(|s| s.parse().ok()).unwrap_or(0);
+        let gate = gate.lock().unwrap().take();
+        let (tx, body) = ChannelBody::new();
+        tokio::spawn(async move {
+            let mut sent = 0usize;
+            let mut gate = gate;
+            while sent < size {
+                if sent >= 1 << 20 {
+                    if let Some(g) = gate.take() {
+                        let _ = g.await;
+                    }
+                }
+                let n = (size - sent).min(64 * 1024);
+                if tx.send(pattern(sent, n)).await.is_err() {
+                    return;
+                }
+                sent += n;
+            }
+        });
+        let mut resp = Response::new(body);
+        resp.headers_mut()
+            .insert("content-length", size.to_string().parse().unwrap());
+        return Ok(resp);
+    }
+    if path.ends_with("/redirect") {
+        let mut resp = Response::new(ChannelBody::full("moved"));
+        *resp.status_mut() = StatusCode::FOUND;
+        resp.headers_mut()
+            .insert("location", param("to").unwrap_or_default().parse().unwrap());
+        return Ok(resp);
+    }
+    if path.ends_with("/hop") {
+        let mut resp = Response::new(ChannelBody::full("hop"));
+        let h = resp.headers_mut();
+        h.insert("connection", "x-hop-response".parse().unwrap());
+        h.insert("x-hop-response", "1".parse().unwrap());
+        h.insert("keep-alive", "timeout=5".parse().unwrap());
+        h.insert("proxy-authenticate", "Basic realm=\"x\"".parse().unwrap());
+        h.insert("x-end-to-end", "kept".parse().unwrap());
+        return Ok(resp);
+    }
+    Ok(Response::new(ChannelBody::full(format!("ok {target}"))))
+}
+
+/// Deterministic content: byte i of the stream is `(i * 31 + 7) % 251`.
+pub fn pattern(offset: usize, len: usize) -> Bytes {
+    Bytes::from(
+        (offset..offset + len)
+            .map(|i| ((i * 31 + 7) % 251) as u8)
+            .collect::<Vec<u8>>(),
+    )
+}
+
+pub fn sha256_hex(data: &[u8]) -> String {
+    hex(ring::digest::digest(&ring::digest::SHA256, data).as_ref())
+}
+
+pub fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+/// A body fed through a channel (or a single full chunk).
+pub struct ChannelBody {
+    rx: Option<mpsc::Receiver<Bytes>>,
+    full: Option<Bytes>,
+}
+
+impl ChannelBody {
+    pub fn new() -> (mpsc::Sender<Bytes>, ChannelBody) {
+        let (tx, rx) = mpsc::channel(4);
+        (
+            tx,
+            ChannelBody {
+                rx: Some(rx),
+                full: None,
+            },
+        )
+    }
+
+    pub fn full(b: impl Into<Bytes>) -> ChannelBody {
+        ChannelBody {
+            rx: None,
+            full: Some(b.into()),
+        }
+    }
+}
+
+impl Body for ChannelBody {
+    type Data = Bytes;
+    type Error = Infallible;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+        let this = self.get_mut();
+        if let Some(b) = this.full.take() {
+            return Poll::Ready(Some(Ok(Frame::data(b))));
+        }
+        match this.rx.as_mut() {
+            None => Poll::Ready(None),
+            Some(rx) => rx.poll_recv(cx).map(|o| o.map(|b| Ok(Frame::data(b)))),
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.full.is_none() && self.rx.is_none()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        match (&self.full, &self.rx) {
+            (Some(b), _) => SizeHint::with_exact(b.len() as u64),
+            (None, None) => SizeHint::with_exact(0),
+            _ => SizeHint::default(),
+        }
+    }
+}
+
+// ---------------------------------------------------------------- proxy
+
+/// A proxy running on 127.0.0.1 until dropped.
+pub struct RunningProxy {
+    pub addr: SocketAddr,
+    pub proxy: Proxy,
+    stop: Option<oneshot::Sender<()>>,
+    pub task: Option<tokio::task::JoinHandle<Result<(), connectors_proxy::ProxyError>>>,
+    _dir: tempfile::TempDir,
+}
+
+impl RunningProxy {
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Asks for shutdown and waits for `serve` to return.
+    pub async fn shutdown(mut self) -> Result<(), connectors_proxy::ProxyError> {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+        self.task.take().unwrap().await.unwrap()
+    }
+}
+
+impl Drop for RunningProxy {
+    fn drop(&mut self) {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+    }
+}
+
+pub fn test_config() -> ProxyConfig {
+    ProxyConfig {
+        connect_timeout: Duration::from_secs(2),
+        upstream_header_timeout: Duration::from_secs(10),
+        shutdown_grace: Duration::from_secs(2),
+        ..ProxyConfig::default()
+    }
+}
+
+pub async fn start_proxy(catalog: Arc<MemCatalog>, config: ProxyConfig) -> RunningProxy {
+    let dir = tempfile::tempdir().unwrap();
+    let ca = ProxyCa::load_or_create(dir.path()).unwrap();
+    let proxy = Proxy::new(catalog, ca, config);
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (tx, rx) = oneshot::channel::<()>();
+    let task = tokio::spawn(proxy.clone().serve(listener, async move {
+        let _ = rx.await;
+    }));
+    RunningProxy {
+        addr,
+        proxy,
+        stop: Some(tx),
+        task: Some(task),
+        _dir: dir,
+    }
+}
+
+// ---------------------------------------------------------------- client
+
+/// A response with its body read whole.
+#[derive(Debug)]
+pub struct Got {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: Bytes,
+}
+
+impl Got {
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+}
+
+/// One HTTP/1.1 connection to the proxy.
+pub struct Conn {
+    sender: hyper::client::conn::http1::SendRequest<ClientBody>,
+}
+
+pub type ClientBody = http_body_util::Either<Full<Bytes>, ChannelBody>;
+
+impl Conn {
+    pub async fn open(addr: SocketAddr) -> Conn {
+        let stream = TcpStream::connect(addr).await.unwrap();
+        let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+            .await
+            .unwrap();
+        tokio::spawn(async move {
+            let _ = conn.await;
+        });
+        Conn { sender }
+    }
+
+    pub async fn send_raw(&mut self, req: Request<ClientBody>) -> Response<Incoming> {
+        self.sender.ready().await.unwrap();
+        self.sender.send_request(req).await.unwrap()
+    }
+
+    pub async fn send(&mut self, req: Request<ClientBody>) -> Got {
+        let resp = self.send_raw(req).await;
+        let (parts, body) = resp.into_parts();
+        let body = body.collect().await.unwrap().to_bytes();
+        Got {
+            status: parts.status,
+            headers: parts.headers,
+            body,
+        }
+    }
+}
+
+/// Builds a request to the proxy with a `Host` header.
+pub fn request(
+    method: &str,
+    target: &str,
+    host: &str,
+    headers: &[(&str, &str)],
+) -> Request<ClientBody> {
+    let mut b = Request::builder()
+        .method(method)
+        .uri(target)
+        .header("host", host);
+    for (k, v) in headers {
+        b = b.header(*k, *v);
+    }
+    b.body(http_body_util::Either::Left(Full::new(Bytes::new())))
+        .unwrap()
+}
+
+/// One request on a fresh connection.
+pub async fn get(addr: SocketAddr, target: &str, headers: &[(&str, &str)]) -> Got {
+    let mut c = Conn::open(addr).await;
+    c.send(request("GET", target, &addr.to_string(), headers))
+        .await
+}
+
+/// One request with a given Host on a fresh connection.
+pub async fn get_host(addr: SocketAddr, target: &str, host: &str, headers: &[(&str, &str)]) -> Got {
+    let mut c = Conn::open(addr).await;
+    c.send(request("GET", target, host, headers)).await
+}

@@ -1,0 +1,150 @@
+//! Upstream TLS is verified against the system roots, which honour
+//! `SSL_CERT_FILE` (a private CA here).
+
+mod support;
+
+use connectors_types::secret::BASIC_AUTH;
+use http::StatusCode;
+use hyper::service::service_fn;
+use hyper_util::rt::TokioIo;
+use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use support::*;
+use tokio::net::TcpListener;
+
+struct Pki {
+    ca_pem: String,
+    cert_der: Vec<u8>,
+    key_der: Vec<u8>,
+}
+
+fn pki() -> Pki {
+    let ca_key = KeyPair::generate().unwrap();
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca_params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, "test CA");
+    let ca_cert = ca_params.self_signed(&ca_key).unwrap();
+    let issuer = Issuer::new(ca_params, ca_key);
+    let key = KeyPair::generate().unwrap();
+    let params =
+        CertificateParams::new(vec!["localhost".to_string(), "127.0.0.1".to_string()]).unwrap();
+    let cert = params.signed_by(&key, &issuer).unwrap();
+    Pki {
+        ca_pem: ca_cert.pem(),
+        cert_der: cert.der().to_vec(),
+        key_der: key.serialize_der(),
+    }
+}
+
+async fn tls_upstream(p: &Pki) -> SocketAddr {
+    let config = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_no_client_auth()
+    .with_single_cert(
+        vec![rustls::pki_types::CertificateDer::from(p.cert_der.clone())],
+        rustls::pki_types::PrivateKeyDer::Pkcs8(p.key_der.clone().into()),
+    )
+    .unwrap();
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        loop {
+            let Ok((tcp, _)) = listener.accept().await else {
+                return;
+            };
+            let acceptor = acceptor.clone();
+            tokio::spawn(async move {
+                let Ok(tls) = acceptor.accept(tcp).await else {
+                    return;
+                };
+                let svc = service_fn(|req: http::Request<hyper::body::Incoming>| async move {
+                    let auth = req
+                        .headers()
+                        .get("authorization")
+                        .map(|v| v.to_str().unwrap_or("").to_string())
+                        .unwrap_or_default();
+                    Ok::<_, std::convert::Infallible>(http::Response::new(
+                        http_body_util::Full::new(bytes::Bytes::from(format!(
+                            "tls {} {auth}",
+                            req.uri().path()
+                        ))),
+                    ))
+                });
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(TokioIo::new(tls), svc)
+                    .await;
+            });
+        }
+    });
+    addr
+}
+
+#[tokio::test]
+async fn verified_with_ssl_cert_file_and_refused_otherwise() {
+    let trusted = pki();
+    let untrusted = pki();
+    let dir = tempfile::tempdir().unwrap();
+    let bundle = dir.path().join("ca.pem");
+    std::fs::write(&bundle, &trusted.ca_pem).unwrap();
+    std::env::set_var("SSL_CERT_FILE", &bundle);
+
+    let good = tls_upstream(&trusted).await;
+    let bad = tls_upstream(&untrusted).await;
+    let catalog = MemCatalog::new();
+    catalog.put_class(builtin_class("git"));
+    catalog.put_secret(secret(
+        "team-a",
+        "cred",
+        BASIC_AUTH,
+        &[("username", "u"), ("password", "p4ssw0rd")],
+    ));
+    catalog.put_connector(connector(
+        "team-a",
+        "good",
+        "git",
+        &format!("https://localhost:{}/scm", good.port()),
+        "basicAuth",
+        Some("cred"),
+    ));
+    catalog.put_connector(connector(
+        "team-a",
+        "bad",
+        "git",
+        &format!("https://localhost:{}", bad.port()),
+        "basicAuth",
+        Some("cred"),
+    ));
+    catalog.add_token("tok-tls-1", "team-a", "sa");
+    let proxy = start_proxy(catalog, test_config()).await;
+
+    let auth = "Bearer tok-tls-1";
+    let r = get(
+        proxy.addr,
+        "/namespaces/team-a/connectors/good/x",
+        &[("authorization", auth)],
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    assert_eq!(r.text(), format!("tls /scm/x Basic {}", b64("u:p4ssw0rd")));
+
+    let r = get(
+        proxy.addr,
+        "/namespaces/team-a/connectors/bad/x",
+        &[("authorization", auth)],
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::BAD_GATEWAY);
+    let text = r.text();
+    assert!(
+        text.contains("unreachable") && text.contains("TLS"),
+        "{text}"
+    );
+    assert!(!text.contains("p4ssw0rd"));
+}

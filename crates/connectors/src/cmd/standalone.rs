@@ -1,0 +1,165 @@
+//! `connectors standalone`: proxy, reconciler and local API in one process.
+
+use crate::cli::StandaloneArgs;
+use crate::datadir::{self, Discovery};
+use anyhow::{anyhow, Context, Result};
+use connectors_api::local::{router, LocalApiState};
+use connectors_catalog::local::{LocalCatalog, LocalOptions};
+use connectors_catalog::Catalog;
+use connectors_controller::{ProxyAddressing, Reconciler, ReconcilerConfig};
+use connectors_proxy::{Proxy, ProxyCa, ProxyConfig};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+pub fn run(args: StandaloneArgs) -> Result<ExitCode> {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("connectors")
+        .build()?;
+    runtime.block_on(serve(args))
+}
+
+async fn serve(args: StandaloneArgs) -> Result<ExitCode> {
+    let data = args.data.data.clone();
+    datadir::ensure(&data)?;
+    if !args.config.is_dir() {
+        return Err(anyhow!(
+            "--config {} is not a directory; point it at a folder of manifests (see examples/standalone)",
+            args.config.display()
+        ));
+    }
+
+    let proxy_listener = TcpListener::bind(args.proxy_listen)
+        .await
+        .with_context(|| format!("proxy cannot listen on {} (is another process using it? pick another with --proxy-listen)", args.proxy_listen))?;
+    let api_listener = TcpListener::bind(args.api_listen).await.with_context(|| {
+        format!(
+            "local API cannot listen on {} (pick another with --api-listen)",
+            args.api_listen
+        )
+    })?;
+    let proxy_addr = proxy_listener.local_addr()?;
+    let api_addr = api_listener.local_addr()?;
+    let proxy_url = match &args.proxy_url {
+        Some(u) => u.trim_end_matches('/').to_string(),
+        None => {
+            let mut a = proxy_addr;
+            if a.ip().is_unspecified() {
+                a.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
+            }
+            format!("http://{a}")
+        }
+    };
+    let api_url = format!("http://{api_addr}");
+
+    let catalog = LocalCatalog::start(&args.config, &data, LocalOptions::default())
+        .with_context(|| format!("loading manifests from {}", args.config.display()))?;
+    let ca = ProxyCa::load_or_create(&data).context("preparing the proxy CA")?;
+    let ca_pem = ca.ca_pem().to_string();
+    let admin_token = datadir::admin_token_or_create(&data)?;
+
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let stopped = |mut rx: watch::Receiver<bool>| async move {
+        let _ = rx.wait_for(|s| *s).await;
+    };
+
+    let dyn_catalog: Arc<dyn Catalog> = catalog.clone();
+    let proxy = Proxy::new(
+        dyn_catalog.clone(),
+        ca,
+        ProxyConfig {
+            connect_timeout: args.connect_timeout,
+            upstream_header_timeout: args.upstream_timeout,
+            ..ProxyConfig::default()
+        },
+    );
+    let proxy_task = tokio::spawn(proxy.serve(proxy_listener, stopped(stop_rx.clone())));
+
+    let reconciler = Reconciler::new(
+        dyn_catalog.clone(),
+        ReconcilerConfig {
+            probe_interval: args.probe_interval,
+            probe_timeout: args.probe_timeout,
+            addressing: ProxyAddressing::Standalone {
+                base: proxy_url.clone(),
+            },
+            ..ReconcilerConfig::default()
+        },
+    )
+    .map_err(|e| anyhow!(e))?;
+    let reconciler_task = tokio::spawn(reconciler.run(stopped(stop_rx.clone())));
+
+    let app = router(LocalApiState {
+        catalog: catalog.clone(),
+        proxy_ca_pem: Arc::new(ca_pem),
+        proxy_url: proxy_url.clone(),
+        admin_token: Arc::new(admin_token),
+    });
+    let api_shutdown = stopped(stop_rx.clone());
+    let api_task = tokio::spawn(async move {
+        axum::serve(api_listener, app)
+            .with_graceful_shutdown(api_shutdown)
+            .await
+    });
+
+    datadir::write_discovery(
+        &data,
+        &Discovery {
+            api: api_url.clone(),
+            proxy: proxy_url.clone(),
+            pid: std::process::id(),
+        },
+    )?;
+    let snap = catalog.snapshot();
+    tracing::info!(
+        proxy = %proxy_url,
+        api = %api_url,
+        config = %args.config.display(),
+        data = %data.display(),
+        connectors = snap.connectors.len(),
+        classes = snap.classes.len(),
+        "connectors standalone is ready"
+    );
+
+    wait_for_signal().await;
+    tracing::info!("shutting down");
+    let _ = stop_tx.send(true);
+    let drain = async {
+        let _ = proxy_task.await;
+        let _ = api_task.await;
+        let _ = reconciler_task.await;
+    };
+    if tokio::time::timeout(Duration::from_secs(10), drain)
+        .await
+        .is_err()
+    {
+        tracing::warn!("some requests were still running after 10s and were cut off");
+    }
+    datadir::remove_discovery(&data);
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn wait_for_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => {
+                    let _ = ctrl_c.await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+}

@@ -1,0 +1,3 @@
+module connectors/tools/template-golden
+
+go 1.22
