@@ -139,6 +139,7 @@ async fn a_broken_file_keeps_its_last_good_objects_until_fixed() {
         ("b.yaml", &connector("https://g.example")),
     ])
     .await;
+    let g0 = f.catalog.snapshot().generation;
     write(
         &f.config.join("a.yaml"),
         "apiVersion: v1\nkind: Secret\nmetadata: {name: creds, namespace: team-a}\ntype: kubernetes.io/basic-auth\nstringData: {username: alice, password: [not, a, string, hunter2-new]}\n",
@@ -150,6 +151,10 @@ async fn a_broken_file_keeps_its_last_good_objects_until_fixed() {
     }
     let problems = f.catalog.problems();
     assert_eq!(problems.len(), 1);
+    assert!(
+        f.catalog.snapshot().generation > g0,
+        "a new problem is a new generation"
+    );
     assert!(problems[0].file.ends_with("a.yaml"));
     assert_eq!(problems[0].document, Some(0));
     assert!(

@@ -3,6 +3,7 @@
 use crate::addressing::{ProxyAddress, ProxyAddressing};
 use crate::probe::ProbeClient;
 use connectors_catalog::Snapshot;
+use connectors_core::cacert::ca_certificates;
 use connectors_core::render::render_http_probe;
 use connectors_core::status::{
     auth_probe_outcome, connector_conditions, liveness_probe_outcome, Observation, Outcome,
@@ -68,7 +69,7 @@ pub async fn observe_connector(
 
     let secret = snapshot.secret_of(connector).map(|s| s.as_ref());
     let secret_outcome = secret_outcome(connector, class, secret);
-    let secret_usable = matches!(secret_outcome, Outcome::Passed(_));
+    let secret_usable = matches!(secret_outcome, Outcome::Passed(_) | Outcome::PassedWith(..));
 
     let (proxy_outcome, proxy_url) = match addressing.resolve(connector, class) {
         ProxyAddress::NonProxy => (Outcome::ok_because(reason::NON_PROXY), None),
@@ -82,6 +83,8 @@ pub async fn observe_connector(
         }),
     });
 
+    let (ca_cert, extra_roots) = ca_observation(snapshot, connector);
+
     let in_progress = || Outcome::Unknown(reason::IN_PROGRESS, "probe is running".into());
     let liveness = match class
         .spec
@@ -91,7 +94,18 @@ pub async fn observe_connector(
     {
         None => Outcome::ok_because(reason::NON_LIVENESS_PROBE),
         Some(_) if !probes => in_progress(),
-        Some(http) => run_probe(http, connector, None, client, "livenessProbe", false).await,
+        Some(http) => {
+            run_probe(
+                http,
+                connector,
+                None,
+                client,
+                &extra_roots,
+                "livenessProbe",
+                false,
+            )
+            .await
+        }
     };
     let auth_probe = class
         .spec
@@ -104,7 +118,18 @@ pub async fn observe_connector(
             "the Secret is not ready, so the credential was not checked".into(),
         ),
         Some(_) if !probes => in_progress(),
-        Some(http) => run_probe(http, connector, secret, client, "authProbe", true).await,
+        Some(http) => {
+            run_probe(
+                http,
+                connector,
+                secret,
+                client,
+                &extra_roots,
+                "authProbe",
+                true,
+            )
+            .await
+        }
     };
 
     status.conditions = connector_conditions(
@@ -114,6 +139,7 @@ pub async fn observe_connector(
             liveness,
             auth,
             proxy: proxy_outcome,
+            ca_cert,
         },
         &previous,
         now,
@@ -138,11 +164,49 @@ fn secret_outcome(
     }
 }
 
+/// `CACertReady` and the extra trust roots of a Connector that names a CA
+/// Secret; nothing when it names none.
+fn ca_observation(snapshot: &Snapshot, connector: &Connector) -> (Option<Outcome>, Vec<Vec<u8>>) {
+    let Some(name) = connector
+        .spec
+        .ca_cert_secret_ref
+        .as_ref()
+        .map(|r| r.name.as_str())
+        .filter(|n| !n.is_empty())
+    else {
+        return (None, Vec::new());
+    };
+    let ns = connector.metadata.namespace.as_deref().unwrap_or("");
+    match snapshot.secret(ns, name) {
+        None => (
+            Some(Outcome::Failed(
+                reason::SECRET_NOT_FOUND,
+                format!("secrets {name:?} not found in namespace {ns:?}"),
+            )),
+            Vec::new(),
+        ),
+        Some(secret) => match ca_certificates(secret) {
+            Ok(certs) => (
+                Some(Outcome::PassedWith(
+                    reason::VALID,
+                    format!("CA certificate loaded from secret {name:?}"),
+                )),
+                certs,
+            ),
+            Err(e) => (
+                Some(Outcome::Failed(reason::INVALID_PEM, e.to_string())),
+                Vec::new(),
+            ),
+        },
+    }
+}
+
 async fn run_probe(
     http: &HttpProbe,
     connector: &Connector,
     secret: Option<&Secret>,
     client: &ProbeClient,
+    extra_roots: &[Vec<u8>],
     label: &str,
     is_auth: bool,
 ) -> Outcome {
@@ -161,7 +225,7 @@ async fn run_probe(
             "response.cel checks are not supported by this build; the probe was not judged".into(),
         );
     }
-    match client.send(&request).await {
+    match client.send(&request, extra_roots).await {
         Ok(r) if is_auth => auth_probe_outcome(r.status),
         Ok(r) => liveness_probe_outcome(r.status),
         Err(e) => Outcome::Failed(reason::CONNECTION_FAILED, e),

@@ -8,6 +8,8 @@ pub const BUILTIN_CLASS_SOURCES: &[(&str, &str)] = &[
     ("git", include_str!("../../../classes/git.yaml")),
     ("gitlab", include_str!("../../../classes/gitlab.yaml")),
     ("k8s", include_str!("../../../classes/k8s.yaml")),
+    ("npm", include_str!("../../../classes/npm.yaml")),
+    ("pypi", include_str!("../../../classes/pypi.yaml")),
 ];
 
 /// The YAML text of a built-in class.

@@ -3,6 +3,7 @@
 //! crate performs I/O.
 
 pub mod address;
+pub mod cacert;
 pub mod classes;
 pub mod inventory;
 pub mod manifest;

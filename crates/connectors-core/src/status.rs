@@ -11,6 +11,9 @@ pub enum Outcome {
     /// The check passed; an optional reason for informational passes
     /// (`SecretOptional`, `NonLivenessProbe`, …).
     Passed(Option<&'static str>),
+    /// The check passed, with a reason and a message worth showing
+    /// (e.g. `Valid`, "CA certificate loaded from secret …").
+    PassedWith(&'static str, String),
     /// The check failed with a reason and a message.
     Failed(&'static str, String),
     /// Not known (yet): still running, or a dependency is not ready.
@@ -30,7 +33,7 @@ impl Outcome {
 
     fn status(&self) -> ConditionStatus {
         match self {
-            Outcome::Passed(_) => ConditionStatus::True,
+            Outcome::Passed(_) | Outcome::PassedWith(..) => ConditionStatus::True,
             Outcome::Failed(..) => ConditionStatus::False,
             Outcome::Unknown(..) => ConditionStatus::Unknown,
         }
@@ -40,7 +43,9 @@ impl Outcome {
         let status = self.status();
         let (reason, message) = match self {
             Outcome::Passed(r) => (r.map(str::to_string), None),
-            Outcome::Failed(r, m) | Outcome::Unknown(r, m) => (Some(r.to_string()), Some(m)),
+            Outcome::PassedWith(r, m) | Outcome::Failed(r, m) | Outcome::Unknown(r, m) => {
+                (Some(r.to_string()), Some(m))
+            }
         };
         Condition {
             type_: type_.to_string(),
@@ -66,6 +71,9 @@ pub struct Observation {
     pub auth: Outcome,
     /// `ProxyServiceReady`.
     pub proxy: Outcome,
+    /// `CACertReady` (informational; never affects `Ready`), when the
+    /// Connector names a CA Secret.
+    pub ca_cert: Option<Outcome>,
 }
 
 impl Observation {
@@ -86,6 +94,7 @@ impl Observation {
             liveness: waiting(),
             auth: waiting(),
             proxy: waiting(),
+            ca_cert: None,
         }
     }
 }
@@ -124,6 +133,11 @@ pub fn connector_conditions(obs: Observation, previous: &[Condition], now: &str)
         obs.auth.into_condition(cond::AUTH_READY),
         obs.proxy.into_condition(cond::PROXY_SERVICE_READY),
     ];
+    if let Some(ca) = obs.ca_cert {
+        let mut c = ca.into_condition(cond::CA_CERT_READY);
+        c.severity = Some(cond::SEVERITY_INFO.to_string());
+        out.push(c);
+    }
     let ready = aggregate_ready(&out);
     out.push(ready);
     for c in &mut out {
@@ -185,7 +199,23 @@ mod tests {
             liveness: Outcome::ok(),
             auth: Outcome::ok(),
             proxy: Outcome::ok(),
+            ca_cert: None,
         }
+    }
+
+    #[test]
+    fn ca_cert_condition_is_informational() {
+        let mut o = all_ok();
+        o.ca_cert = Some(Outcome::Failed(reason::INVALID_PEM, "bad".into()));
+        let c = connector_conditions(o, &[], "t0");
+        assert_eq!(c.len(), 7);
+        assert_eq!(c[5].type_, "CACertReady");
+        assert_eq!(c[5].severity.as_deref(), Some("Info"));
+        assert_eq!(
+            c[6].status,
+            ConditionStatus::True,
+            "Ready ignores CACertReady"
+        );
     }
 
     #[test]

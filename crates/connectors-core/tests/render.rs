@@ -75,7 +75,7 @@ fn builtin_classes_parse_and_validate() {
         .iter()
         .map(|c| c.metadata.name.clone().unwrap())
         .collect();
-    assert_eq!(names, ["git", "gitlab", "k8s"]);
+    assert_eq!(names, ["git", "gitlab", "k8s", "npm", "pypi"]);
     for c in &classes {
         let problems = connectors_core::validate::connector_class(c);
         assert!(problems.is_empty(), "{:?}: {problems:?}", c.metadata.name);
@@ -345,4 +345,60 @@ fn token_bearing_files_are_marked_even_when_the_token_is_encoded() {
             "https.proxy"
         ]
     );
+}
+
+const NPM: &str = "apiVersion: connectors.alauda.io/v1alpha1\nkind: Connector\nmetadata: {name: npm-demo, namespace: team-a}\nspec:\n  connectorClassName: npm\n  address: https://registry.example.com/repository/npm/\n  auth: {name: basicAuth, secretRef: {name: npm-creds}}\n";
+const PYPI: &str = "apiVersion: connectors.alauda.io/v1alpha1\nkind: Connector\nmetadata: {name: pypi-demo, namespace: team-a}\nspec:\n  connectorClassName: pypi\n  address: https://pypi.example.com\n  auth: {name: basicAuth, secretRef: {name: pypi-creds}}\n";
+
+#[test]
+fn npmrc_keeps_the_real_registry_and_uses_the_forward_proxy() {
+    let mut c = connector(
+        NPM,
+        "http://127.0.0.1:7480/namespaces/team-a/connectors/npm-demo",
+    );
+    let files = render_configuration(&class("npm"), &[&c], "npmrc", &ctx(), None).unwrap();
+    let text = String::from_utf8(files[".npmrc"].clone()).unwrap();
+    let fake = base64::engine::general_purpose::STANDARD.encode("user:password");
+    assert!(
+        text.starts_with("registry=https://registry.example.com/repository/npm/\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!(
+            "//registry.example.com/repository/npm/:_auth={fake}\n"
+        )),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!(
+            "https-proxy=http://team-a%2Fnpm-demo:{TOKEN}@127.0.0.1:7480\n"
+        )),
+        "{text}"
+    );
+    assert!(text.contains("strict-ssl=true\n"), "{text}");
+    assert_eq!(files["ca.cert"], CA.as_bytes());
+    c.spec.params = vec![connectors_types::Param::string("strict-ssl", "false")];
+    let files = render_configuration(&class("npm"), &[&c], "npmrc", &ctx(), None).unwrap();
+    assert!(String::from_utf8_lossy(&files[".npmrc"]).contains("strict-ssl=false\n"));
+}
+
+#[test]
+fn pipconf_points_pip_at_the_reverse_proxy_in_both_address_forms() {
+    for (proxy, index) in [
+        (
+            "http://c-pypi-demo.team-a.svc.cluster.local",
+            format!("http://team-a-pypi-demo:{TOKEN}@c-pypi-demo.team-a.svc.cluster.local/simple/"),
+        ),
+        (
+            "http://127.0.0.1:7480/namespaces/team-a/connectors/pypi-demo",
+            format!("http://team-a-pypi-demo:{TOKEN}@127.0.0.1:7480/namespaces/team-a/connectors/pypi-demo/simple/"),
+        ),
+    ] {
+        let c = connector(PYPI, proxy);
+        let files = render_configuration(&class("pypi"), &[&c], "pipconf", &ctx(), None).unwrap();
+        let text = String::from_utf8(files["pip.conf"].clone()).unwrap();
+        assert!(text.contains(&format!("index-url = {index}\n")), "{text}");
+        let host = url::Url::parse(proxy).unwrap().host_str().unwrap().to_string();
+        assert!(text.contains(&format!("trusted-host = {host}\n")), "{text}");
+    }
 }

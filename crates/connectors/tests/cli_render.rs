@@ -151,9 +151,17 @@ fn crds_parse_as_apiextensions_v1() {
         ],
     );
     assert!(out.status.success(), "kubectl: {}", text(&out.stderr));
-    let list: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    let items = list["items"].as_array().expect("a list of two objects");
-    assert_eq!(items.len(), 2);
+    // kubectl prints one object after the other (older releases: a List).
+    let mut items = Vec::new();
+    for value in serde_json::Deserializer::from_slice(&out.stdout).into_iter::<serde_json::Value>()
+    {
+        let value = value.expect("kubectl prints JSON");
+        match value["items"].as_array() {
+            Some(list) if value["kind"] == "List" => items.extend(list.iter().cloned()),
+            _ => items.push(value),
+        }
+    }
+    assert_eq!(items.len(), 2, "{}", text(&out.stdout));
     for item in items {
         assert_eq!(item["kind"], "CustomResourceDefinition");
         assert_eq!(item["metadata"]["labels"]["checked"], "yes");

@@ -378,6 +378,19 @@ fn git_connector_clone_and_push_through_mount() {
     ] {
         assert!(mount.join(f).is_file(), "{f} missing from the mount");
     }
+    use std::os::unix::fs::PermissionsExt;
+    let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&mount), 0o700, "a created mount dir is private");
+    for f in [
+        ".gitconfig",
+        "context.token",
+        ".env",
+        "http.proxy",
+        "https.proxy",
+    ] {
+        assert_eq!(mode(&mount.join(f)), 0o600, "{f} holds the token");
+    }
+    assert_eq!(mode(&mount.join("ca.crt")), 0o644);
     let read = |f: &str| std::fs::read_to_string(mount.join(f)).unwrap();
     let proxy_url = env.standalone.connector_proxy_url(NS, GIT);
     assert_eq!(read("connector.status.proxyAddress").trim(), proxy_url);

@@ -186,9 +186,17 @@ impl LocalCatalog {
             return;
         }
         let (desired, problems) = st.loader.desired();
+        let problems_changed = st.problems != problems;
         st.problems = problems;
-        if let Some(snap) = st.store.set_desired(desired) {
-            self.publish(snap);
+        match st.store.set_desired(desired) {
+            Some(snap) => self.publish(snap),
+            // A file turned bad (or good again) without changing objects:
+            // still a new generation, so watchers notice.
+            None if problems_changed => {
+                let snap = st.store.bump();
+                self.publish(snap);
+            }
+            None => {}
         }
     }
 

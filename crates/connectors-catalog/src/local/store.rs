@@ -300,6 +300,13 @@ impl Store {
         Some(self.snapshot())
     }
 
+    /// A new generation of the unchanged objects (something observable
+    /// besides the objects changed, e.g. the load problems).
+    pub fn bump(&mut self) -> Snapshot {
+        self.generation += 1;
+        self.snapshot()
+    }
+
     /// The snapshot of the current state.
     pub fn snapshot(&self) -> Snapshot {
         Snapshot {
