@@ -227,7 +227,7 @@ fn log_readiness(key: &ObjectRef, old: Option<&ConnectorStatus>, new: &Connector
             connectors_types::ConditionStatus::False => tracing::warn!(
                 connector = %key,
                 reason = reason.as_deref().unwrap_or(""),
-                message = message.as_deref().unwrap_or(""),
+                detail = message.as_deref().unwrap_or(""),
                 "connector is not ready"
             ),
             connectors_types::ConditionStatus::Unknown => tracing::debug!(

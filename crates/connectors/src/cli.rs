@@ -31,6 +31,7 @@ pub enum Command {
     /// Prints one line per problem naming the file, the document index, the
     /// object and what to fix. Exits 1 when any problem is found. Built-in
     /// classes are always available to Connectors being checked.
+    #[command(verbatim_doc_comment)]
     Validate(ValidateArgs),
     /// Render client configuration files of a Connector (what a workload mounts).
     ///
@@ -38,6 +39,7 @@ pub enum Command {
     ///   connectors render -f examples/render --connector team-a/gitlab \
     ///     --configuration gitconfig --token-file token.txt \
     ///     --proxy-address http://c-gitlab.team-a.svc --out ./out
+    #[command(verbatim_doc_comment)]
     Render(RenderArgs),
     /// Run proxy, reconciler and local API in one process on a local backend.
     ///
@@ -48,6 +50,7 @@ pub enum Command {
     ///
     /// Example:
     ///   connectors standalone --config examples/standalone
+    #[command(verbatim_doc_comment)]
     Standalone(StandaloneArgs),
     /// Issue tokens for workloads (local backend).
     Token(TokenArgs),
@@ -64,6 +67,7 @@ pub enum Command {
     /// Example:
     ///   connectors mount team-a/git-demo --configuration gitconfig --out ./mnt
     ///   GIT_CONFIG_GLOBAL=./mnt/.gitconfig git clone <original URL>
+    #[command(verbatim_doc_comment)]
     Mount(MountArgs),
 }
 

@@ -2,9 +2,8 @@
 //! commands find the running process through them.
 
 use anyhow::{Context, Result};
+use connectors_catalog::local::{ensure_private_dir, write_private};
 use serde::{Deserialize, Serialize};
-use std::io::Write;
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 /// Default data directory.
@@ -28,18 +27,10 @@ pub struct Discovery {
 /// Creates the data directory with mode 0700 when missing and tightens an
 /// existing one that is open to others.
 pub fn ensure(dir: &Path) -> Result<()> {
-    if !dir.exists() {
-        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    }
-    let mode = std::fs::metadata(dir)?.permissions().mode();
-    if mode & 0o077 != 0 {
-        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
-            .with_context(|| format!("setting mode 0700 on {}", dir.display()))?;
-    }
-    Ok(())
+    Ok(ensure_private_dir(dir)?)
 }
 
-/// Reads the admin token, creating a random one on first use.
+/// Reads the admin token, creating a random one (mode 0600) on first use.
 pub fn admin_token_or_create(dir: &Path) -> Result<String> {
     let path = dir.join(API_TOKEN_FILE);
     if path.exists() {
@@ -49,17 +40,7 @@ pub fn admin_token_or_create(dir: &Path) -> Result<String> {
     ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut bytes)
         .map_err(|_| anyhow::anyhow!("the system random generator failed"))?;
     let token: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
-    let tmp = dir.join(format!(".{API_TOKEN_FILE}.tmp"));
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(&tmp)
-        .with_context(|| format!("creating {}", tmp.display()))?;
-    f.write_all(token.as_bytes())?;
-    f.sync_all()?;
-    std::fs::rename(&tmp, &path)?;
+    write_private(&path, token.as_bytes())?;
     Ok(token)
 }
 

@@ -8,6 +8,7 @@ mod policy;
 mod store;
 mod watch;
 
+pub use files::{check_private_mode, ensure_private_dir, write_private};
 pub use identity::{IssuedToken, TokenIssuer, AUDIENCE, ISSUER, SIGNING_KEY_FILE};
 pub use policy::LocalPolicy;
 

@@ -41,6 +41,78 @@ struct Meta {
     full_hash: u64,
 }
 
+/// Metadata of every object, and the counters it is drawn from.
+#[derive(Default)]
+struct MetaBook {
+    meta: HashMap<Key, Meta>,
+    resource_version: u64,
+    uid_counter: u64,
+}
+
+impl MetaBook {
+    fn next_uid(&mut self) -> String {
+        self.uid_counter += 1;
+        let mut bytes = [0u8; 8];
+        let _ = ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut bytes);
+        let r = u64::from_le_bytes(bytes);
+        format!(
+            "{:08x}-{:04x}-{:04x}-{:04x}-{:012x}",
+            (r >> 32) as u32,
+            (r >> 16) as u16,
+            r as u16,
+            self.uid_counter as u16,
+            self.uid_counter
+        )
+    }
+
+    /// Records the hashes of an object: a new object gets a uid, a creation
+    /// time and generation 1; any change a new resource version; a spec
+    /// change a new generation. Returns the metadata to stamp.
+    fn touch(&mut self, key: Key, spec_hash: u64, full_hash: u64) -> Stamp {
+        if !self.meta.contains_key(&key) {
+            self.resource_version += 1;
+            let uid = self.next_uid();
+            self.meta.insert(
+                key.clone(),
+                Meta {
+                    uid,
+                    created: Time(k8s_openapi::jiff::Timestamp::now()),
+                    generation: 1,
+                    resource_version: self.resource_version,
+                    spec_hash,
+                    full_hash,
+                },
+            );
+        } else if self.meta.get(&key).map(|m| m.full_hash) != Some(full_hash) {
+            self.resource_version += 1;
+            let rv = self.resource_version;
+            if let Some(m) = self.meta.get_mut(&key) {
+                if m.spec_hash != spec_hash {
+                    m.generation += 1;
+                    m.spec_hash = spec_hash;
+                }
+                m.full_hash = full_hash;
+                m.resource_version = rv;
+            }
+        }
+        let m = &self.meta[&key];
+        Stamp {
+            uid: m.uid.clone(),
+            created: m.created.clone(),
+            generation: m.generation,
+            resource_version: m.resource_version,
+        }
+    }
+}
+
+/// Metadata written into a built object.
+struct Stamp {
+    uid: String,
+    created: Time,
+    generation: i64,
+    resource_version: u64,
+}
+
 /// A built object with the hashes it was built from.
 struct Built<T> {
     object: Arc<T>,
@@ -48,25 +120,140 @@ struct Built<T> {
     status_hash: u64,
 }
 
+/// What the store needs to know about each kind of object.
+trait Stored: Clone {
+    /// Observed status kept beside the object (`()` for Secrets).
+    type Status: Clone + Serialize;
+    /// Hash of what counts as the spec (bumps `generation`).
+    fn spec_hash(&self) -> u64;
+    /// Hash of everything a reader can see besides status.
+    fn full_hash(&self) -> u64;
+    /// Metadata to stamp.
+    fn meta_mut(&mut self) -> &mut ObjectMeta;
+    /// Sets the stored status.
+    fn set_status(&mut self, status: Option<Self::Status>);
+}
+
+impl Stored for Connector {
+    type Status = ConnectorStatus;
+    fn spec_hash(&self) -> u64 {
+        hash_of(&self.spec)
+    }
+    fn full_hash(&self) -> u64 {
+        hash_of(&(
+            &self.metadata.labels,
+            &self.metadata.annotations,
+            &self.spec,
+        ))
+    }
+    fn meta_mut(&mut self) -> &mut ObjectMeta {
+        &mut self.metadata
+    }
+    fn set_status(&mut self, status: Option<ConnectorStatus>) {
+        self.status = status;
+    }
+}
+
+impl Stored for ConnectorClass {
+    type Status = ConnectorClassStatus;
+    fn spec_hash(&self) -> u64 {
+        hash_of(&self.spec)
+    }
+    fn full_hash(&self) -> u64 {
+        hash_of(&(
+            &self.metadata.labels,
+            &self.metadata.annotations,
+            &self.spec,
+        ))
+    }
+    fn meta_mut(&mut self) -> &mut ObjectMeta {
+        &mut self.metadata
+    }
+    fn set_status(&mut self, status: Option<ConnectorClassStatus>) {
+        self.status = status;
+    }
+}
+
+impl Stored for Secret {
+    type Status = ();
+    fn spec_hash(&self) -> u64 {
+        hash_of(&(&self.type_, &self.data, &self.string_data))
+    }
+    fn full_hash(&self) -> u64 {
+        hash_of(&(
+            &self.metadata.labels,
+            &self.metadata.annotations,
+            self.spec_hash(),
+        ))
+    }
+    fn meta_mut(&mut self) -> &mut ObjectMeta {
+        &mut self.metadata
+    }
+    fn set_status(&mut self, _: Option<()>) {}
+}
+
 /// Everything needed to build snapshots.
 #[derive(Default)]
 pub struct Store {
     desired: Desired,
-    meta: HashMap<Key, Meta>,
+    book: MetaBook,
     connectors: HashMap<ObjectRef, Built<Connector>>,
     classes: HashMap<String, Built<ConnectorClass>>,
     secrets: HashMap<ObjectRef, Built<Secret>>,
     connector_status: HashMap<ObjectRef, ConnectorStatus>,
     class_status: HashMap<String, ConnectorClassStatus>,
-    resource_version: u64,
     generation: u64,
-    uid_counter: u64,
 }
 
 fn hash_of<T: Serialize + ?Sized>(v: &T) -> u64 {
     let mut h = DefaultHasher::new();
     serde_json::to_string(v).unwrap_or_default().hash(&mut h);
     h.finish()
+}
+
+/// Rebuilds the objects of one kind, reusing the `Arc` of every object whose
+/// content and status did not change. Returns whether anything changed.
+fn rebuild_kind<K, T>(
+    book: &mut MetaBook,
+    desired: &BTreeMap<K, T>,
+    built: &mut HashMap<K, Built<T>>,
+    statuses: &HashMap<K, T::Status>,
+    key_of: impl Fn(&K) -> Key,
+) -> bool
+where
+    K: Clone + Eq + std::hash::Hash + Ord,
+    T: Stored,
+{
+    let mut changed = false;
+    let mut next = HashMap::with_capacity(desired.len());
+    for (key, object) in desired {
+        let full_hash = object.full_hash();
+        let stamp = book.touch(key_of(key), object.spec_hash(), full_hash);
+        let status = statuses.get(key).cloned();
+        let status_hash = hash_of(&status);
+        let reused = built
+            .get(key)
+            .filter(|b| b.full_hash == full_hash && b.status_hash == status_hash)
+            .map(|b| b.object.clone());
+        let object = reused.unwrap_or_else(|| {
+            changed = true;
+            let mut o = object.clone();
+            stamp_meta(o.meta_mut(), &stamp);
+            o.set_status(status);
+            Arc::new(o)
+        });
+        next.insert(
+            key.clone(),
+            Built {
+                object,
+                full_hash,
+                status_hash,
+            },
+        );
+    }
+    changed |= built.keys().any(|k| !next.contains_key(k));
+    *built = next;
+    changed
 }
 
 impl Store {
@@ -114,185 +301,37 @@ impl Store {
         Ok(self.rebuild())
     }
 
-    fn next_uid(&mut self) -> String {
-        self.uid_counter += 1;
-        let mut bytes = [0u8; 8];
-        let _ = ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut bytes);
-        let r = u64::from_le_bytes(bytes);
-        format!(
-            "{:08x}-{:04x}-{:04x}-{:04x}-{:012x}",
-            (r >> 32) as u32,
-            (r >> 16) as u16,
-            r as u16,
-            self.uid_counter as u16,
-            self.uid_counter
-        )
-    }
-
-    /// Updates metadata bookkeeping for one object and returns it.
-    fn touch(&mut self, key: Key, spec_hash: u64, full_hash: u64) -> &Meta {
-        let exists = self.meta.contains_key(&key);
-        if !exists {
-            self.resource_version += 1;
-            let uid = self.next_uid();
-            let meta = Meta {
-                uid,
-                created: Time(k8s_openapi::jiff::Timestamp::now()),
-                generation: 1,
-                resource_version: self.resource_version,
-                spec_hash,
-                full_hash,
-            };
-            self.meta.insert(key.clone(), meta);
-        } else if let Some(m) = self.meta.get(&key) {
-            if m.full_hash != full_hash {
-                self.resource_version += 1;
-                let rv = self.resource_version;
-                let m = self.meta.get_mut(&key).expect("checked above");
-                if m.spec_hash != spec_hash {
-                    m.generation += 1;
-                    m.spec_hash = spec_hash;
-                }
-                m.full_hash = full_hash;
-                m.resource_version = rv;
-            }
-        }
-        self.meta.get(&key).expect("inserted above")
-    }
-
     fn rebuild(&mut self) -> Option<Snapshot> {
-        let mut changed = false;
-        let desired = std::mem::take(&mut self.desired);
-
-        // Connectors.
-        let mut connectors = HashMap::new();
-        for (key, c) in &desired.connectors {
-            let spec_hash = hash_of(&c.spec);
-            let full_hash = hash_of(&(&c.metadata.labels, &c.metadata.annotations, &c.spec));
-            let meta = self.touch(Key::Connector(key.clone()), spec_hash, full_hash);
-            let meta = (
-                meta.uid.clone(),
-                meta.created.clone(),
-                meta.generation,
-                meta.resource_version,
-            );
-            let status = self.connector_status.get(key).cloned();
-            let status_hash = hash_of(&status);
-            let reuse = self
-                .connectors
-                .get(key)
-                .filter(|b| b.full_hash == full_hash && b.status_hash == status_hash)
-                .map(|b| b.object.clone());
-            let object = match reuse {
-                Some(o) => o,
-                None => {
-                    changed = true;
-                    let mut c = c.clone();
-                    stamp(&mut c.metadata, &meta);
-                    c.status = status;
-                    Arc::new(c)
-                }
-            };
-            connectors.insert(
-                key.clone(),
-                Built {
-                    object,
-                    full_hash,
-                    status_hash,
-                },
-            );
-        }
-        changed |= self.connectors.keys().any(|k| !connectors.contains_key(k));
-        self.connectors = connectors;
-
-        // Classes.
-        let mut classes = HashMap::new();
-        for (name, c) in &desired.classes {
-            let spec_hash = hash_of(&c.spec);
-            let full_hash = hash_of(&(&c.metadata.labels, &c.metadata.annotations, &c.spec));
-            let meta = self.touch(Key::Class(name.clone()), spec_hash, full_hash);
-            let meta = (
-                meta.uid.clone(),
-                meta.created.clone(),
-                meta.generation,
-                meta.resource_version,
-            );
-            let status = self.class_status.get(name).cloned();
-            let status_hash = hash_of(&status);
-            let reuse = self
-                .classes
-                .get(name)
-                .filter(|b| b.full_hash == full_hash && b.status_hash == status_hash)
-                .map(|b| b.object.clone());
-            let object = match reuse {
-                Some(o) => o,
-                None => {
-                    changed = true;
-                    let mut c = c.clone();
-                    stamp(&mut c.metadata, &meta);
-                    c.status = status;
-                    Arc::new(c)
-                }
-            };
-            classes.insert(
-                name.clone(),
-                Built {
-                    object,
-                    full_hash,
-                    status_hash,
-                },
-            );
-        }
-        changed |= self.classes.keys().any(|k| !classes.contains_key(k));
-        self.classes = classes;
-
-        // Secrets.
-        let mut secrets = HashMap::new();
-        for (key, s) in &desired.secrets {
-            let spec_hash = hash_of(&(&s.type_, &s.data, &s.string_data));
-            let full_hash = hash_of(&(&s.metadata.labels, &s.metadata.annotations, spec_hash));
-            let meta = self.touch(Key::Secret(key.clone()), spec_hash, full_hash);
-            let meta = (
-                meta.uid.clone(),
-                meta.created.clone(),
-                meta.generation,
-                meta.resource_version,
-            );
-            let reuse = self
-                .secrets
-                .get(key)
-                .filter(|b| b.full_hash == full_hash)
-                .map(|b| b.object.clone());
-            let object = match reuse {
-                Some(o) => o,
-                None => {
-                    changed = true;
-                    let mut s = s.clone();
-                    stamp(&mut s.metadata, &meta);
-                    Arc::new(s)
-                }
-            };
-            secrets.insert(
-                key.clone(),
-                Built {
-                    object,
-                    full_hash,
-                    status_hash: 0,
-                },
-            );
-        }
-        changed |= self.secrets.keys().any(|k| !secrets.contains_key(k));
-        self.secrets = secrets;
-
+        let no_status = HashMap::new();
+        let mut changed = rebuild_kind(
+            &mut self.book,
+            &self.desired.connectors,
+            &mut self.connectors,
+            &self.connector_status,
+            |k| Key::Connector(k.clone()),
+        );
+        changed |= rebuild_kind(
+            &mut self.book,
+            &self.desired.classes,
+            &mut self.classes,
+            &self.class_status,
+            |k| Key::Class(k.clone()),
+        );
+        changed |= rebuild_kind(
+            &mut self.book,
+            &self.desired.secrets,
+            &mut self.secrets,
+            &no_status,
+            |k| Key::Secret(k.clone()),
+        );
         // Forget metadata of objects that are gone, so a re-created object
         // starts over at generation 1 with a new uid.
-        self.meta.retain(|k, _| match k {
+        let desired = &self.desired;
+        self.book.meta.retain(|k, _| match k {
             Key::Connector(r) => desired.connectors.contains_key(r),
             Key::Class(n) => desired.classes.contains_key(n),
             Key::Secret(r) => desired.secrets.contains_key(r),
         });
-        self.desired = desired;
-
         if !changed {
             return None;
         }
@@ -330,9 +369,9 @@ impl Store {
     }
 }
 
-fn stamp(meta: &mut ObjectMeta, m: &(String, Time, i64, u64)) {
-    meta.uid = Some(m.0.clone());
-    meta.creation_timestamp = Some(m.1.clone());
-    meta.generation = Some(m.2);
-    meta.resource_version = Some(m.3.to_string());
+fn stamp_meta(meta: &mut ObjectMeta, s: &Stamp) {
+    meta.uid = Some(s.uid.clone());
+    meta.creation_timestamp = Some(s.created.clone());
+    meta.generation = Some(s.generation);
+    meta.resource_version = Some(s.resource_version.to_string());
 }
