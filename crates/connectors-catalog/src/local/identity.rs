@@ -1,7 +1,7 @@
 //! Local identity: an Ed25519 signing key in the data directory, and
 //! Kubernetes-style ServiceAccount tokens (compact JWS, `alg: EdDSA`).
 
-use super::files::{check_private_mode, write_private};
+use super::files::{check_private_mode, create_private, ensure_private_dir};
 use super::LocalError;
 use crate::access::{AuthError, Identity};
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
@@ -19,15 +19,27 @@ pub const SIGNING_KEY_FILE: &str = "signing-key.pem";
 pub const ISSUER: &str = "connectors-standalone";
 /// Audience the proxy requires.
 pub const AUDIENCE: &str = "connectors";
-/// Shortest and longest token lifetimes.
+/// Shortest token lifetime: one second, so that expiry can be tried end to
+/// end (`connectors token issue --ttl 1s`).
 pub const MIN_TTL: Duration = Duration::from_secs(1);
 /// Longest token lifetime.
 pub const MAX_TTL: Duration = Duration::from_secs(7 * 24 * 3600);
 /// Clock skew tolerated on `nbf`.
 const LEEWAY_SECS: u64 = 60;
+/// Tokens longer than this are refused before any decoding (ours are about
+/// 500 bytes).
+const MAX_TOKEN_BYTES: usize = 8 * 1024;
 
 const PEM_BEGIN: &str = "-----BEGIN PRIVATE KEY-----";
 const PEM_END: &str = "-----END PRIVATE KEY-----";
+
+/// The message for an unusable key file.
+fn broken_key(path: &Path, what: &str) -> String {
+    format!(
+        "{} {what}; restore it, or move it away and start `connectors standalone` to create a new key (tokens of the old key then stop working)",
+        path.display()
+    )
+}
 
 /// A token and when it stops being valid.
 #[derive(Clone, Debug)]
@@ -87,10 +99,12 @@ impl std::fmt::Debug for TokenIssuer {
 }
 
 impl TokenIssuer {
-    /// Loads the signing key of `data_dir`, creating the directory (0700)
-    /// and a new key (0600) on first use.
+    /// Loads the signing key of `data_dir`, creating the directory (mode
+    /// 0700) and a new key ([`SIGNING_KEY_FILE`], mode 0600) on first use.
+    /// The key file appears atomically; when two processes start at once
+    /// both end up with the same key.
     pub fn load_or_create(data_dir: &Path) -> Result<TokenIssuer, LocalError> {
-        super::files::ensure_private_dir(data_dir)?;
+        ensure_private_dir(data_dir)?;
         let path = data_dir.join(SIGNING_KEY_FILE);
         if !path.exists() {
             let rng = SystemRandom::new();
@@ -100,13 +114,15 @@ impl TokenIssuer {
                 "{PEM_BEGIN}\n{}\n{PEM_END}\n",
                 STANDARD.encode(pkcs8.as_ref())
             );
-            write_private(&path, pem.as_bytes())?;
-            tracing::info!(file = %path.display(), "created a new token signing key");
+            if create_private(&path, pem.as_bytes())? {
+                tracing::info!(file = %path.display(), "created a new token signing key");
+            }
         }
         Self::load(data_dir)
     }
 
-    /// Loads the signing key of `data_dir`; fails when there is none.
+    /// Loads the signing key of `data_dir`; fails when there is none (it is
+    /// created by `connectors standalone`) or when others may read it.
     pub fn load(data_dir: &Path) -> Result<TokenIssuer, LocalError> {
         let path = data_dir.join(SIGNING_KEY_FILE);
         let text = std::fs::read_to_string(&path).map_err(|e| {
@@ -128,10 +144,9 @@ impl TokenIssuer {
             .join("");
         let der = STANDARD
             .decode(b64.trim())
-            .map_err(|_| LocalError::Key(format!("{} is not a PEM private key", path.display())))?;
-        let key = Ed25519KeyPair::from_pkcs8(&der).map_err(|_| {
-            LocalError::Key(format!("{} does not hold an Ed25519 key", path.display()))
-        })?;
+            .map_err(|_| LocalError::Key(broken_key(&path, "is not a PEM private key")))?;
+        let key = Ed25519KeyPair::from_pkcs8(&der)
+            .map_err(|_| LocalError::Key(broken_key(&path, "does not hold an Ed25519 key")))?;
         let digest = ring::digest::digest(&ring::digest::SHA256, key.public_key().as_ref());
         let kid = URL_SAFE_NO_PAD.encode(&digest.as_ref()[..9]);
         Ok(TokenIssuer {
@@ -152,8 +167,10 @@ impl TokenIssuer {
         check_label("subject", subject).map_err(LocalError::Invalid)?;
         if ttl < MIN_TTL || ttl > MAX_TTL {
             return Err(LocalError::Invalid(format!(
-                "ttl {} is out of range; use between 1s and 7d",
-                humantime::format_duration(ttl)
+                "ttl {} is out of range; use between {} and {}",
+                humantime::format_duration(ttl),
+                humantime::format_duration(MIN_TTL),
+                humantime::format_duration(MAX_TTL)
             )));
         }
         let now = SystemTime::now();
@@ -197,11 +214,21 @@ impl TokenIssuer {
         format!("{signing_input}.{}", URL_SAFE_NO_PAD.encode(sig.as_ref()))
     }
 
-    /// Verifies a token: structure, algorithm, key id, signature, audience,
-    /// `nbf` and `exp`. Errors never contain the token.
+    /// Verifies a token now: see [`verify_at`](Self::verify_at).
     pub fn verify(&self, token: &str) -> Result<Identity, AuthError> {
+        self.verify_at(token, SystemTime::now())
+    }
+
+    /// Verifies a token as of `now`: structure, algorithm, key id,
+    /// signature, issuer, audience, `nbf` (with 60 s leeway) and `exp`.
+    /// Errors are safe to show and never contain the token.
+    pub fn verify_at(&self, token: &str, now: SystemTime) -> Result<Identity, AuthError> {
         let bad = |m: &str| AuthError::Unauthenticated(m.to_string());
-        let mut parts = token.trim().split('.');
+        let token = token.trim();
+        if token.len() > MAX_TOKEN_BYTES {
+            return Err(bad("malformed token: too long"));
+        }
+        let mut parts = token.split('.');
         let (Some(h), Some(p), Some(s), None) =
             (parts.next(), parts.next(), parts.next(), parts.next())
         else {
@@ -213,7 +240,9 @@ impl TokenIssuer {
             .and_then(|b| serde_json::from_slice(&b).ok())
             .ok_or_else(|| bad("malformed token: unreadable header"))?;
         if header.alg != "EdDSA" {
-            return Err(bad("token is not signed with EdDSA"));
+            return Err(bad(
+                "token is not signed with EdDSA; issue one with `connectors token issue`",
+            ));
         }
         if header.kid.as_deref() != Some(self.kid.as_str()) {
             return Err(bad(
@@ -232,15 +261,19 @@ impl TokenIssuer {
             .ok()
             .and_then(|b| serde_json::from_slice(&b).ok())
             .ok_or_else(|| bad("malformed token: unreadable claims"))?;
-        if !claims.aud.iter().any(|a| a == AUDIENCE) {
-            return Err(bad("token is not meant for connectors (wrong audience)"));
+        if claims.iss != ISSUER {
+            return Err(bad("token was not issued by connectors standalone"));
         }
-        let now = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .unwrap_or_default()
-            .as_secs();
-        if claims.nbf > now + LEEWAY_SECS {
-            return Err(bad("token is not valid yet; check the clock"));
+        if !claims.aud.iter().any(|a| a == AUDIENCE) {
+            return Err(bad(
+                "token is not meant for connectors (its audience lacks \"connectors\")",
+            ));
+        }
+        let now = now.duration_since(UNIX_EPOCH).unwrap_or_default().as_secs();
+        if claims.nbf > now.saturating_add(LEEWAY_SECS) {
+            return Err(bad(
+                "token is not valid yet; check the clocks of this machine and the issuer",
+            ));
         }
         if claims.exp <= now {
             return Err(AuthError::Unauthenticated(format!(
@@ -263,6 +296,11 @@ impl TokenIssuer {
             claims.jti,
             Some(UNIX_EPOCH + Duration::from_secs(claims.exp)),
         ))
+    }
+
+    /// The key id (`kid` header) of this issuer's tokens.
+    pub fn key_id(&self) -> &str {
+        &self.kid
     }
 
     /// Signs arbitrary claims (tests build expired or foreign tokens).
@@ -292,6 +330,30 @@ mod tests {
         (dir, i)
     }
 
+    fn now_secs() -> u64 {
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .as_secs()
+    }
+
+    fn claims(nbf: u64, exp: u64, aud: &str) -> serde_json::Value {
+        serde_json::json!({"iss": ISSUER, "sub": "system:serviceaccount:a:b", "aud": [aud],
+            "iat": nbf, "nbf": nbf, "exp": exp, "jti": "x",
+            "kubernetes.io": {"namespace": "a", "serviceaccount": {"name": "b"}}})
+    }
+
+    /// The Unauthenticated message, checking that it does not quote the token.
+    fn rejection(i: &TokenIssuer, token: &str) -> String {
+        match i.verify(token) {
+            Err(AuthError::Unauthenticated(m)) => {
+                assert!(token.len() < 8 || !m.contains(token), "{m}");
+                m
+            }
+            other => panic!("expected Unauthenticated, got {other:?}"),
+        }
+    }
+
     #[test]
     fn issue_and_verify_round_trip() {
         let (dir, i) = issuer();
@@ -304,93 +366,219 @@ mod tests {
         assert!(id
             .groups
             .contains(&"system:serviceaccounts:team-a".to_string()));
+        assert_eq!(id.expires_at, Some(t.expires_at));
+        assert_eq!(id.uid.len(), 32, "the jti");
         let data = dir.path().join("data");
         let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode(&data), 0o700);
         assert_eq!(mode(&data.join(SIGNING_KEY_FILE)), 0o600);
         let again = TokenIssuer::load(&data).unwrap();
+        assert_eq!(again.key_id(), i.key_id());
         assert!(again.verify(&t.token).is_ok(), "the key is reused");
     }
 
     #[test]
-    fn expired_tampered_foreign_and_wrong_audience_tokens_fail() {
+    fn tokens_look_like_kubernetes_projected_tokens() {
         let (_d, i) = issuer();
-        let now = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .unwrap()
-            .as_secs();
-        let claims = |exp: u64, aud: &str| {
-            serde_json::json!({"iss": ISSUER, "sub": "system:serviceaccount:a:b", "aud": [aud],
-                "iat": now - 100, "nbf": now - 100, "exp": exp, "jti": "x",
-                "kubernetes.io": {"namespace": "a", "serviceaccount": {"name": "b"}}})
+        let t = i.issue("team-a", "ci", Duration::from_secs(1800)).unwrap();
+        let parts: Vec<&str> = t.token.split('.').collect();
+        assert_eq!(parts.len(), 3);
+        let json = |s: &str| -> serde_json::Value {
+            serde_json::from_slice(&URL_SAFE_NO_PAD.decode(s).unwrap()).unwrap()
         };
-        let expired = i.sign_raw(&claims(now - 10, AUDIENCE));
-        let err = i.verify(&expired).unwrap_err().to_string();
-        assert!(err.contains("token expired at"), "{err}");
-        assert!(!err.contains(&expired));
-
-        let wrong_aud = i.sign_raw(&claims(now + 100, "kubernetes"));
-        assert!(i
-            .verify(&wrong_aud)
-            .unwrap_err()
-            .to_string()
-            .contains("audience"));
-
-        let good = i.issue("a", "b", Duration::from_secs(60)).unwrap().token;
-        let mut chars: Vec<char> = good.chars().collect();
-        let last = chars.len() - 2;
-        chars[last] = if chars[last] == 'A' { 'B' } else { 'A' };
-        let tampered: String = chars.into_iter().collect();
-        assert!(i.verify(&tampered).is_err());
-
-        let parts: Vec<&str> = good.split('.').collect();
-        let forged_payload =
-            URL_SAFE_NO_PAD.encode(serde_json::to_vec(&claims(now + 1000, AUDIENCE)).unwrap());
-        let swapped = format!("{}.{forged_payload}.{}", parts[0], parts[2]);
-        assert_eq!(
-            i.verify(&swapped).unwrap_err().to_string(),
-            "token signature is invalid"
+        let header = json(parts[0]);
+        assert_eq!(header["alg"], "EdDSA");
+        assert_eq!(header["typ"], "JWT");
+        assert_eq!(header["kid"], i.key_id());
+        let c = json(parts[1]);
+        assert_eq!(c["iss"], ISSUER);
+        assert_eq!(c["sub"], "system:serviceaccount:team-a:ci");
+        assert_eq!(c["aud"], serde_json::json!(["connectors"]));
+        assert_eq!(c["kubernetes.io"]["namespace"], "team-a");
+        assert_eq!(c["kubernetes.io"]["serviceaccount"]["name"], "ci");
+        let (iat, nbf, exp) = (
+            c["iat"].as_u64().unwrap(),
+            c["nbf"].as_u64().unwrap(),
+            c["exp"].as_u64().unwrap(),
         );
+        assert_eq!(nbf, iat);
+        assert_eq!(exp - iat, 1800);
+        assert_eq!(t.expires_at, UNIX_EPOCH + Duration::from_secs(exp));
+        assert!(c["jti"].as_str().is_some_and(|j| !j.is_empty()));
+    }
 
+    #[test]
+    fn expired_tokens_name_their_expiry() {
+        let (_d, i) = issuer();
+        let now = now_secs();
+        let expired = i.sign_raw(&claims(now - 100, now - 10, AUDIENCE));
+        let err = rejection(&i, &expired);
+        let when = humantime::format_rfc3339_seconds(UNIX_EPOCH + Duration::from_secs(now - 10));
+        assert_eq!(err, format!("token expired at {when}; issue a new one"));
+
+        // The injectable clock: a fresh token is refused once its ttl passed.
+        let t = i.issue("a", "b", Duration::from_secs(60)).unwrap();
+        assert!(i.verify_at(&t.token, SystemTime::now()).is_ok());
+        let later = t.expires_at + Duration::from_secs(1);
+        let err = i.verify_at(&t.token, later).unwrap_err().to_string();
+        assert!(err.starts_with("token expired at "), "{err}");
+    }
+
+    #[test]
+    fn not_yet_valid_tokens_are_refused_beyond_the_leeway() {
+        let (_d, i) = issuer();
+        let now = now_secs();
+        let soon = i.sign_raw(&claims(now + 30, now + 600, AUDIENCE));
+        assert!(i.verify(&soon).is_ok(), "within the 60 s leeway");
+        let later = i.sign_raw(&claims(now + 600, now + 1200, AUDIENCE));
+        assert!(rejection(&i, &later).contains("not valid yet"));
+    }
+
+    #[test]
+    fn wrong_audience_or_issuer_is_refused() {
+        let (_d, i) = issuer();
+        let now = now_secs();
+        let wrong_aud = i.sign_raw(&claims(now, now + 100, "kubernetes"));
+        assert!(rejection(&i, &wrong_aud).contains("audience"));
+        let mut c = claims(now, now + 100, AUDIENCE);
+        c["iss"] = "someone-else".into();
+        assert!(rejection(&i, &i.sign_raw(&c)).contains("not issued by"));
+        let mut c = claims(now, now + 100, AUDIENCE);
+        c["sub"] = "system:serviceaccount:other:b".into();
+        assert!(rejection(&i, &i.sign_raw(&c)).contains("does not match"));
+    }
+
+    #[test]
+    fn tampered_foreign_unsigned_and_malformed_tokens_are_refused() {
+        let (_d, i) = issuer();
+        let good = i.issue("a", "b", Duration::from_secs(60)).unwrap().token;
+        let parts: Vec<&str> = good.split('.').collect();
+
+        // One signature character changed.
+        let mut sig: Vec<char> = parts[2].chars().collect();
+        sig[3] = if sig[3] == 'A' { 'B' } else { 'A' };
+        let sig: String = sig.into_iter().collect();
+        let tampered = format!("{}.{}.{sig}", parts[0], parts[1]);
+        assert_eq!(rejection(&i, &tampered), "token signature is invalid");
+
+        // Another namespace in the payload, original signature.
+        let forged_claims = serde_json::json!({"iss": ISSUER, "sub": "system:serviceaccount:admin:b",
+            "aud": [AUDIENCE], "iat": now_secs(), "nbf": now_secs(), "exp": now_secs() + 1000, "jti": "x",
+            "kubernetes.io": {"namespace": "admin", "serviceaccount": {"name": "b"}}});
+        let forged_payload = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&forged_claims).unwrap());
+        let swapped = format!("{}.{forged_payload}.{}", parts[0], parts[2]);
+        assert_eq!(rejection(&i, &swapped), "token signature is invalid");
+
+        // `alg: none` with our key id.
+        let none_header = URL_SAFE_NO_PAD.encode(
+            serde_json::to_vec(&serde_json::json!({"alg": "none", "kid": i.key_id()})).unwrap(),
+        );
+        let unsigned = format!("{none_header}.{}.", parts[1]);
+        assert!(rejection(&i, &unsigned).contains("not signed with EdDSA"));
+
+        // A token of another installation.
         let (_d2, other) = issuer();
         let foreign = other
             .issue("a", "b", Duration::from_secs(60))
             .unwrap()
             .token;
-        assert!(i
-            .verify(&foreign)
-            .unwrap_err()
-            .to_string()
-            .contains("another key"));
-        for junk in ["", "a.b", "a.b.c.d", "....", "eyJ.eyJ.sig"] {
-            assert!(i.verify(junk).is_err(), "{junk:?}");
+        assert!(rejection(&i, &foreign).contains("another key"));
+
+        // Another key that claims our key id.
+        let foreign_parts: Vec<&str> = foreign.split('.').collect();
+        let relabelled = format!("{}.{}.{}", parts[0], foreign_parts[1], foreign_parts[2]);
+        assert_eq!(rejection(&i, &relabelled), "token signature is invalid");
+
+        let huge = format!("{}.{}.{}", "a".repeat(5000), "b".repeat(5000), "c");
+        assert!(rejection(&i, &huge).contains("too long"));
+        for junk in [
+            "",
+            "a.b",
+            "a.b.c.d",
+            "....",
+            "eyJ.eyJ.sig",
+            "not a token at all",
+            "\u{0}.\u{1}.\u{2}",
+        ] {
+            rejection(&i, junk);
         }
     }
 
     #[test]
     fn issue_checks_names_and_ttl() {
         let (_d, i) = issuer();
-        assert!(i.issue("Team_A", "x", Duration::from_secs(60)).is_err());
-        assert!(i.issue("a", "", Duration::from_secs(60)).is_err());
-        assert!(i.issue("a", "b", Duration::from_millis(10)).is_err());
-        assert!(i
-            .issue("a", "b", Duration::from_secs(8 * 24 * 3600))
-            .is_err());
-        assert!(i.issue("a", "b", Duration::from_secs(1)).is_ok());
+        let err = |r: Result<IssuedToken, LocalError>| r.unwrap_err().to_string();
+        let e = err(i.issue("Team_A", "x", Duration::from_secs(60)));
+        assert!(
+            e.contains("namespace \"Team_A\" is not an RFC 1123 label"),
+            "{e}"
+        );
+        let e = err(i.issue("a", "", Duration::from_secs(60)));
+        assert!(e.contains("subject is empty"), "{e}");
+        let e = err(i.issue("a", "b", Duration::from_millis(10)));
+        assert!(e.contains("out of range"), "{e}");
+        let e = err(i.issue("a", "b", Duration::from_secs(8 * 24 * 3600)));
+        assert!(e.contains("out of range") && e.contains("7days"), "{e}");
+        assert!(i.issue("a", "b", MIN_TTL).is_ok());
+        assert!(i.issue("a", "b", MAX_TTL).is_ok());
     }
 
     #[test]
-    fn a_key_readable_by_others_is_refused() {
+    fn a_key_readable_by_others_is_refused_and_a_missing_one_explained() {
         let (dir, _i) = issuer();
-        let key = dir.path().join("data").join(SIGNING_KEY_FILE);
+        let data = dir.path().join("data");
+        let key = data.join(SIGNING_KEY_FILE);
         std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).unwrap();
-        let err = TokenIssuer::load(&dir.path().join("data"))
-            .unwrap_err()
-            .to_string();
+        let err = TokenIssuer::load(&data).unwrap_err().to_string();
+        assert!(err.contains("chmod 600"), "{err}");
+        let err = TokenIssuer::load_or_create(&data).unwrap_err().to_string();
         assert!(err.contains("chmod 600"), "{err}");
         let missing = TokenIssuer::load(&dir.path().join("nope"))
             .unwrap_err()
             .to_string();
         assert!(missing.contains("connectors standalone"), "{missing}");
+        assert!(missing.contains("--data"), "{missing}");
+    }
+
+    #[test]
+    fn a_broken_key_file_is_an_error_not_a_panic() {
+        let (dir, _i) = issuer();
+        let data = dir.path().join("data");
+        let key = data.join(SIGNING_KEY_FILE);
+        super::super::files::write_private(&key, b"-----BEGIN PRIVATE KEY-----\n!!!\n").unwrap();
+        let err = TokenIssuer::load(&data).unwrap_err().to_string();
+        assert!(err.contains("not a PEM private key"), "{err}");
+        super::super::files::write_private(
+            &key,
+            b"-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n",
+        )
+        .unwrap();
+        let err = TokenIssuer::load(&data).unwrap_err().to_string();
+        assert!(err.contains("Ed25519"), "{err}");
+    }
+
+    #[test]
+    fn concurrent_first_starts_share_one_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("data");
+        let kids: Vec<String> = std::thread::scope(|s| {
+            let handles: Vec<_> = (0..8)
+                .map(|_| {
+                    s.spawn(|| {
+                        TokenIssuer::load_or_create(&data)
+                            .unwrap()
+                            .key_id()
+                            .to_string()
+                    })
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        assert!(kids.iter().all(|k| k == &kids[0]), "{kids:?}");
+        let names: Vec<_> = std::fs::read_dir(&data)
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names, vec![std::ffi::OsString::from(SIGNING_KEY_FILE)]);
     }
 }

@@ -9,7 +9,10 @@ mod store;
 mod watch;
 
 pub use files::{check_private_mode, ensure_private_dir, write_private};
-pub use identity::{IssuedToken, TokenIssuer, AUDIENCE, ISSUER, SIGNING_KEY_FILE};
+pub use identity::{
+    IssuedToken, TokenIssuer, AUDIENCE, ISSUER, MAX_TTL, MIN_TTL, SIGNING_KEY_FILE,
+};
+pub use loader::MAX_MANIFEST_BYTES;
 pub use policy::LocalPolicy;
 
 use crate::access::{AccessCheck, AuthError, Decision, Identity};
@@ -29,9 +32,12 @@ use tokio::sync::watch as channel;
 /// Tuning of the local backend.
 #[derive(Clone, Debug)]
 pub struct LocalOptions {
-    /// Full rescan interval (a fallback for missed file events).
+    /// How often every file is checked even without a file event (a
+    /// fallback for file systems without events; unchanged files cost one
+    /// `stat`). Default 2 s.
     pub rescan_interval: Duration,
-    /// How long a burst of file events may settle before reloading.
+    /// How long a burst of file events may settle before reloading (an
+    /// editor's save is several events). Default 150 ms.
     pub debounce: Duration,
 }
 
@@ -44,10 +50,11 @@ impl Default for LocalOptions {
     }
 }
 
-/// A manifest document that could not be loaded.
+/// A manifest file, document or directory that could not be loaded. The
+/// objects it held before keep being served until it is fixed.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct LoadProblem {
-    /// The file.
+    /// The file (or a subdirectory that cannot be listed).
     pub file: PathBuf,
     /// Zero-based document index, when the problem is one document.
     pub document: Option<usize>,
@@ -68,7 +75,7 @@ impl std::fmt::Display for LoadProblem {
 #[derive(Debug, thiserror::Error)]
 pub enum LocalError {
     /// A file or directory could not be used.
-    #[error("{path}: {source}")]
+    #[error("{path}: {source}; check that it exists and that this user may use it")]
     Io {
         /// The path.
         path: PathBuf,
@@ -92,15 +99,25 @@ impl LocalError {
     }
 }
 
+/// Objects, statuses and problems: what snapshots are built from. Held only
+/// briefly (no I/O under this lock).
 struct State {
-    loader: Loader,
     store: Store,
     problems: Vec<LoadProblem>,
 }
 
-/// The local backend.
+/// The local backend: serves the manifests of one directory, re-read when
+/// they change, with tokens of a local signing key and the
+/// [`LocalPolicy`].
+///
+/// Every change (a file edited, added or removed, a load problem appearing
+/// or going away, a status written) publishes a new [`Snapshot`] and sends
+/// its generation to every [`Catalog::subscribe`] receiver.
 pub struct LocalCatalog {
     config_dir: PathBuf,
+    /// The files and what they held; locked while files are read, before
+    /// `state`.
+    loader: Mutex<Loader>,
     state: Mutex<State>,
     snapshot: ArcSwap<Snapshot>,
     changes: channel::Sender<u64>,
@@ -113,41 +130,52 @@ impl std::fmt::Debug for LocalCatalog {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("LocalCatalog")
             .field("config_dir", &self.config_dir)
-            .finish()
+            .field("generation", &self.snapshot.load().generation)
+            .finish_non_exhaustive()
     }
 }
 
 impl LocalCatalog {
-    /// Loads every manifest under `config_dir` and starts watching it. The
-    /// token signing key lives in `data_dir` (created on first start). Must
-    /// run inside a tokio runtime.
+    /// Loads every manifest under `config_dir` (`.yaml`, `.yml`, `.json`,
+    /// recursively, hidden entries skipped) and starts watching it. The
+    /// token signing key lives in `data_dir` (created with the key on first
+    /// start). Must be called inside a tokio runtime; the watcher task ends
+    /// when the last `Arc` of the catalog is dropped.
     pub fn start(
         config_dir: &Path,
         data_dir: &Path,
         opts: LocalOptions,
     ) -> Result<Arc<LocalCatalog>, LocalError> {
+        let runtime = tokio::runtime::Handle::try_current().map_err(|_| {
+            LocalError::Invalid("the local catalog must be started inside a tokio runtime".into())
+        })?;
         if !config_dir.is_dir() {
             return Err(LocalError::Invalid(format!(
-                "{} is not a directory of manifests",
+                "{} is not a directory; pass --config a directory of manifests (it may be empty)",
                 config_dir.display()
             )));
         }
         let issuer = TokenIssuer::load_or_create(data_dir)?;
         let mut loader = Loader::new(config_dir);
-        loader.scan();
+        loader.scan(Duration::ZERO);
         let (desired, problems) = loader.desired();
         let mut store = Store::default();
         let snapshot = store
             .set_desired(desired)
             .unwrap_or_else(|| store.snapshot());
+        tracing::info!(
+            dir = %config_dir.display(),
+            connectors = snapshot.connectors.len(),
+            classes = snapshot.classes.len(),
+            secrets = snapshot.secrets.len(),
+            problems = problems.len(),
+            "manifests loaded"
+        );
         let (changes, _) = channel::channel(snapshot.generation);
         let catalog = Arc::new(LocalCatalog {
             config_dir: config_dir.to_path_buf(),
-            state: Mutex::new(State {
-                loader,
-                store,
-                problems,
-            }),
+            loader: Mutex::new(loader),
+            state: Mutex::new(State { store, problems }),
             snapshot: ArcSwap::from_pointee(snapshot),
             changes,
             issuer,
@@ -155,12 +183,13 @@ impl LocalCatalog {
             watcher: Mutex::new(None),
         });
         let watcher = watch::start(
+            &runtime,
             Arc::downgrade(&catalog),
             config_dir,
             opts.rescan_interval,
             opts.debounce,
         );
-        *catalog.watcher.lock().unwrap_or_else(|e| e.into_inner()) = watcher;
+        *lock(&catalog.watcher) = watcher;
         Ok(catalog)
     }
 
@@ -169,9 +198,10 @@ impl LocalCatalog {
         &self.issuer
     }
 
-    /// Current manifest load problems.
+    /// The current manifest problems (files or documents that are not
+    /// loaded), in path order; empty when every file is good.
     pub fn problems(&self) -> Vec<LoadProblem> {
-        self.lock().problems.clone()
+        lock(&self.state).problems.clone()
     }
 
     /// The manifest directory.
@@ -180,13 +210,25 @@ impl LocalCatalog {
     }
 
     /// Re-reads changed files now and publishes a new snapshot if anything
-    /// changed. Called by the watcher; callable by tests and signal handlers.
+    /// changed. Blocking file I/O; the watcher does this on its own, call it
+    /// only to force a reload (tests, signal handlers) from a thread that
+    /// may block.
     pub fn reload(&self) {
-        let mut st = self.lock();
-        if !st.loader.scan() {
-            return;
+        self.reload_settled(Duration::ZERO);
+    }
+
+    /// [`reload`](Self::reload), leaving files changed less than `settle`
+    /// ago for later (they may be half written). Returns whether such a
+    /// file is waiting.
+    pub(crate) fn reload_settled(&self, settle: Duration) -> bool {
+        let mut loader = lock(&self.loader);
+        let changed = loader.scan(settle);
+        let pending = loader.pending();
+        if !changed {
+            return pending;
         }
-        let (desired, problems) = st.loader.desired();
+        let (desired, problems) = loader.desired();
+        let mut st = lock(&self.state);
         let problems_changed = st.problems != problems;
         st.problems = problems;
         match st.store.set_desired(desired) {
@@ -199,12 +241,11 @@ impl LocalCatalog {
             }
             None => {}
         }
+        pending
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
+    /// Stores a new snapshot and tells subscribers; called with `state`
+    /// locked so snapshots are published in generation order.
     fn publish(&self, snap: Snapshot) {
         let generation = snap.generation;
         tracing::debug!(
@@ -217,6 +258,13 @@ impl LocalCatalog {
         self.snapshot.store(Arc::new(snap));
         self.changes.send_replace(generation);
     }
+}
+
+/// Locks a mutex, carrying on after a panic of another holder: serving the
+/// state as it was beats taking every request down, and the next reload
+/// rebuilds it.
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 #[async_trait]
@@ -248,7 +296,7 @@ impl Catalog for LocalCatalog {
         status: ConnectorStatus,
     ) -> Result<(), CatalogError> {
         let key = ObjectRef::new(namespace, name);
-        let mut st = self.lock();
+        let mut st = lock(&self.state);
         match st.store.set_connector_status(key.clone(), status) {
             Ok(Some(snap)) => {
                 self.publish(snap);
@@ -267,7 +315,7 @@ impl Catalog for LocalCatalog {
         name: &str,
         status: ConnectorClassStatus,
     ) -> Result<(), CatalogError> {
-        let mut st = self.lock();
+        let mut st = lock(&self.state);
         match st.store.set_class_status(name, status) {
             Ok(Some(snap)) => {
                 self.publish(snap);

@@ -33,6 +33,12 @@ mod tests {
         let id = Identity::service_account_identity("team-a", "builder", "u", None);
         let p = LocalPolicy;
         assert!(p.decide(&id, &AccessCheck::get("team-a", "git")).allowed());
+        let proxy = AccessCheck {
+            verb: "*".into(),
+            subresource: Some("proxy".into()),
+            ..AccessCheck::get("team-a", "git")
+        };
+        assert!(p.decide(&id, &proxy).allowed(), "any verb, any subresource");
         let d = p.decide(&id, &AccessCheck::get("team-b", "git"));
         assert!(
             matches!(d, Decision::Deny(ref m) if m.contains("team-a:builder may only use Connectors of namespace team-a"))

@@ -50,18 +50,29 @@ struct MetaBook {
 }
 
 impl MetaBook {
+    /// A random (version 4) UUID; unique even if the system random
+    /// generator were to fail, through the counter and the clock.
     fn next_uid(&mut self) -> String {
         self.uid_counter += 1;
-        let mut bytes = [0u8; 8];
-        let _ = ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut bytes);
-        let r = u64::from_le_bytes(bytes);
+        let mut b = [0u8; 16];
+        if ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut b).is_err() {
+            let nanos = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap_or_default()
+                .as_nanos() as u64;
+            b[..8].copy_from_slice(&nanos.to_le_bytes());
+            b[8..].copy_from_slice(&self.uid_counter.to_le_bytes());
+        }
+        b[6] = (b[6] & 0x0f) | 0x40;
+        b[8] = (b[8] & 0x3f) | 0x80;
+        let hex: String = b.iter().map(|x| format!("{x:02x}")).collect();
         format!(
-            "{:08x}-{:04x}-{:04x}-{:04x}-{:012x}",
-            (r >> 32) as u32,
-            (r >> 16) as u16,
-            r as u16,
-            self.uid_counter as u16,
-            self.uid_counter
+            "{}-{}-{}-{}-{}",
+            &hex[0..8],
+            &hex[8..12],
+            &hex[12..16],
+            &hex[16..20],
+            &hex[20..32]
         )
     }
 
@@ -374,4 +385,135 @@ fn stamp_meta(meta: &mut ObjectMeta, s: &Stamp) {
     meta.creation_timestamp = Some(s.created.clone());
     meta.generation = Some(s.generation);
     meta.resource_version = Some(s.resource_version.to_string());
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use connectors_core::manifest::{parse_manifest, DocumentContent, Object};
+
+    fn desired(text: &str) -> Desired {
+        let mut d = Desired::default();
+        for doc in parse_manifest(text) {
+            match doc.content {
+                DocumentContent::Object(Object::Connector(c)) => {
+                    let key = ObjectRef::new(
+                        c.metadata.namespace.clone().unwrap(),
+                        c.metadata.name.clone().unwrap(),
+                    );
+                    d.connectors.insert(key, *c);
+                }
+                DocumentContent::Object(Object::Secret(s)) => {
+                    let key = ObjectRef::new(
+                        s.metadata.namespace.clone().unwrap(),
+                        s.metadata.name.clone().unwrap(),
+                    );
+                    d.secrets.insert(key, *s);
+                }
+                other => panic!("{other:?}"),
+            }
+        }
+        d
+    }
+
+    fn files(address: &str, label: &str, password: &str) -> Desired {
+        desired(&format!(
+            "apiVersion: connectors.alauda.io/v1alpha1\nkind: Connector\nmetadata: {{name: c, labels: {{l: {label}}}}}\nspec: {{connectorClassName: git, address: '{address}'}}\n---\napiVersion: v1\nkind: Secret\nmetadata: {{name: s}}\nstringData: {{password: {password}}}\n"
+        ))
+    }
+
+    fn meta(snap: &Snapshot) -> (i64, String, String, i64, String) {
+        let c = snap.connector("default", "c").unwrap();
+        let s = snap.secret("default", "s").unwrap();
+        (
+            c.metadata.generation.unwrap(),
+            c.metadata.resource_version.clone().unwrap(),
+            c.metadata.uid.clone().unwrap(),
+            s.metadata.generation.unwrap(),
+            s.metadata.resource_version.clone().unwrap(),
+        )
+    }
+
+    #[test]
+    fn generation_follows_the_spec_and_resource_version_any_change() {
+        let mut store = Store::default();
+        let s1 = store.set_desired(files("https://a", "x", "p1")).unwrap();
+        let (g, rv, uid, sg, _) = meta(&s1);
+        assert_eq!((g, sg), (1, 1));
+        assert_eq!(uid.len(), 36);
+        assert_eq!(&uid[14..15], "4", "a version 4 UUID: {uid}");
+        assert!(s1
+            .connector("default", "c")
+            .unwrap()
+            .metadata
+            .creation_timestamp
+            .is_some());
+
+        assert!(
+            store.set_desired(files("https://a", "x", "p1")).is_none(),
+            "identical objects publish nothing"
+        );
+
+        // A label: new resourceVersion, same generation.
+        let s2 = store.set_desired(files("https://a", "y", "p1")).unwrap();
+        let (g2, rv2, uid2, _, _) = meta(&s2);
+        assert_eq!(g2, 1);
+        assert_ne!(rv2, rv);
+        assert_eq!(uid2, uid);
+        assert!(Arc::ptr_eq(
+            s1.secret("default", "s").unwrap(),
+            s2.secret("default", "s").unwrap()
+        ));
+
+        // The spec: new generation.
+        let s3 = store.set_desired(files("https://b", "y", "p1")).unwrap();
+        assert_eq!(meta(&s3).0, 2);
+
+        // Secret data: the Secret's generation.
+        let s4 = store.set_desired(files("https://b", "y", "p2")).unwrap();
+        assert_eq!(meta(&s4).3, 2);
+        assert_eq!(meta(&s4).0, 2);
+        assert!(s4.generation > s3.generation);
+
+        // Gone and back: a new object.
+        store.set_desired(Desired::default()).unwrap();
+        let s5 = store.set_desired(files("https://b", "y", "p2")).unwrap();
+        let (g5, _, uid5, _, _) = meta(&s5);
+        assert_eq!(g5, 1);
+        assert_ne!(uid5, uid);
+    }
+
+    #[test]
+    fn statuses_stay_with_their_object() {
+        let mut store = Store::default();
+        store.set_desired(files("https://a", "x", "p")).unwrap();
+        let key = ObjectRef::new("default", "c");
+        let status = ConnectorStatus {
+            observed_generation: Some(1),
+            ..Default::default()
+        };
+        let snap = store
+            .set_connector_status(key.clone(), status.clone())
+            .unwrap()
+            .unwrap();
+        let c = snap.connector("default", "c").unwrap();
+        assert_eq!(c.status.as_ref(), Some(&status));
+        assert_eq!(c.metadata.generation, Some(1), "status is not spec");
+        assert!(store
+            .set_connector_status(key.clone(), status.clone())
+            .unwrap()
+            .is_none());
+        let snap = store.set_desired(files("https://b", "x", "p")).unwrap();
+        assert_eq!(
+            snap.connector("default", "c").unwrap().status.as_ref(),
+            Some(&status)
+        );
+        store.set_desired(Desired::default()).unwrap();
+        assert!(store.set_connector_status(key.clone(), status).is_err());
+        let snap = store.set_desired(files("https://b", "x", "p")).unwrap();
+        assert_eq!(snap.connector("default", "c").unwrap().status, None);
+        assert!(store
+            .set_class_status("nope", ConnectorClassStatus::default())
+            .is_err());
+    }
 }
