@@ -5,6 +5,7 @@
 
 use crate::auth_cache::{AuthCache, CacheLimits, CacheStats, TokenHash};
 use crate::error::RequestError;
+use crate::metrics::CacheCounters;
 use crate::token::ClientToken;
 use connectors_catalog::{AccessCheck, AuthError, Catalog, Decision, Identity};
 use http::Method;
@@ -37,11 +38,12 @@ impl Authorizer {
     pub(crate) fn new(
         catalog: Arc<dyn Catalog>,
         limits: CacheLimits,
+        counters: CacheCounters,
         check_proxy_subresource: bool,
     ) -> Authorizer {
         Authorizer {
             catalog,
-            cache: AuthCache::new(limits),
+            cache: AuthCache::new(limits, counters),
             check_proxy_subresource,
         }
     }
@@ -50,11 +52,15 @@ impl Authorizer {
     /// cannot answer).
     pub(crate) async fn authenticate(&self, token: &ClientToken) -> Result<Caller, RequestError> {
         let hash = TokenHash::of(token.expose());
-        if let Some(identity) = self.cache.identity(&hash) {
-            return Ok(Caller {
-                token: hash,
-                identity,
-            });
+        match self.cache.identity(&hash) {
+            Some(Ok(identity)) => {
+                return Ok(Caller {
+                    token: hash,
+                    identity,
+                })
+            }
+            Some(Err(reason)) => return Err(RequestError::Unauthenticated(reason.to_string())),
+            None => {}
         }
         match self.catalog.authenticate(token.expose()).await {
             Ok(identity) => {
@@ -64,7 +70,10 @@ impl Authorizer {
                     identity,
                 })
             }
-            Err(AuthError::Unauthenticated(m)) => Err(RequestError::Unauthenticated(m)),
+            Err(AuthError::Unauthenticated(m)) => {
+                self.cache.put_rejected(hash, &m);
+                Err(RequestError::Unauthenticated(m))
+            }
             Err(AuthError::Unavailable(m)) => Err(RequestError::AuthUnavailable(m)),
         }
     }

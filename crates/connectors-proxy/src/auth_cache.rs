@@ -3,6 +3,8 @@
 //!
 //! * identities: until the token expires or `identity_ttl` passes, whichever
 //!   comes first;
+//! * rejected tokens: `deny_ttl` (a short negative cache, so a client
+//!   retrying a bad token does not reach the catalog on every request);
 //! * decisions per (token, connector, verb, subresource): `allow_ttl` for an
 //!   allow, `deny_ttl` for a denial, never past the token's expiry.
 //!
@@ -10,11 +12,11 @@
 //! if that is not enough, the map is emptied (the next requests ask the
 //! catalog again).
 
+use crate::metrics::CacheCounters;
 use connectors_catalog::{AccessCheck, Identity};
 use std::collections::HashMap;
 use std::fmt;
 use std::hash::{Hash, Hasher};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -86,42 +88,55 @@ struct Entry<T> {
     until: Instant,
 }
 
+/// A remembered identity: who the token belongs to, or why it was refused.
+pub(crate) type CachedIdentity = Result<Arc<Identity>, Arc<str>>;
+
 pub(crate) struct AuthCache {
     limits: CacheLimits,
-    identities: RwLock<HashMap<TokenHash, Entry<Arc<Identity>>>>,
+    identities: RwLock<HashMap<TokenHash, Entry<CachedIdentity>>>,
     decisions: RwLock<HashMap<DecisionKey, Entry<CachedDecision>>>,
-    identity_hits: AtomicU64,
-    identity_misses: AtomicU64,
-    decision_hits: AtomicU64,
-    decision_misses: AtomicU64,
+    counters: CacheCounters,
 }
 
 impl AuthCache {
-    pub(crate) fn new(limits: CacheLimits) -> AuthCache {
+    pub(crate) fn new(limits: CacheLimits, counters: CacheCounters) -> AuthCache {
         AuthCache {
             limits,
             identities: RwLock::new(HashMap::new()),
             decisions: RwLock::new(HashMap::new()),
-            identity_hits: AtomicU64::new(0),
-            identity_misses: AtomicU64::new(0),
-            decision_hits: AtomicU64::new(0),
-            decision_misses: AtomicU64::new(0),
+            counters,
         }
     }
 
-    /// A remembered identity for this token, if still fresh.
-    pub(crate) fn identity(&self, token: &TokenHash) -> Option<Arc<Identity>> {
+    /// A remembered identity (or rejection) for this token, if still fresh.
+    pub(crate) fn identity(&self, token: &TokenHash) -> Option<CachedIdentity> {
         let now = Instant::now();
         let hit = read(&self.identities)
             .get(token)
             .filter(|e| e.until > now)
             .map(|e| e.value.clone());
-        count(if hit.is_some() {
-            &self.identity_hits
+        if hit.is_some() {
+            self.counters.identity_hits.inc();
         } else {
-            &self.identity_misses
-        });
+            self.counters.identity_misses.inc();
+        }
         hit
+    }
+
+    /// Remembers that the catalog refused this token, for `deny_ttl`.
+    pub(crate) fn put_rejected(&self, token: TokenHash, reason: &str) {
+        if self.limits.deny_ttl.is_zero() {
+            return;
+        }
+        insert(
+            &self.identities,
+            token,
+            Entry {
+                value: Err(Arc::from(reason)),
+                until: Instant::now() + self.limits.deny_ttl,
+            },
+            self.limits.max_entries,
+        );
     }
 
     /// Remembers an identity; returns it shared.
@@ -137,7 +152,7 @@ impl AuthCache {
                 &self.identities,
                 token,
                 Entry {
-                    value: identity.clone(),
+                    value: Ok(identity.clone()),
                     until,
                 },
                 self.limits.max_entries,
@@ -161,11 +176,11 @@ impl AuthCache {
             .get(&key)
             .filter(|e| e.until > now)
             .map(|e| e.value.clone());
-        count(if hit.is_some() {
-            &self.decision_hits
+        if hit.is_some() {
+            self.counters.decision_hits.inc();
         } else {
-            &self.decision_misses
-        });
+            self.counters.decision_misses.inc();
+        }
         hit
     }
 
@@ -198,17 +213,13 @@ impl AuthCache {
 
     pub(crate) fn stats(&self) -> CacheStats {
         CacheStats {
-            identity_hits: self.identity_hits.load(Ordering::Relaxed),
-            identity_misses: self.identity_misses.load(Ordering::Relaxed),
-            decision_hits: self.decision_hits.load(Ordering::Relaxed),
-            decision_misses: self.decision_misses.load(Ordering::Relaxed),
+            identity_hits: self.counters.identity_hits.get(),
+            identity_misses: self.counters.identity_misses.get(),
+            decision_hits: self.counters.decision_hits.get(),
+            decision_misses: self.counters.decision_misses.get(),
             entries: (read(&self.identities).len() + read(&self.decisions).len()) as u64,
         }
     }
-}
-
-fn count(c: &AtomicU64) {
-    c.fetch_add(1, Ordering::Relaxed);
 }
 
 fn read<T>(lock: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
@@ -263,7 +274,7 @@ mod tests {
 
     #[test]
     fn identities_hit_and_expire_with_token() {
-        let c = AuthCache::new(limits());
+        let c = AuthCache::new(limits(), CacheCounters::default());
         let t = TokenHash::of("a");
         assert!(c.identity(&t).is_none());
         c.put_identity(t, ident(None));
@@ -273,11 +284,17 @@ mod tests {
         assert!(c.identity(&t2).is_none(), "expired tokens are not kept");
         let s = c.stats();
         assert_eq!((s.identity_hits, s.identity_misses), (1, 2));
+        let bad = TokenHash::of("bad");
+        c.put_rejected(bad, "unknown token");
+        assert_eq!(
+            c.identity(&bad).unwrap().unwrap_err().as_ref(),
+            "unknown token"
+        );
     }
 
     #[test]
     fn decisions_are_per_check_and_bounded() {
-        let c = AuthCache::new(limits());
+        let c = AuthCache::new(limits(), CacheCounters::default());
         let t = TokenHash::of("a");
         let id = ident(None);
         let check = AccessCheck::get("ns", "c1");

@@ -2,7 +2,7 @@
 //! to the client ([`ResponseBody`]). Both stream frame by frame; nothing here
 //! collects a whole body.
 
-use crate::access_log::RequestLog;
+use crate::audit::RequestLog;
 use bytes::Bytes;
 use http_body::{Body, Frame, SizeHint};
 use hyper::body::Incoming;
@@ -20,6 +20,7 @@ use std::time::{Duration, Instant};
 pub(crate) struct Progress {
     start: Instant,
     last_ms: AtomicU64,
+    bytes: AtomicU64,
 }
 
 impl Progress {
@@ -27,12 +28,22 @@ impl Progress {
         Arc::new(Progress {
             start: Instant::now(),
             last_ms: AtomicU64::new(0),
+            bytes: AtomicU64::new(0),
         })
     }
 
     fn touch(&self) {
         let ms = u64::try_from(self.start.elapsed().as_millis()).unwrap_or(u64::MAX);
         self.last_ms.store(ms, Ordering::Relaxed);
+    }
+
+    /// Request body bytes sent so far.
+    pub(crate) fn bytes(&self) -> u64 {
+        self.bytes.load(Ordering::Relaxed)
+    }
+
+    fn count(&self, n: usize) {
+        self.bytes.fetch_add(n as u64, Ordering::Relaxed);
     }
 
     /// The instant of the last progress.
@@ -116,14 +127,23 @@ impl Body for UpstreamBody {
             p.touch();
         }
         if let Some(b) = this.head.pop_front() {
+            if let Some(p) = &this.progress {
+                p.count(b.len());
+            }
             return Poll::Ready(Some(Ok(Frame::data(b))));
         }
         match this.rest.as_mut() {
             None => Poll::Ready(None),
             Some(rest) => {
                 let r = Pin::new(rest).poll_frame(cx);
-                if let Poll::Ready(None) = r {
-                    this.rest = None;
+                match &r {
+                    Poll::Ready(None) => this.rest = None,
+                    Poll::Ready(Some(Ok(f))) => {
+                        if let (Some(p), Some(d)) = (&this.progress, f.data_ref()) {
+                            p.count(d.len());
+                        }
+                    }
+                    _ => {}
                 }
                 r
             }
@@ -174,6 +194,13 @@ impl ResponseBody {
         }
     }
 
+    pub(crate) fn empty() -> ResponseBody {
+        ResponseBody {
+            inner: Inner::Full(None),
+            log: None,
+        }
+    }
+
     pub(crate) fn upstream(body: Incoming) -> ResponseBody {
         ResponseBody {
             inner: Inner::Upstream(body),
@@ -204,6 +231,13 @@ impl Body for ResponseBody {
                 Poll::Ready(Some(Ok(frame))) => {
                     if let Some(d) = frame.data_ref() {
                         log.add_bytes(d.len());
+                    }
+                    let ended = match &this.inner {
+                        Inner::Full(b) => b.is_none(),
+                        Inner::Upstream(body) => body.is_end_stream(),
+                    };
+                    if ended {
+                        log.mark_complete();
                     }
                 }
                 Poll::Ready(Some(Err(_))) => log.mark_failed(),

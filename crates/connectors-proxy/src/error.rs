@@ -5,14 +5,17 @@
 
 use crate::body::ResponseBody;
 use crate::request_id::RequestId;
-use http::header::{HeaderValue, CACHE_CONTROL, CONTENT_TYPE, WWW_AUTHENTICATE};
+use http::header::{
+    HeaderValue, CACHE_CONTROL, CONTENT_TYPE, PROXY_AUTHENTICATE, WWW_AUTHENTICATE,
+};
 use http::{Response, StatusCode};
 use std::time::Duration;
 
 /// Header carrying the per-request id on proxy-generated responses.
 pub const REQUEST_ID_HEADER: &str = "x-request-id";
 
-/// Challenge sent with every 401.
+/// Challenge sent with every 401 (`WWW-Authenticate`) and 407
+/// (`Proxy-Authenticate`).
 pub(crate) const BASIC_CHALLENGE: &str = "Basic realm=\"connectors-proxy\"";
 
 /// Errors of setting up or running the proxy (not of single requests).
@@ -81,6 +84,25 @@ pub enum RequestError {
     /// Path or host names a Connector with an impossible name.
     #[error("connector not specified: {0:?} is not a valid namespace or name")]
     InvalidConnectorName(String),
+    /// Forward mode: `Proxy-Authorization` is missing or unusable.
+    #[error("proxy authentication required ({0}): send 'Proxy-Authorization: Basic base64(NAMESPACE/CONNECTOR:TOKEN)', e.g. use the proxy URL http://NAMESPACE%2FCONNECTOR:TOKEN@PROXY-HOST")]
+    ProxyAuthRequired(&'static str),
+    /// Forward mode: the catalog did not accept the token.
+    #[error(
+        "proxy token rejected ({0}): get a fresh workload token and use it as the proxy password"
+    )]
+    ProxyTokenRejected(String),
+    /// The request head is over a configured limit.
+    #[error("request header fields too large ({0}); send fewer or smaller headers")]
+    HeadersTooLarge(String),
+    /// A request inside a CONNECT tunnel names another host than the tunnel.
+    #[error("this connection was opened with CONNECT {tunnel} but the request is for {requested}; open a separate CONNECT for that host")]
+    Misdirected {
+        /// `host:port` of the CONNECT request.
+        tunnel: String,
+        /// What the request named.
+        requested: String,
+    },
     /// The caller is allowed, but the Connector does not exist.
     #[error(
         "connector {namespace}/{name} not found: check the namespace and name of the proxy address"
@@ -107,6 +129,10 @@ pub enum RequestError {
         /// Why.
         detail: String,
     },
+    /// The Secret named by `spec.caCertSecretRef` is missing or holds no
+    /// certificate.
+    #[error("connector CA certificates unavailable: {0}")]
+    CaUnavailable(String),
     /// The Secret is missing or lacks what the auth type needs.
     #[error("connector credential unavailable: {0}")]
     CredentialUnavailable(String),
@@ -129,6 +155,14 @@ pub enum RequestError {
     /// DNS, TCP or TLS towards the tool failed.
     #[error("upstream {host} unreachable: {reason}")]
     UpstreamUnreachable {
+        /// `host[:port]`.
+        host: String,
+        /// Short reason.
+        reason: String,
+    },
+    /// The tool's TLS certificate was not accepted, or the handshake failed.
+    #[error("upstream {host} unreachable: TLS failed: {reason}; if the tool uses a private CA, put the CA certificate in a Secret and reference it from the Connector's spec.caCertSecretRef")]
+    UpstreamTls {
         /// `host[:port]`.
         host: String,
         /// Short reason.
@@ -166,6 +200,11 @@ impl RequestError {
         use RequestError::*;
         match self {
             NoToken | MalformedAuthorization(_) | Unauthenticated(_) => StatusCode::UNAUTHORIZED,
+            ProxyAuthRequired(_) | ProxyTokenRejected(_) => {
+                StatusCode::PROXY_AUTHENTICATION_REQUIRED
+            }
+            HeadersTooLarge(_) => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            Misdirected { .. } => StatusCode::MISDIRECTED_REQUEST,
             AuthUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Forbidden { .. } => StatusCode::FORBIDDEN,
             ConnectorNotSpecified | InvalidConnectorName(_) | ConnectorNotFound { .. } => {
@@ -174,6 +213,8 @@ impl RequestError {
             ClassUnusable { .. }
             | InvalidAddress { .. }
             | CredentialUnavailable(_)
+            | CaUnavailable(_)
+            | UpstreamTls { .. }
             | PolicyCompile(_)
             | InjectionUnsupported { .. }
             | UpstreamUnreachable { .. }
@@ -192,6 +233,12 @@ impl RequestError {
             NoToken => "no_token",
             MalformedAuthorization(_) => "malformed_authorization",
             Unauthenticated(_) => "unauthenticated",
+            ProxyAuthRequired(_) => "proxy_auth_required",
+            ProxyTokenRejected(_) => "proxy_token_rejected",
+            HeadersTooLarge(_) => "headers_too_large",
+            Misdirected { .. } => "misdirected",
+            CaUnavailable(_) => "ca_unavailable",
+            UpstreamTls { .. } => "upstream_tls",
             AuthUnavailable(_) => "auth_unavailable",
             Forbidden { .. } => "forbidden",
             ConnectorNotSpecified | InvalidConnectorName(_) => "connector_not_specified",
@@ -210,6 +257,18 @@ impl RequestError {
         }
     }
 
+    /// For upstream failures, the kind counted in metrics: `connect`,
+    /// `tls`, `timeout` or `protocol`.
+    pub fn upstream_kind(&self) -> Option<&'static str> {
+        match self {
+            RequestError::UpstreamUnreachable { .. } => Some("connect"),
+            RequestError::UpstreamTls { .. } => Some("tls"),
+            RequestError::UpstreamTimeout { .. } => Some("timeout"),
+            RequestError::UpstreamFailed { .. } => Some("protocol"),
+            _ => None,
+        }
+    }
+
     /// The plain-text response for this error (body ends with a newline).
     pub(crate) fn to_response(&self, id: RequestId) -> Response<ResponseBody> {
         let mut body = self.to_string();
@@ -225,8 +284,17 @@ impl RequestError {
         if let Ok(v) = HeaderValue::from_str(&id.to_string()) {
             h.insert(REQUEST_ID_HEADER, v);
         }
-        if self.status() == StatusCode::UNAUTHORIZED {
-            h.insert(WWW_AUTHENTICATE, HeaderValue::from_static(BASIC_CHALLENGE));
+        match self.status() {
+            StatusCode::UNAUTHORIZED => {
+                h.insert(WWW_AUTHENTICATE, HeaderValue::from_static(BASIC_CHALLENGE));
+            }
+            StatusCode::PROXY_AUTHENTICATION_REQUIRED => {
+                h.insert(
+                    PROXY_AUTHENTICATE,
+                    HeaderValue::from_static(BASIC_CHALLENGE),
+                );
+            }
+            _ => {}
         }
         resp
     }
@@ -252,5 +320,9 @@ mod tests {
         let r = RequestError::NoToken.to_response(RequestId(7));
         assert_eq!(r.headers()[WWW_AUTHENTICATE], BASIC_CHALLENGE);
         assert!(r.headers().contains_key(REQUEST_ID_HEADER));
+        let r = RequestError::ProxyAuthRequired("no Proxy-Authorization").to_response(RequestId(8));
+        assert_eq!(r.status(), 407);
+        assert_eq!(r.headers()[PROXY_AUTHENTICATE], BASIC_CHALLENGE);
+        assert!(r.headers().get(WWW_AUTHENTICATE).is_none());
     }
 }

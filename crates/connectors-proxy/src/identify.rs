@@ -119,18 +119,22 @@ fn strip_port(host: &str) -> &str {
 /// Kubernetes object names: lower-case alphanumerics, `-` and `.`, starting
 /// and ending alphanumeric, at most 253 characters.
 fn check_name(s: &str) -> Result<(), RequestError> {
-    let ok = !s.is_empty()
-        && s.len() <= 253
-        && s.bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.')
-        && s.as_bytes()[0].is_ascii_alphanumeric()
-        && s.as_bytes()[s.len() - 1].is_ascii_alphanumeric();
-    if ok {
+    if valid_name(s) {
         Ok(())
     } else {
         let shown: String = s.chars().take(64).collect();
         Err(RequestError::InvalidConnectorName(shown))
     }
+}
+
+/// Whether `s` is a valid Kubernetes object name.
+pub(crate) fn valid_name(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 253
+        && s.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.')
+        && s.as_bytes()[0].is_ascii_alphanumeric()
+        && s.as_bytes()[s.len() - 1].is_ascii_alphanumeric()
 }
 
 #[cfg(test)]

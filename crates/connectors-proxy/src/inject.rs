@@ -5,7 +5,7 @@ use crate::error::RequestError;
 use crate::policy::{self, Position};
 use crate::route::Credential;
 use crate::token::{ClientToken, Source};
-use http::header::{HeaderName, AUTHORIZATION};
+use http::header::{HeaderName, AUTHORIZATION, PROXY_AUTHORIZATION};
 use http::{HeaderMap, HeaderValue, Method};
 use percent_encoding::{utf8_percent_encode, AsciiSet, CONTROLS};
 
@@ -24,6 +24,36 @@ pub(crate) fn strip_client_credentials(headers: &mut HeaderMap, token: &ClientTo
         for n in names {
             headers.remove(&n);
         }
+    }
+}
+
+static PRIVATE_TOKEN: HeaderName = HeaderName::from_static("private-token");
+
+/// Forward mode, for a request going to a covered destination: removes
+/// every client credential before the Connector's is added —
+/// `Authorization`, `Proxy-Authorization`, `Private-Token`, any header
+/// whose value is the token the class extractor reads (`extracted`), and
+/// any header carrying the client's proxy token.
+pub(crate) fn strip_for_covered_target(
+    headers: &mut HeaderMap,
+    client_token: &ClientToken,
+    extracted: Option<&str>,
+) {
+    headers.remove(AUTHORIZATION);
+    headers.remove(PROXY_AUTHORIZATION);
+    headers.remove(&PRIVATE_TOKEN);
+    let secret = client_token.expose().as_bytes();
+    let extracted = extracted.map(str::as_bytes).filter(|e| !e.is_empty());
+    let names: Vec<HeaderName> = headers
+        .iter()
+        .filter(|(_, v)| {
+            let v = v.as_bytes().trim_ascii();
+            v == secret || extracted.is_some_and(|e| v == e)
+        })
+        .map(|(k, _)| k.clone())
+        .collect();
+    for n in names {
+        headers.remove(&n);
     }
 }
 
@@ -164,6 +194,28 @@ mod tests {
         );
         assert!(h.get("private-token").is_none());
         assert_eq!(h["x-other"], "keep");
+    }
+
+    #[test]
+    fn covered_targets_lose_every_client_credential() {
+        let mut h = HeaderMap::new();
+        h.insert(
+            AUTHORIZATION,
+            HeaderValue::from_static("Basic dXNlcjpwYXNz"),
+        );
+        h.append(AUTHORIZATION, HeaderValue::from_static("Bearer fake-token"));
+        h.insert(PROXY_AUTHORIZATION, HeaderValue::from_static("Basic x"));
+        h.insert("private-token", HeaderValue::from_static("p"));
+        h.insert("x-api-key", HeaderValue::from_static("from-extractor"));
+        h.insert("x-copy", HeaderValue::from_static(" proxy-tok "));
+        h.insert("x-other", HeaderValue::from_static("keep"));
+        strip_for_covered_target(
+            &mut h,
+            &ClientToken::new("proxy-tok".into(), Source::ProxyBasic),
+            Some("from-extractor"),
+        );
+        let left: Vec<&str> = h.keys().map(|k| k.as_str()).collect();
+        assert_eq!(left, ["x-other"]);
     }
 
     #[test]

@@ -54,7 +54,6 @@ mod tests {
             prefix: TargetPrefix::new(&base).unwrap(),
             scheme: http::uri::Scheme::HTTPS,
             authority: "h".parse().unwrap(),
-            host_header: http::HeaderValue::from_static("h"),
             host: "h".into(),
             base,
         }

@@ -5,28 +5,33 @@
 //! Order matters: authorisation happens before the Connector's existence is
 //! revealed, so callers without rights cannot probe names.
 
-use crate::access_log::RequestLog;
-use crate::body::{Progress, ResponseBody, UpstreamBody};
+use crate::audit::RequestLog;
+use crate::body::{ResponseBody, UpstreamBody};
 use crate::error::RequestError;
 use crate::identify::{identify, Format, Target};
 use crate::inject::{self, Outgoing};
 use crate::location;
 use crate::policy;
+use crate::relay::{self, Outbound};
 use crate::route::Route;
+use crate::server::ConnCtx;
 use crate::token::{self, ClientToken, Source};
+use crate::upgrade::Upgrade;
 use crate::upstream::strip_hop_by_hop;
 use crate::Shared;
 use connectors_core::address::join_path;
 use http::header::{CONTENT_TYPE, HOST, LOCATION};
 use http::request::Parts;
-use http::{HeaderValue, Request, Response, Uri, Version};
+use http::{HeaderValue, Request, Response, Uri};
 use hyper::body::Incoming;
 
 pub(crate) async fn handle(
     shared: &Shared,
-    req: Request<Incoming>,
+    ctx: &ConnCtx,
+    mut req: Request<Incoming>,
     log: &mut RequestLog,
 ) -> Result<Response<ResponseBody>, RequestError> {
+    let upgrade = Upgrade::take(&mut req);
     let (mut parts, incoming) = req.into_parts();
     let client_uri = parts.uri.clone();
     let client_host = parts
@@ -54,6 +59,7 @@ pub(crate) async fn handle(
     )
     .await?;
     let caller = shared.auth.authenticate(&token).await?;
+    log.subject = Some(caller.identity.clone());
     shared
         .auth
         .authorize(&caller, target.namespace, target.name, &parts.method)
@@ -63,11 +69,17 @@ pub(crate) async fn handle(
         namespace: target.namespace.to_string(),
         name: target.name.to_string(),
     })?;
+    log.class = Some(route.class_label.clone());
     if let Some(Err(e)) = &route.extractor {
         return Err(RequestError::PolicyCompile(e.clone()));
     }
     let forward = route.forward.as_ref().map_err(Clone::clone)?;
     let upstream = &forward.upstream;
+    let ca = if upstream.scheme == http::uri::Scheme::HTTPS {
+        route.ca()?
+    } else {
+        None
+    };
 
     let mut path_and_query = join_path(&upstream.base, target.rest, client_uri.query());
     strip_hop_by_hop(&mut parts.headers);
@@ -83,7 +95,6 @@ pub(crate) async fn handle(
             headers: &mut parts.headers,
         },
     )?;
-    parts.headers.insert(HOST, upstream.host_header.clone());
     log.upstream_host = Some(upstream.host.clone());
     log.path = path_and_query
         .split_once('?')
@@ -100,18 +111,22 @@ pub(crate) async fn handle(
         .path_and_query(path_and_query)
         .build()
         .map_err(|_| RequestError::BadRequest("the request path cannot be forwarded"))?;
-    parts.version = Version::HTTP_11;
 
-    let progress = Progress::new();
-    body.set_progress(progress.clone());
-    let resp = shared
-        .upstream
-        .send(Request::from_parts(parts, body), progress, &upstream.host)
-        .await?;
+    let resp = relay::exchange(
+        shared,
+        &ctx.state,
+        Outbound {
+            parts,
+            body,
+            host: &upstream.host,
+            ca,
+            upgrade,
+        },
+        log,
+    )
+    .await?;
 
     let (mut rparts, rbody) = resp.into_parts();
-    strip_hop_by_hop(&mut rparts.headers);
-    rparts.version = Version::HTTP_11;
     if let Some(loc) = rparts.headers.get(LOCATION).and_then(|v| v.to_str().ok()) {
         if let Some(new) = rewrite_location(
             loc,

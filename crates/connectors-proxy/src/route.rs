@@ -8,6 +8,7 @@
 
 use crate::error::RequestError;
 use crate::policy::{CredentialGenerator, TokenExtractor};
+use crate::tls::upstream::CaSet;
 use base64::Engine;
 use connectors_catalog::{ObjectRef, Snapshot};
 use connectors_core::address::{authority, parse_tool_url, TargetPrefix};
@@ -29,8 +30,6 @@ pub(crate) struct UpstreamTarget {
     pub(crate) base: Url,
     pub(crate) scheme: Scheme,
     pub(crate) authority: Authority,
-    /// Value of the `Host` header sent upstream.
-    pub(crate) host_header: HeaderValue,
     /// `host[:port]` for messages and logs.
     pub(crate) host: String,
     /// Origin and path prefix of `spec.address`, for `Location` rewriting.
@@ -78,9 +77,22 @@ pub(crate) struct Forward {
 #[derive(Debug)]
 pub(crate) struct Route {
     pub(crate) class_name: String,
+    /// The class name shared for metric labels.
+    pub(crate) class_label: Arc<str>,
+    /// `spec.address` and every `spec.addressExtensions[].value` that
+    /// parses: the only destinations that get the credential in forward
+    /// mode.
+    pub(crate) prefixes: Vec<TargetPrefix>,
+    /// Scheme, host and port of each of those addresses: a target on one
+    /// of these origins is verified with the Connector's CA certificates
+    /// too, even where its path gets no credential.
+    pub(crate) origins: Vec<(String, String, u16)>,
+    /// Extra CA certificates for the tool's TLS (`spec.caCertSecretRef`).
+    pub(crate) ca: Result<Option<Arc<CaSet>>, RequestError>,
     connector: Arc<Connector>,
     class: Option<Arc<ConnectorClass>>,
     secret: Option<Arc<Secret>>,
+    ca_secret: Option<Arc<Secret>>,
     /// The class's token extractor: absent, compiled, or a compile error.
     pub(crate) extractor: Option<Result<Arc<TokenExtractor>, String>>,
     /// Everything after authorisation; an error here is reported only to
@@ -94,24 +106,34 @@ impl Route {
         self.connector.proxy_address()
     }
 
+    /// The CA set for TLS to the tool, or why it cannot be had.
+    pub(crate) fn ca(&self) -> Result<Option<&CaSet>, RequestError> {
+        match &self.ca {
+            Ok(ca) => Ok(ca.as_deref()),
+            Err(e) => Err(e.clone()),
+        }
+    }
+
     fn is_current(
         &self,
         connector: &Arc<Connector>,
         class: Option<&Arc<ConnectorClass>>,
         secret: Option<&Arc<Secret>>,
+        ca_secret: Option<&Arc<Secret>>,
     ) -> bool {
         Arc::ptr_eq(&self.connector, connector)
             && same(self.class.as_ref(), class)
             && same(self.secret.as_ref(), secret)
+            && same(self.ca_secret.as_ref(), ca_secret)
     }
 
-    fn build(
-        key: &ObjectRef,
-        connector: Arc<Connector>,
-        class: Option<Arc<ConnectorClass>>,
-        secret: Option<Arc<Secret>>,
-        policies: Option<Arc<ClassPolicies>>,
-    ) -> Route {
+    fn build(key: &ObjectRef, parts: RouteParts, policies: Option<Arc<ClassPolicies>>) -> Route {
+        let RouteParts {
+            connector,
+            class,
+            secret,
+            ca_secret,
+        } = parts;
         let key_s = key.to_string();
         let class_name = connector.spec.connector_class_name.clone();
         let extractor = policies.as_ref().and_then(|p| p.extractor.clone());
@@ -122,15 +144,89 @@ impl Route {
             secret.as_deref(),
             policies.as_deref(),
         );
+        let ca = ca_set(key, &connector, ca_secret.as_deref());
         Route {
+            class_label: Arc::from(class_name.as_str()),
             class_name,
+            prefixes: prefixes(&connector),
+            origins: origins(&connector),
+            ca,
             connector,
             class,
             secret,
+            ca_secret,
             extractor,
             forward,
         }
     }
+}
+
+/// The objects a route is built from.
+struct RouteParts {
+    connector: Arc<Connector>,
+    class: Option<Arc<ConnectorClass>>,
+    secret: Option<Arc<Secret>>,
+    ca_secret: Option<Arc<Secret>>,
+}
+
+fn addresses(connector: &Connector) -> impl Iterator<Item = Url> + '_ {
+    std::iter::once(connector.spec.address.as_str())
+        .chain(
+            connector
+                .spec
+                .address_extensions
+                .iter()
+                .filter_map(|p| p.as_str()),
+        )
+        .filter_map(|a| parse_tool_url(a).ok())
+}
+
+fn prefixes(connector: &Connector) -> Vec<TargetPrefix> {
+    addresses(connector)
+        .filter_map(|u| TargetPrefix::new(&u))
+        .collect()
+}
+
+fn origins(connector: &Connector) -> Vec<(String, String, u16)> {
+    let mut out: Vec<(String, String, u16)> = Vec::new();
+    for u in addresses(connector) {
+        let (Some(host), Some(port)) = (u.host_str(), u.port_or_known_default()) else {
+            continue;
+        };
+        let o = (u.scheme().to_string(), host.to_ascii_lowercase(), port);
+        if !out.contains(&o) {
+            out.push(o);
+        }
+    }
+    out
+}
+
+fn ca_set(
+    key: &ObjectRef,
+    connector: &Connector,
+    ca_secret: Option<&Secret>,
+) -> Result<Option<Arc<CaSet>>, RequestError> {
+    let Some(name) = connector
+        .spec
+        .ca_cert_secret_ref
+        .as_ref()
+        .map(|r| r.name.as_str())
+        .filter(|n| !n.is_empty())
+    else {
+        return Ok(None);
+    };
+    let what = format!(
+        "Secret {}/{name} (spec.caCertSecretRef of connector {key})",
+        key.namespace
+    );
+    let Some(secret) = ca_secret else {
+        return Err(RequestError::CaUnavailable(format!(
+            "{what} does not exist; create it or fix spec.caCertSecretRef"
+        )));
+    };
+    let ders = connectors_core::cacert::ca_certificates(secret)
+        .map_err(|e| RequestError::CaUnavailable(format!("{what}: {e}")))?;
+    CaSet::new(ders, &what).map(|s| Some(Arc::new(s)))
 }
 
 fn same<T>(a: Option<&Arc<T>>, b: Option<&Arc<T>>) -> bool {
@@ -201,14 +297,13 @@ fn upstream_target(key: &str, address: &str) -> Result<UpstreamTarget, RequestEr
     let auth: Authority = host
         .parse()
         .map_err(|_| invalid(format!("host {host:?} cannot be used in a request")))?;
-    let host_header = HeaderValue::from_str(&host)
+    HeaderValue::from_str(&host)
         .map_err(|_| invalid(format!("host {host:?} cannot be used in a Host header")))?;
     let prefix = TargetPrefix::new(&base).ok_or_else(|| invalid("it has no host".into()))?;
     Ok(UpstreamTarget {
         base,
         scheme,
         authority: auth,
-        host_header,
         host,
         prefix,
     })
@@ -359,17 +454,26 @@ impl RouteTable {
             .spec
             .secret_name()
             .and_then(|s| snap.secret(namespace, s));
+        let ca_secret = connector
+            .spec
+            .ca_cert_secret_ref
+            .as_ref()
+            .filter(|r| !r.name.is_empty())
+            .and_then(|r| snap.secret(namespace, &r.name));
         if let Some(r) = read(&self.routes).get(&key) {
-            if r.is_current(connector, class, secret) {
+            if r.is_current(connector, class, secret, ca_secret) {
                 return Some(r.clone());
             }
         }
         let policies = class.map(|c| self.policies(snap, c));
         let route = Arc::new(Route::build(
             &key,
-            connector.clone(),
-            class.cloned(),
-            secret.cloned(),
+            RouteParts {
+                connector: connector.clone(),
+                class: class.cloned(),
+                secret: secret.cloned(),
+                ca_secret: ca_secret.cloned(),
+            },
             policies,
         ));
         if let Ok(Forward {

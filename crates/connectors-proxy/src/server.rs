@@ -1,39 +1,66 @@
-//! Accepting clients: HTTP/1.1 with keep-alive, one task per connection,
-//! graceful shutdown bounded by the configured grace period.
+//! Accepting clients: HTTP/1.1 with keep-alive on the listener, HTTP/1.1 or
+//! HTTP/2 inside intercepted tunnels, one task per connection, request-head
+//! and idle deadlines, head limits, and graceful shutdown bounded by the
+//! configured grace period.
 
-use crate::access_log::RequestLog;
+use crate::audit::RequestLog;
 use crate::body::ResponseBody;
 use crate::classify::{classify, Mode};
+use crate::conn::{BusyGuard, ConnIo, ConnState, Deadlines};
+use crate::connect::{self, Tunnel};
 use crate::error::{ProxyError, RequestError};
-use crate::{reverse, Shared};
+use crate::{forward, reverse, Shared};
 use http::{Request, Response, StatusCode};
 use hyper::body::Incoming;
-use hyper::server::conn::http1;
 use hyper::service::service_fn;
-use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::rt::{TokioExecutor, TokioIo};
 use std::convert::Infallible;
 use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
+
+/// Runs a hyper connection future; on shutdown, asks it to finish the
+/// requests in flight and close.
+macro_rules! drive {
+    ($conn:expr, $stop:expr) => {{
+        let conn = $conn;
+        let mut stop: watch::Receiver<bool> = $stop;
+        tokio::pin!(conn);
+        tokio::select! {
+            _ = conn.as_mut() => {}
+            _ = stopped(&mut stop) => {
+                conn.as_mut().graceful_shutdown();
+                let _ = conn.await;
+            }
+        }
+    }};
+}
+
+/// What the requests of one client connection share.
+pub(crate) struct ConnCtx {
+    pub(crate) state: Arc<ConnState>,
+    /// Set inside an intercepted CONNECT tunnel.
+    pub(crate) tunnel: Option<Arc<Tunnel>>,
+}
 
 pub(crate) async fn serve(
     shared: Arc<Shared>,
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), ProxyError> {
-    let mut builder = http1::Builder::new();
-    builder
-        .timer(TokioTimer::new())
-        .keep_alive(true)
-        .header_read_timeout(shared.config.idle_timeout)
-        .max_header_size(shared.config.max_request_header_bytes.max(1024));
-    let (stop_tx, stop_rx) = watch::channel(false);
     let mut conns = JoinSet::new();
     let local = listener.local_addr().ok();
     tracing::debug!(addr = ?local, "proxy listening");
+    let deadlines = Deadlines {
+        header: shared.config.header_timeout,
+        idle: shared.config.idle_timeout,
+        multiplexed: false,
+    };
     tokio::pin!(shutdown);
     loop {
         tokio::select! {
@@ -42,24 +69,10 @@ pub(crate) async fn serve(
             accepted = listener.accept() => match accepted {
                 Ok((stream, _peer)) => {
                     let _ = stream.set_nodelay(true);
-                    let shared = shared.clone();
-                    let conn = builder
-                        .serve_connection(
-                            TokioIo::new(stream),
-                            service_fn(move |req| handle(shared.clone(), req)),
-                        )
-                        .with_upgrades();
-                    let mut stop = stop_rx.clone();
-                    conns.spawn(async move {
-                        tokio::pin!(conn);
-                        tokio::select! {
-                            _ = conn.as_mut() => {}
-                            _ = stopped(&mut stop) => {
-                                conn.as_mut().graceful_shutdown();
-                                let _ = conn.await;
-                            }
-                        }
-                    });
+                    let state = Arc::new(ConnState::default());
+                    let io = ConnIo::new(stream, state.clone(), deadlines);
+                    let ctx = ConnCtx { state, tunnel: None };
+                    conns.spawn(serve_connection(shared.clone(), io, ctx, false));
                 }
                 Err(e) => {
                     // Typically out of file descriptors: back off briefly.
@@ -70,13 +83,17 @@ pub(crate) async fn serve(
         }
     }
     drop(listener);
-    let _ = stop_tx.send(true);
+    let _ = shared.stop.send(true);
     let grace = shared.config.shutdown_grace;
-    let drained =
-        tokio::time::timeout(grace, async { while conns.join_next().await.is_some() {} }).await;
+    shared.tasks.close();
+    let drained = tokio::time::timeout(grace, async {
+        while conns.join_next().await.is_some() {}
+        shared.tasks.wait().await;
+    })
+    .await;
     if drained.is_err() {
         tracing::warn!(
-            connections = conns.len(),
+            connections = conns.len() + shared.tasks.len(),
             "connections still busy after the shutdown grace period were cut off"
         );
         conns.abort_all();
@@ -85,35 +102,103 @@ pub(crate) async fn serve(
     Ok(())
 }
 
+/// Serves HTTP on one client connection (HTTP/2 when `h2`) until it
+/// closes, or until shutdown (then gracefully). Boxed: tunnels serve
+/// connections from inside a request handler.
+pub(crate) fn serve_connection<IO>(
+    shared: Arc<Shared>,
+    io: IO,
+    ctx: ConnCtx,
+    h2: bool,
+) -> Pin<Box<dyn Future<Output = ()> + Send>>
+where
+    IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    Box::pin(async move {
+        let stop = shared.stop.subscribe();
+        let ctx = Arc::new(ctx);
+        let svc = {
+            let shared = shared.clone();
+            service_fn(move |req| {
+                let busy = ctx.state.busy();
+                handle(shared.clone(), ctx.clone(), busy, req)
+            })
+        };
+        if h2 {
+            let mut b = hyper::server::conn::http2::Builder::new(TokioExecutor::new());
+            b.timer(hyper_util::rt::TokioTimer::new())
+                .max_header_list_size(
+                    u32::try_from(shared.config.max_request_header_bytes.saturating_mul(2))
+                        .unwrap_or(u32::MAX),
+                );
+            drive!(b.serve_connection(TokioIo::new(io), svc), stop);
+        } else {
+            drive!(
+                shared
+                    .h1
+                    .serve_connection(TokioIo::new(io), svc)
+                    .with_upgrades(),
+                stop
+            );
+        }
+    })
+}
+
+/// The HTTP/1.1 server settings of the listener and of tunnels.
+pub(crate) fn http1_builder(config: &crate::ProxyConfig) -> hyper::server::conn::http1::Builder {
+    let mut b = hyper::server::conn::http1::Builder::new();
+    b.timer(hyper_util::rt::TokioTimer::new())
+        .keep_alive(true)
+        // Head and idle deadlines are kept by `ConnIo`.
+        .header_read_timeout(None)
+        // A looser bound while parsing; `limits` gives the exact answer.
+        .max_header_size(config.max_request_header_bytes.saturating_mul(2).max(4096));
+    if config.max_request_headers > 100 {
+        b.max_headers(config.max_request_headers.saturating_mul(2));
+    }
+    b
+}
+
 async fn stopped(rx: &mut watch::Receiver<bool>) {
     let _ = rx.wait_for(|s| *s).await;
 }
 
 async fn handle(
     shared: Arc<Shared>,
+    ctx: Arc<ConnCtx>,
+    busy: BusyGuard,
     req: Request<Incoming>,
 ) -> Result<Response<ResponseBody>, Infallible> {
     let id = shared.ids.next();
-    let mut log = Box::new(RequestLog::new(id, req.method().clone(), req.uri().path()));
-    let result = match classify(&req) {
-        Mode::Reverse => reverse::handle(&shared, req, &mut log).await,
-        Mode::Forward => {
-            log.mode = "forward";
-            Err(RequestError::NotImplemented(
-                "forward proxying (absolute request URLs) is not supported yet: send requests to the Connector's proxy address",
-            ))
-        }
-        Mode::Connect => {
-            log.mode = "connect";
-            Err(RequestError::NotImplemented(
-                "CONNECT is not supported yet: send requests to the Connector's proxy address",
-            ))
-        }
+    let mode = match (&ctx.tunnel, classify(&req)) {
+        (Some(_), _) | (None, Mode::Connect) => "connect",
+        (None, Mode::Forward) => "forward",
+        (None, Mode::Reverse) => "reverse",
     };
+    let path = if req.method() == http::Method::CONNECT {
+        ""
+    } else {
+        req.uri().path()
+    };
+    let mut log = Box::new(RequestLog::new(
+        id,
+        shared.telemetry.clone(),
+        Some(busy),
+        req.method().clone(),
+        mode,
+        path,
+    ));
+    let result = dispatch(&shared, &ctx, req, &mut log).await;
     let mut resp = match result {
         Ok(r) => r,
         Err(e) => {
             log.error = Some(e.kind());
+            if let Some(kind) = e.upstream_kind() {
+                shared
+                    .telemetry
+                    .metrics
+                    .upstream_error(log.class.as_ref(), kind);
+            }
             if e.status().is_server_error() && e.status() != StatusCode::NOT_IMPLEMENTED {
                 tracing::warn!(request_id = %id, connector = log.connector.as_deref().unwrap_or("-"), error = %e, "request failed");
             } else {
@@ -126,4 +211,23 @@ async fn handle(
     log.headers_after = Some(log.started.elapsed());
     resp.body_mut().attach_log(log);
     Ok(resp)
+}
+
+async fn dispatch(
+    shared: &Arc<Shared>,
+    ctx: &ConnCtx,
+    req: Request<Incoming>,
+    log: &mut RequestLog,
+) -> Result<Response<ResponseBody>, RequestError> {
+    let (head, body) = req.into_parts();
+    shared.limits.check(&head)?;
+    let req = Request::from_parts(head, body);
+    if let Some(tunnel) = &ctx.tunnel {
+        return connect::inner(shared, ctx, tunnel, req, log).await;
+    }
+    match classify(&req) {
+        Mode::Reverse => reverse::handle(shared, ctx, req, log).await,
+        Mode::Forward => forward::handle(shared, ctx, req, log).await,
+        Mode::Connect => connect::open(shared, ctx, req, log).await,
+    }
 }

@@ -18,6 +18,8 @@ pub(crate) enum Source {
     Bearer,
     /// `Authorization: Basic` password.
     Basic,
+    /// Forward mode: the `Proxy-Authorization` Basic password.
+    ProxyBasic,
 }
 
 /// A client token. Its `Debug` form never shows the value.

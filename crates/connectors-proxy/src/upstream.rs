@@ -1,10 +1,14 @@
-//! The connection to the tools: one shared client with a keep-alive pool
-//! (HTTP/1.1 and HTTP/2 by ALPN), TLS verified against the system roots
-//! (`SSL_CERT_FILE` honoured), connect and response-header timeouts, and
-//! the hop-by-hop header rules of RFC 9110 §7.6.1.
+//! The connection to the tools: keep-alive pools (HTTP/1.1 and HTTP/2 by
+//! ALPN), TLS verified against the system roots (`SSL_CERT_FILE` honoured)
+//! plus the Connector's CA certificates, connect and response-header
+//! timeouts, and the hop-by-hop header rules of RFC 9110 §7.6.1.
+//!
+//! One pair of clients (ALPN h2 + http/1.1, and http/1.1 only for protocol
+//! upgrades) exists per distinct CA set, built on first use and kept.
 
 use crate::body::{Progress, UpstreamBody};
 use crate::error::RequestError;
+use crate::tls::upstream::{CaSet, UpstreamTls};
 use http::header::{HeaderName, CONNECTION, TE, TRAILER, TRANSFER_ENCODING, UPGRADE};
 use http::{HeaderMap, Request, Response};
 use hyper::body::Incoming;
@@ -12,8 +16,9 @@ use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
+use std::collections::HashMap;
 use std::error::Error as StdError;
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 /// Settings of the upstream client.
@@ -25,46 +30,83 @@ pub(crate) struct UpstreamSettings {
     pub(crate) max_idle_per_host: usize,
 }
 
-/// The shared upstream client.
+type HttpClient = Client<HttpsConnector<HttpConnector>, UpstreamBody>;
+
+/// The clients for one trust set.
+struct Clients {
+    /// ALPN h2 and http/1.1.
+    any: HttpClient,
+    /// ALPN http/1.1 only: requests that ask for a protocol upgrade.
+    http1: HttpClient,
+}
+
+/// Most distinct CA sets with their own clients.
+const MAX_CA_SETS: usize = 256;
+
+/// The shared upstream clients.
 pub(crate) struct Upstream {
-    client: Client<HttpsConnector<HttpConnector>, UpstreamBody>,
     settings: UpstreamSettings,
+    tls: UpstreamTls,
+    default: Arc<Clients>,
+    by_ca: RwLock<HashMap<[u8; 32], Arc<Clients>>>,
 }
 
 impl Upstream {
     pub(crate) fn new(settings: UpstreamSettings) -> Upstream {
-        let mut http = HttpConnector::new();
-        http.enforce_http(false);
-        http.set_nodelay(true);
-        http.set_connect_timeout(Some(settings.connect_timeout));
-        http.set_keepalive(Some(Duration::from_secs(60)));
-        let https = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_tls_config(tls_config())
-            .https_or_http()
-            .enable_http1()
-            .enable_http2()
-            .wrap_connector(http);
-        let client = Client::builder(TokioExecutor::new())
-            .pool_idle_timeout(settings.idle_timeout)
-            .pool_max_idle_per_host(settings.max_idle_per_host)
-            .pool_timer(TokioTimer::new())
-            .timer(TokioTimer::new())
-            .set_host(false)
-            .build(https);
-        Upstream { client, settings }
+        let tls = UpstreamTls::load();
+        let default = Arc::new(clients(&tls, None, &settings));
+        Upstream {
+            settings,
+            tls,
+            default,
+            by_ca: RwLock::new(HashMap::new()),
+        }
     }
 
-    /// Sends the request and waits for the response head. The wait is
-    /// bounded by the header timeout counted from the last request-body
-    /// progress (so uploads are not cut off while moving).
+    fn clients(&self, ca: Option<&CaSet>) -> Arc<Clients> {
+        let Some(ca) = ca else {
+            return self.default.clone();
+        };
+        if let Some(c) = self
+            .by_ca
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&ca.fingerprint)
+        {
+            return c.clone();
+        }
+        let mut map = self.by_ca.write().unwrap_or_else(|p| p.into_inner());
+        if let Some(c) = map.get(&ca.fingerprint) {
+            return c.clone();
+        }
+        if map.len() >= MAX_CA_SETS {
+            map.clear();
+        }
+        let c = Arc::new(clients(&self.tls, Some(ca), &self.settings));
+        map.insert(ca.fingerprint, c.clone());
+        c
+    }
+
+    /// Sends the request and waits for the response head. TLS trusts the
+    /// system roots plus `ca`; `upgrade` requests go over HTTP/1.1. The
+    /// wait is bounded by the header timeout counted from the last
+    /// request-body progress (so uploads are not cut off while moving).
     pub(crate) async fn send(
         &self,
         req: Request<UpstreamBody>,
         progress: Arc<Progress>,
         host: &str,
+        ca: Option<&CaSet>,
+        upgrade: bool,
     ) -> Result<Response<Incoming>, RequestError> {
         let timeout = self.settings.header_timeout;
-        let fut = self.client.request(req);
+        let clients = self.clients(ca);
+        let client = if upgrade {
+            &clients.http1
+        } else {
+            &clients.any
+        };
+        let fut = client.request(req);
         tokio::pin!(fut);
         loop {
             let deadline = tokio::time::Instant::from_std(progress.last() + timeout);
@@ -84,24 +126,42 @@ impl Upstream {
     }
 }
 
-fn tls_config() -> rustls::ClientConfig {
-    let mut roots = rustls::RootCertStore::empty();
-    let found = rustls_native_certs::load_native_certs();
-    for e in &found.errors {
-        tracing::warn!(error = %e, "some system CA certificates could not be loaded");
+fn clients(tls: &UpstreamTls, ca: Option<&CaSet>, settings: &UpstreamSettings) -> Clients {
+    Clients {
+        any: client(tls, ca, settings, true),
+        http1: client(tls, ca, settings, false),
     }
-    let (added, ignored) = roots.add_parsable_certificates(found.certs);
-    if ignored > 0 {
-        tracing::debug!(ignored, "ignored unparsable system CA certificates");
-    }
-    if added == 0 {
-        tracing::warn!("no system CA certificates found: HTTPS tools will fail verification (set SSL_CERT_FILE to a CA bundle)");
-    }
-    rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-        .with_safe_default_protocol_versions()
-        .expect("the ring provider supports the default TLS versions")
-        .with_root_certificates(roots)
-        .with_no_client_auth()
+}
+
+fn client(
+    tls: &UpstreamTls,
+    ca: Option<&CaSet>,
+    settings: &UpstreamSettings,
+    h2: bool,
+) -> HttpClient {
+    let mut http = HttpConnector::new();
+    http.enforce_http(false);
+    http.set_nodelay(true);
+    http.set_connect_timeout(Some(settings.connect_timeout));
+    http.set_keepalive(Some(Duration::from_secs(60)));
+    let builder = hyper_rustls::HttpsConnectorBuilder::new()
+        .with_tls_config(tls.client_config(ca))
+        .https_or_http()
+        .enable_http1();
+    let https = if h2 {
+        builder.enable_http2().wrap_connector(http)
+    } else {
+        builder.wrap_connector(http)
+    };
+    Client::builder(TokioExecutor::new())
+        .pool_idle_timeout(settings.idle_timeout)
+        .pool_max_idle_per_host(settings.max_idle_per_host)
+        .pool_timer(TokioTimer::new())
+        .timer(TokioTimer::new())
+        // `Host` (HTTP/1.1) or `:authority` (HTTP/2) from the request URI;
+        // callers remove the client's `Host`.
+        .set_host(true)
+        .build(https)
 }
 
 /// Maps a client error to 502/504 with a short reason (no URLs with
@@ -154,9 +214,13 @@ fn classify_error(
                 after: settings.connect_timeout,
             };
         }
-        let reason = if let Some(t) = tls {
-            format!("TLS failed: {t}")
-        } else if dns {
+        if let Some(t) = tls {
+            return RequestError::UpstreamTls {
+                host: host.to_string(),
+                reason: short(t),
+            };
+        }
+        let reason = if dns {
             "its name does not resolve".to_string()
         } else {
             match io_kind {

@@ -511,13 +511,17 @@ async fn missing_secret_and_missing_class_are_502() {
 }
 
 #[tokio::test]
-async fn forward_and_connect_are_not_implemented_yet() {
+async fn forward_and_connect_without_proxy_credentials_get_the_challenge() {
     let env = Env::start().await;
     let mut c = Conn::open(env.addr()).await;
     let r = c
         .send(request("GET", "http://example.com/x", "example.com", &[]))
         .await;
-    assert_eq!(r.status, StatusCode::NOT_IMPLEMENTED);
+    assert_eq!(r.status, StatusCode::PROXY_AUTHENTICATION_REQUIRED);
+    assert_eq!(
+        r.headers["proxy-authenticate"],
+        "Basic realm=\"connectors-proxy\""
+    );
     let r = c
         .send(request(
             "CONNECT",
@@ -526,12 +530,9 @@ async fn forward_and_connect_are_not_implemented_yet() {
             &[],
         ))
         .await;
-    assert_eq!(r.status, StatusCode::NOT_IMPLEMENTED);
-    assert!(
-        r.text().contains("CONNECT is not supported yet"),
-        "{}",
-        r.text()
-    );
+    assert_eq!(r.status, StatusCode::PROXY_AUTHENTICATION_REQUIRED);
+    assert!(r.headers.contains_key("x-request-id"));
+    assert_eq!(env.up.count(), 0);
 }
 
 #[tokio::test]

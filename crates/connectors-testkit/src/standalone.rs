@@ -48,6 +48,7 @@ pub struct Standalone {
     data: PathBuf,
     proxy_port: u16,
     api_port: u16,
+    metrics_port: u16,
     process: Option<ProcessGuard>,
 }
 
@@ -84,6 +85,7 @@ impl Standalone {
         for _attempt in 0..5 {
             let proxy_port = free_port();
             let api_port = free_port();
+            let metrics_port = free_port();
             let log = std::fs::OpenOptions::new()
                 .create(true)
                 .append(true)
@@ -98,6 +100,8 @@ impl Standalone {
                 .arg(format!("127.0.0.1:{proxy_port}"))
                 .arg("--api-listen")
                 .arg(format!("127.0.0.1:{api_port}"))
+                .arg("--metrics-listen")
+                .arg(format!("127.0.0.1:{metrics_port}"))
                 .arg("--log-level")
                 .arg(&opts.log_level);
             if let Some(p) = &opts.probe_interval {
@@ -131,6 +135,7 @@ impl Standalone {
                     data,
                     proxy_port,
                     api_port,
+                    metrics_port,
                     process: Some(process),
                 });
             }
@@ -150,6 +155,11 @@ impl Standalone {
     /// Base URL of the proxy, `http://127.0.0.1:P`.
     pub fn proxy_url(&self) -> String {
         format!("http://127.0.0.1:{}", self.proxy_port)
+    }
+
+    /// Base URL of the metrics listener, `http://127.0.0.1:M`.
+    pub fn metrics_url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.metrics_port)
     }
 
     /// Base URL of the local API, `http://127.0.0.1:Q`.

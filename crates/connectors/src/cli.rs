@@ -119,6 +119,28 @@ pub struct StandaloneArgs {
     /// Deadline for connecting to an upstream (502 after).
     #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = humantime::parse_duration)]
     pub connect_timeout: std::time::Duration,
+    /// Address of the metrics listener (GET /metrics in the Prometheus
+    /// text format, GET /healthz).
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:7482")]
+    pub metrics_listen: std::net::SocketAddr,
+    /// Deadline for a client to send a whole request head (and, after
+    /// CONNECT, to finish its TLS handshake); the connection is closed after.
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = humantime::parse_duration)]
+    pub header_timeout: std::time::Duration,
+    /// How long an idle client keep-alive connection is kept open.
+    #[arg(long, value_name = "DURATION", default_value = "90s", value_parser = humantime::parse_duration)]
+    pub idle_timeout: std::time::Duration,
+    /// Largest request head (request line plus headers) in bytes; larger
+    /// ones are answered 431.
+    #[arg(long, value_name = "BYTES", default_value_t = 64 * 1024)]
+    pub max_header_bytes: usize,
+    /// Most header fields in one request; more are answered 431.
+    #[arg(long, value_name = "COUNT", default_value_t = 100)]
+    pub max_headers: usize,
+    /// Also append one JSON line per proxied request (the audit record) to
+    /// this file, created with mode 0600.
+    #[arg(long, value_name = "FILE")]
+    pub audit_file: Option<PathBuf>,
 }
 
 #[derive(clap::Args, Debug)]

@@ -636,3 +636,555 @@ pub async fn get_host(addr: SocketAddr, target: &str, host: &str, headers: &[(&s
     let mut c = Conn::open(addr).await;
     c.send(request("GET", target, host, headers)).await
 }
+
+// ---------------------------------------------------------------- forward
+
+/// `Proxy-Authorization` value for `user:token`.
+pub fn proxy_auth(user: &str, token: &str) -> String {
+    format!("Basic {}", b64(&format!("{user}:{token}")))
+}
+
+/// Adds address extensions to a Connector.
+pub fn with_extensions(mut c: Connector, extensions: &[(&str, &str)]) -> Connector {
+    c.spec.address_extensions = extensions
+        .iter()
+        .map(|(n, v)| connectors_types::common::Param::string(*n, *v))
+        .collect();
+    c
+}
+
+/// Makes a Connector trust the CA certificates of Secret `name`.
+pub fn with_ca_secret(mut c: Connector, name: &str) -> Connector {
+    c.spec.ca_cert_secret_ref = Some(connectors_types::common::LocalObjectReference {
+        name: name.to_string(),
+    });
+    c
+}
+
+/// A class served by the built-in proxy with one auth type `tokenAuth`
+/// (Secret type Opaque), the given generator and optional extractor.
+pub fn custom_class(
+    name: &str,
+    extractor: Option<&str>,
+    generator: &str,
+) -> connectors_types::ConnectorClass {
+    let indent = |s: &str, n: usize| {
+        s.lines()
+            .map(|l| format!("{}{l}", " ".repeat(n)))
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    let extractor = match extractor {
+        Some(e) => format!("    authExtractor:\n      rego: |\n{}\n", indent(e, 8)),
+        None => String::new(),
+    };
+    let yaml = format!(
+        r#"
+apiVersion: connectors.alauda.io/v1alpha1
+kind: ConnectorClass
+metadata:
+  name: {name}
+spec:
+  address:
+    type: string
+  auth:
+    types:
+      - name: tokenAuth
+        secretType: Opaque
+        generator:
+          rego: |
+{}
+  proxy:
+    ref:
+      kind: Service
+      name: connectors-proxy-service
+      namespace: connectors-system
+{extractor}"#,
+        indent(generator, 12)
+    );
+    serde_norway::from_str(&yaml).unwrap_or_else(|e| panic!("{e}\n{yaml}"))
+}
+
+// ---------------------------------------------------------------- TLS
+
+/// A test CA and a server certificate for `localhost` and `127.0.0.1`.
+pub struct Pki {
+    pub ca_pem: String,
+    pub ca_der: Vec<u8>,
+    pub cert_der: Vec<u8>,
+    pub key_der: Vec<u8>,
+}
+
+pub fn pki() -> Pki {
+    use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair};
+    let ca_key = KeyPair::generate().unwrap();
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca_params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, "test CA");
+    let ca_cert = ca_params.self_signed(&ca_key).unwrap();
+    let issuer = Issuer::new(ca_params, ca_key);
+    let key = KeyPair::generate().unwrap();
+    let params =
+        CertificateParams::new(vec!["localhost".to_string(), "127.0.0.1".to_string()]).unwrap();
+    let cert = params.signed_by(&key, &issuer).unwrap();
+    Pki {
+        ca_pem: ca_cert.pem(),
+        ca_der: ca_cert.der().to_vec(),
+        cert_der: cert.der().to_vec(),
+        key_der: key.serialize_der(),
+    }
+}
+
+/// A Secret holding a CA certificate under `ca.crt`.
+pub fn ca_secret(ns: &str, name: &str, pem: &str) -> Secret {
+    secret(ns, name, "Opaque", &[("ca.crt", pem)])
+}
+
+/// One request as a TLS upstream saw it.
+#[derive(Clone, Debug)]
+pub struct SeenTls {
+    pub method: String,
+    pub target: String,
+    pub version: http::Version,
+    pub headers: HeaderMap,
+}
+
+/// A recording HTTPS server (HTTP/1.1 and HTTP/2 by ALPN). Answers
+/// `…/redirect?to=URL` with a 302, everything else with `ok <target>`.
+pub struct TlsUpstream {
+    pub addr: SocketAddr,
+    pub seen: Arc<Mutex<Vec<SeenTls>>>,
+}
+
+impl TlsUpstream {
+    pub async fn start(p: &Pki) -> TlsUpstream {
+        let mut config = rustls::ServerConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(
+            vec![rustls::pki_types::CertificateDer::from(p.cert_der.clone())],
+            rustls::pki_types::PrivateKeyDer::Pkcs8(p.key_der.clone().into()),
+        )
+        .unwrap();
+        config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+        let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let s = seen.clone();
+        tokio::spawn(async move {
+            loop {
+                let Ok((tcp, _)) = listener.accept().await else {
+                    return;
+                };
+                let acceptor = acceptor.clone();
+                let s = s.clone();
+                tokio::spawn(async move {
+                    let Ok(tls) = acceptor.accept(tcp).await else {
+                        return;
+                    };
+                    let svc = service_fn(move |req: Request<Incoming>| {
+                        let s = s.clone();
+                        async move {
+                            let target = req
+                                .uri()
+                                .path_and_query()
+                                .map(|p| p.as_str().to_string())
+                                .unwrap_or_default();
+                            s.lock().unwrap().push(SeenTls {
+                                method: req.method().to_string(),
+                                target: target.clone(),
+                                version: req.version(),
+                                headers: req.headers().clone(),
+                            });
+                            let mut resp =
+                                Response::new(Full::new(Bytes::from(format!("ok {target}"))));
+                            if req.uri().path().ends_with("/redirect") {
+                                let to = req
+                                    .uri()
+                                    .query()
+                                    .and_then(|q| {
+                                        url::form_urlencoded::parse(q.as_bytes())
+                                            .find(|(k, _)| k == "to")
+                                            .map(|(_, v)| v.into_owned())
+                                    })
+                                    .unwrap_or_default();
+                                *resp.status_mut() = StatusCode::FOUND;
+                                resp.headers_mut().insert("location", to.parse().unwrap());
+                            }
+                            Ok::<_, Infallible>(resp)
+                        }
+                    });
+                    let _ = hyper_util::server::conn::auto::Builder::new(
+                        hyper_util::rt::TokioExecutor::new(),
+                    )
+                    .serve_connection(TokioIo::new(tls), svc)
+                    .await;
+                });
+            }
+        });
+        TlsUpstream { addr, seen }
+    }
+
+    pub fn last(&self) -> SeenTls {
+        self.seen
+            .lock()
+            .unwrap()
+            .last()
+            .cloned()
+            .expect("TLS upstream saw no request")
+    }
+
+    pub fn count(&self) -> usize {
+        self.seen.lock().unwrap().len()
+    }
+}
+
+// ---------------------------------------------------------------- tunnel
+
+/// How opening a tunnel through the proxy ended.
+pub enum Opened {
+    /// The proxy answered the CONNECT with something else than 200.
+    Refused(Got),
+    /// TLS is up inside the tunnel.
+    Tunnel(Tunnel),
+}
+
+impl Opened {
+    pub fn tunnel(self) -> Tunnel {
+        match self {
+            Opened::Tunnel(t) => t,
+            Opened::Refused(g) => panic!("CONNECT refused: {} {}", g.status, g.text()),
+        }
+    }
+
+    pub fn refused(self) -> Got {
+        match self {
+            Opened::Refused(g) => g,
+            Opened::Tunnel(_) => panic!("CONNECT was accepted"),
+        }
+    }
+}
+
+enum Sender {
+    H1(hyper::client::conn::http1::SendRequest<ClientBody>),
+    H2(hyper::client::conn::http2::SendRequest<ClientBody>),
+}
+
+/// An HTTPS session with the proxy's leaf certificate, inside a CONNECT
+/// tunnel.
+pub struct Tunnel {
+    sender: Sender,
+    /// ALPN protocol the proxy chose.
+    pub alpn: Option<Vec<u8>>,
+    /// The certificate the proxy presented.
+    pub leaf: Vec<u8>,
+}
+
+/// Options of [`open_tunnel`].
+pub struct TunnelOptions<'a> {
+    /// `Proxy-Authorization` value, if any.
+    pub proxy_auth: Option<&'a str>,
+    /// DER of the only CA the client trusts.
+    pub trust: &'a [u8],
+    /// ALPN offered to the proxy.
+    pub alpn: &'a [&'a [u8]],
+    /// Server name for SNI and verification (default: the CONNECT host).
+    pub server_name: Option<&'a str>,
+}
+
+/// `CONNECT authority` through the proxy, then TLS trusting only `trust`.
+pub async fn open_tunnel(
+    proxy: SocketAddr,
+    authority: &str,
+    opts: TunnelOptions<'_>,
+) -> std::io::Result<Opened> {
+    let stream = TcpStream::connect(proxy).await?;
+    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        .await
+        .map_err(std::io::Error::other)?;
+    tokio::spawn(async move {
+        let _ = conn.with_upgrades().await;
+    });
+    let mut b = Request::builder()
+        .method("CONNECT")
+        .uri(authority)
+        .header("host", authority);
+    if let Some(a) = opts.proxy_auth {
+        b = b.header("proxy-authorization", a);
+    }
+    let req: Request<ClientBody> = b
+        .body(http_body_util::Either::Left(Full::new(Bytes::new())))
+        .unwrap();
+    let resp = sender
+        .send_request(req)
+        .await
+        .map_err(std::io::Error::other)?;
+    if resp.status() != StatusCode::OK {
+        let (parts, body) = resp.into_parts();
+        let body = body
+            .collect()
+            .await
+            .map(|b| b.to_bytes())
+            .unwrap_or_default();
+        return Ok(Opened::Refused(Got {
+            status: parts.status,
+            headers: parts.headers,
+            body,
+        }));
+    }
+    let upgraded = hyper::upgrade::on(resp)
+        .await
+        .map_err(std::io::Error::other)?;
+    let mut roots = rustls::RootCertStore::empty();
+    roots
+        .add(rustls::pki_types::CertificateDer::from(opts.trust.to_vec()))
+        .unwrap();
+    let mut config = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    config.alpn_protocols = opts.alpn.iter().map(|p| p.to_vec()).collect();
+    let host = match opts.server_name {
+        Some(n) => n.to_string(),
+        None => {
+            let a: http::uri::Authority = authority.parse().unwrap();
+            a.host()
+                .trim_start_matches('[')
+                .trim_end_matches(']')
+                .to_string()
+        }
+    };
+    let name = rustls::pki_types::ServerName::try_from(host).unwrap();
+    let tls = tokio_rustls::TlsConnector::from(Arc::new(config))
+        .connect(name, TokioIo::new(upgraded))
+        .await?;
+    let (_, session) = tls.get_ref();
+    let alpn = session.alpn_protocol().map(|p| p.to_vec());
+    let leaf = session
+        .peer_certificates()
+        .and_then(|c| c.first())
+        .map(|c| c.as_ref().to_vec())
+        .unwrap_or_default();
+    let sender = if alpn.as_deref() == Some(b"h2") {
+        let (sender, conn) = hyper::client::conn::http2::handshake(
+            hyper_util::rt::TokioExecutor::new(),
+            TokioIo::new(tls),
+        )
+        .await
+        .map_err(std::io::Error::other)?;
+        tokio::spawn(conn);
+        Sender::H2(sender)
+    } else {
+        let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tls))
+            .await
+            .map_err(std::io::Error::other)?;
+        tokio::spawn(async move {
+            let _ = conn.with_upgrades().await;
+        });
+        Sender::H1(sender)
+    };
+    Ok(Opened::Tunnel(Tunnel { sender, alpn, leaf }))
+}
+
+impl Tunnel {
+    pub fn is_h2(&self) -> bool {
+        matches!(self.sender, Sender::H2(_))
+    }
+
+    pub async fn send_raw(
+        &mut self,
+        req: Request<ClientBody>,
+    ) -> Result<Response<Incoming>, hyper::Error> {
+        match &mut self.sender {
+            Sender::H1(s) => {
+                s.ready().await?;
+                s.send_request(req).await
+            }
+            Sender::H2(s) => {
+                s.ready().await?;
+                s.send_request(req).await
+            }
+        }
+    }
+
+    pub async fn send(&mut self, req: Request<ClientBody>) -> Got {
+        let resp = self.send_raw(req).await.unwrap();
+        let (parts, body) = resp.into_parts();
+        let body = body.collect().await.unwrap().to_bytes();
+        Got {
+            status: parts.status,
+            headers: parts.headers,
+            body,
+        }
+    }
+
+    /// `GET` of `path` for `authority`: origin-form with `Host` over
+    /// HTTP/1.1, absolute URI (`:authority`) over HTTP/2.
+    pub async fn get(&mut self, authority: &str, path: &str, headers: &[(&str, &str)]) -> Got {
+        let req = if self.is_h2() {
+            let mut b = Request::builder().uri(format!("https://{authority}{path}"));
+            for (k, v) in headers {
+                b = b.header(*k, *v);
+            }
+            b.body(http_body_util::Either::Left(Full::new(Bytes::new())))
+                .unwrap()
+        } else {
+            request("GET", path, authority, headers)
+        };
+        self.send(req).await
+    }
+}
+
+// ---------------------------------------------------------------- upgrade
+
+/// A client connection, plain or TLS.
+pub trait Io: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send {}
+impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send> Io for T {}
+
+/// A server that answers requests asking for `Upgrade: websocket` with
+/// `101` and then echoes every byte back; records request headers.
+pub struct EchoUpgrade {
+    pub addr: SocketAddr,
+    pub seen: Arc<Mutex<Vec<Seen>>>,
+}
+
+impl EchoUpgrade {
+    pub async fn start() -> EchoUpgrade {
+        EchoUpgrade::start_with(None).await
+    }
+
+    /// The same over TLS (HTTP/1.1 only) with `p`'s certificate.
+    pub async fn start_tls(p: &Pki) -> EchoUpgrade {
+        let mut config = rustls::ServerConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(
+            vec![rustls::pki_types::CertificateDer::from(p.cert_der.clone())],
+            rustls::pki_types::PrivateKeyDer::Pkcs8(p.key_der.clone().into()),
+        )
+        .unwrap();
+        config.alpn_protocols = vec![b"http/1.1".to_vec()];
+        EchoUpgrade::start_with(Some(tokio_rustls::TlsAcceptor::from(Arc::new(config)))).await
+    }
+
+    async fn start_with(tls: Option<tokio_rustls::TlsAcceptor>) -> EchoUpgrade {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let s = seen.clone();
+        tokio::spawn(async move {
+            loop {
+                let Ok((stream, _)) = listener.accept().await else {
+                    return;
+                };
+                let s = s.clone();
+                let tls = tls.clone();
+                tokio::spawn(async move {
+                    let stream: Box<dyn Io> = match tls {
+                        None => Box::new(stream),
+                        Some(acceptor) => match acceptor.accept(stream).await {
+                            Ok(t) => Box::new(t),
+                            Err(_) => return,
+                        },
+                    };
+                    let svc = service_fn(move |mut req: Request<Incoming>| {
+                        let s = s.clone();
+                        async move {
+                            s.lock().unwrap().push(Seen {
+                                method: req.method().to_string(),
+                                target: req
+                                    .uri()
+                                    .path_and_query()
+                                    .map(|p| p.as_str().to_string())
+                                    .unwrap_or_default(),
+                                headers: req.headers().clone(),
+                            });
+                            let wants = req
+                                .headers()
+                                .get("upgrade")
+                                .is_some_and(|v| v == "websocket");
+                            if !wants {
+                                return Ok::<_, Infallible>(Response::new(Full::new(
+                                    Bytes::from_static(b"no upgrade"),
+                                )));
+                            }
+                            let on = hyper::upgrade::on(&mut req);
+                            tokio::spawn(async move {
+                                let Ok(up) = on.await else { return };
+                                let mut io = TokioIo::new(up);
+                                let mut buf = [0u8; 1024];
+                                use tokio::io::{AsyncReadExt, AsyncWriteExt};
+                                loop {
+                                    match io.read(&mut buf).await {
+                                        Ok(0) | Err(_) => return,
+                                        Ok(n) => {
+                                            if io.write_all(&buf[..n]).await.is_err() {
+                                                return;
+                                            }
+                                        }
+                                    }
+                                }
+                            });
+                            let mut resp = Response::new(Full::new(Bytes::new()));
+                            *resp.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
+                            resp.headers_mut()
+                                .insert("connection", "upgrade".parse().unwrap());
+                            resp.headers_mut()
+                                .insert("upgrade", "websocket".parse().unwrap());
+                            Ok(resp)
+                        }
+                    });
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(TokioIo::new(stream), svc)
+                        .with_upgrades()
+                        .await;
+                });
+            }
+        });
+        EchoUpgrade { addr, seen }
+    }
+}
+
+/// Sends `req` (which asks for an upgrade) on a fresh connection to
+/// `addr`; on 101 writes `payload` and returns what came back.
+pub async fn upgrade_roundtrip(
+    addr: SocketAddr,
+    req: Request<ClientBody>,
+    payload: &[u8],
+) -> (StatusCode, HeaderMap, Vec<u8>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let stream = TcpStream::connect(addr).await.unwrap();
+    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        .await
+        .unwrap();
+    tokio::spawn(async move {
+        let _ = conn.with_upgrades().await;
+    });
+    let resp = sender.send_request(req).await.unwrap();
+    let status = resp.status();
+    let headers = resp.headers().clone();
+    if status != StatusCode::SWITCHING_PROTOCOLS {
+        return (status, headers, Vec::new());
+    }
+    let up = hyper::upgrade::on(resp).await.unwrap();
+    let mut io = TokioIo::new(up);
+    io.write_all(payload).await.unwrap();
+    let mut got = vec![0u8; payload.len()];
+    tokio::time::timeout(Duration::from_secs(5), io.read_exact(&mut got))
+        .await
+        .expect("echo timed out")
+        .unwrap();
+    (status, headers, got)
+}

@@ -68,15 +68,42 @@ async fn serve(args: StandaloneArgs) -> Result<ExitCode> {
     };
 
     let dyn_catalog: Arc<dyn Catalog> = catalog.clone();
-    let proxy = Proxy::new(
+    let proxy = Proxy::try_new(
         dyn_catalog.clone(),
         ca,
         ProxyConfig {
             connect_timeout: args.connect_timeout,
             upstream_header_timeout: args.upstream_timeout,
+            header_timeout: args.header_timeout,
+            idle_timeout: args.idle_timeout,
+            max_request_header_bytes: args.max_header_bytes,
+            max_request_headers: args.max_headers,
+            audit_file: args.audit_file.clone(),
             ..ProxyConfig::default()
         },
-    );
+    )
+    .context("preparing the proxy")?;
+    let metrics_addr = match TcpListener::bind(args.metrics_listen).await {
+        Ok(listener) => {
+            let addr = listener.local_addr()?;
+            let metrics = proxy.clone();
+            let shutdown = stopped(stop_rx.clone());
+            tokio::spawn(async move {
+                if let Err(e) = metrics.serve_metrics(listener, shutdown).await {
+                    tracing::error!(error = %e, "the metrics listener stopped");
+                }
+            });
+            Some(addr)
+        }
+        Err(e) => {
+            tracing::error!(
+                addr = %args.metrics_listen,
+                error = %e,
+                "metrics are not served: the metrics listener cannot bind (pick another address with --metrics-listen)"
+            );
+            None
+        }
+    };
     let proxy_task = tokio::spawn(proxy.serve(proxy_listener, stopped(stop_rx.clone())));
 
     let reconciler = Reconciler::new(
@@ -115,9 +142,13 @@ async fn serve(args: StandaloneArgs) -> Result<ExitCode> {
         },
     )?;
     let snap = catalog.snapshot();
+    let metrics_url = metrics_addr
+        .map(|a| format!("http://{a}/metrics"))
+        .unwrap_or_else(|| "-".to_string());
     tracing::info!(
         proxy = %proxy_url,
         api = %api_url,
+        metrics = %metrics_url,
         config = %args.config.display(),
         data = %data.display(),
         connectors = snap.connectors.len(),

@@ -1,0 +1,179 @@
+//! Forward mode (spec 02 §6.2, §6.4): absolute-form requests
+//! (`GET http://host/path`) and, through [`connect`](crate::connect), the
+//! requests decrypted from a CONNECT tunnel.
+//!
+//! Order: `Proxy-Authorization` (407 when missing or malformed), the token
+//! (407 when rejected), the Connector whose address covers the target (the
+//! longest prefix among the listed ones), its authorisation (403), then the
+//! client's credentials are removed and the Connector's injected. A target
+//! no listed Connector covers is forwarded without credentials, with only
+//! the proxy's own headers removed.
+
+use crate::audit::RequestLog;
+use crate::auth::Caller;
+use crate::body::{ResponseBody, UpstreamBody};
+use crate::error::RequestError;
+use crate::inject::{self, Outgoing};
+use crate::policy;
+use crate::proxy_auth::{self, Entry};
+use crate::relay::{self, Outbound};
+use crate::route::Route;
+use crate::server::ConnCtx;
+use crate::target::{self, ForwardTarget};
+use crate::token::ClientToken;
+use crate::upgrade::Upgrade;
+use crate::upstream::strip_hop_by_hop;
+use crate::Shared;
+use http::header::HOST;
+use http::request::Parts;
+use http::uri::Scheme;
+use http::{Request, Response, Uri};
+use hyper::body::Incoming;
+
+/// An absolute-form request on the proxy's listener.
+pub(crate) async fn handle(
+    shared: &Shared,
+    ctx: &ConnCtx,
+    req: Request<Incoming>,
+    log: &mut RequestLog,
+) -> Result<Response<ResponseBody>, RequestError> {
+    let target = ForwardTarget::from_absolute(req.uri());
+    if let Ok(t) = &target {
+        log.upstream_host = Some(t.host_port());
+        log.path = t.path().to_string();
+    }
+    let creds = proxy_auth::parse(req.headers())?;
+    let target = target?;
+    let caller = authenticate(shared, &creds.token).await?;
+    send(
+        shared,
+        ctx,
+        req,
+        &creds.entries,
+        &creds.token,
+        &caller,
+        target,
+        log,
+    )
+    .await
+}
+
+/// Checks a forward-mode token: a rejection is a 407.
+pub(crate) async fn authenticate(
+    shared: &Shared,
+    token: &ClientToken,
+) -> Result<Caller, RequestError> {
+    shared.auth.authenticate(token).await.map_err(|e| match e {
+        RequestError::Unauthenticated(m) => RequestError::ProxyTokenRejected(m),
+        other => other,
+    })
+}
+
+/// Selects, authorises, injects and forwards one request to `target`.
+#[allow(clippy::too_many_arguments)]
+pub(crate) async fn send(
+    shared: &Shared,
+    ctx: &ConnCtx,
+    mut req: Request<Incoming>,
+    entries: &[Entry],
+    token: &ClientToken,
+    caller: &Caller,
+    target: ForwardTarget,
+    log: &mut RequestLog,
+) -> Result<Response<ResponseBody>, RequestError> {
+    log.subject = Some(caller.identity.clone());
+    log.upstream_host = Some(target.host_port());
+    log.path = target.path().to_string();
+    let upgrade = Upgrade::take(&mut req);
+    let (mut parts, incoming) = req.into_parts();
+    let selection = {
+        let snap = shared.catalog.snapshot();
+        target::select(&shared.routes, &snap, entries, &target)
+    };
+    strip_hop_by_hop(&mut parts.headers);
+    let mut path_and_query = target.path_and_query.clone();
+    let route = match selection.covered {
+        None => None,
+        Some((route, i)) => {
+            let entry = &entries[i];
+            log.connector = Some(format!("{}/{}", entry.namespace, entry.name));
+            log.class = Some(route.class_label.clone());
+            shared
+                .auth
+                .authorize(caller, &entry.namespace, &entry.name, &parts.method)
+                .await?;
+            prepare_covered(&route, &mut parts, token, &target, &mut path_and_query)?;
+            Some(route)
+        }
+    };
+    let ca = match (&route, &selection.trust, target.scheme == Scheme::HTTPS) {
+        (_, _, false) => None,
+        (Some(r), _, true) => r.ca()?,
+        (None, Some(t), true) => t.ca().ok().flatten(),
+        (None, None, true) => None,
+    };
+    // The upstream client writes `Host` (HTTP/1.1) or `:authority` (HTTP/2)
+    // from the URI: never the client's.
+    parts.headers.remove(HOST);
+    parts.uri = Uri::builder()
+        .scheme(target.scheme.clone())
+        .authority(target.authority.clone())
+        .path_and_query(path_and_query)
+        .build()
+        .map_err(|_| RequestError::BadRequest("the request path cannot be forwarded"))?;
+    let host = target.host_port();
+    let resp = relay::exchange(
+        shared,
+        &ctx.state,
+        Outbound {
+            parts,
+            body: UpstreamBody::new(incoming),
+            host: &host,
+            ca,
+            upgrade,
+        },
+        log,
+    )
+    .await?;
+    let (rparts, rbody) = resp.into_parts();
+    Ok(Response::from_parts(rparts, ResponseBody::upstream(rbody)))
+}
+
+/// For a destination the Connector covers: removes every client
+/// credential, then adds the Connector's.
+fn prepare_covered(
+    route: &Route,
+    parts: &mut Parts,
+    token: &ClientToken,
+    target: &ForwardTarget,
+    path_and_query: &mut String,
+) -> Result<(), RequestError> {
+    let extracted = match &route.extractor {
+        None => None,
+        Some(Err(e)) => return Err(RequestError::PolicyCompile(e.clone())),
+        Some(Ok(extractor)) => {
+            let input = policy::request_input(
+                &parts.method,
+                target.authority.as_str(),
+                path_and_query,
+                &parts.headers,
+                None,
+            );
+            extractor
+                .extract(&input)
+                .map_err(|e| RequestError::PolicyEval(e.to_string()))?
+        }
+    };
+    let forward = route.forward.as_ref().map_err(Clone::clone)?;
+    inject::strip_for_covered_target(&mut parts.headers, token, extracted.as_deref());
+    inject::apply(
+        &forward.credential,
+        &route.class_name,
+        Outgoing {
+            method: &parts.method,
+            path_and_query,
+            host: target.authority.as_str(),
+            headers: &mut parts.headers,
+        },
+    )
+}

@@ -1,0 +1,280 @@
+//! Prometheus metrics of the proxy, served in the text format on their own
+//! listener (see [`Proxy::serve_metrics`](crate::Proxy::serve_metrics)).
+//!
+//! Labels stay bounded: `mode` is `reverse`, `forward` or `connect`;
+//! `class` is a ConnectorClass name or `none`; `code` a status code;
+//! `kind` one of `connect`, `tls`, `timeout`, `protocol`; `cache` is
+//! `identity` or `decision`.
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::{Registry, Unit};
+use std::sync::atomic::AtomicU64;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// The label value for "no class" (no Connector selected).
+pub(crate) const NONE: &str = "none";
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RequestLabels {
+    mode: &'static str,
+    class: Arc<str>,
+    code: u16,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ModeLabels {
+    mode: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct TrafficLabels {
+    mode: &'static str,
+    class: Arc<str>,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct CacheLabels {
+    cache: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct UpstreamErrorLabels {
+    class: Arc<str>,
+    kind: &'static str,
+}
+
+/// The counters the auth cache increments.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct CacheCounters {
+    pub(crate) identity_hits: Counter,
+    pub(crate) identity_misses: Counter,
+    pub(crate) decision_hits: Counter,
+    pub(crate) decision_misses: Counter,
+}
+
+fn duration_histogram() -> Histogram {
+    Histogram::new([
+        0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+        60.0,
+    ])
+}
+
+/// What one finished request adds to the metrics.
+pub(crate) struct Finished<'a> {
+    pub(crate) mode: &'static str,
+    pub(crate) class: Option<&'a Arc<str>>,
+    pub(crate) code: u16,
+    pub(crate) duration: Duration,
+    pub(crate) bytes_in: u64,
+    pub(crate) bytes_out: u64,
+}
+
+/// All metric families, registered once.
+pub(crate) struct Metrics {
+    registry: Registry,
+    requests: Family<RequestLabels, Counter>,
+    duration: Family<ModeLabels, Histogram, fn() -> Histogram>,
+    request_bytes: Family<TrafficLabels, Counter>,
+    response_bytes: Family<TrafficLabels, Counter>,
+    upstream_errors: Family<UpstreamErrorLabels, Counter>,
+    hit_ratio: Gauge<f64, AtomicU64>,
+    leaf_certificates: Gauge,
+    pub(crate) cache: CacheCounters,
+    none: Arc<str>,
+}
+
+impl std::fmt::Debug for Metrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Metrics")
+    }
+}
+
+impl Metrics {
+    pub(crate) fn new() -> Metrics {
+        let mut registry = Registry::with_prefix("connectors_proxy");
+        let requests = Family::<RequestLabels, Counter>::default();
+        registry.register(
+            "requests",
+            "Requests answered, by mode, ConnectorClass and status code",
+            requests.clone(),
+        );
+        let duration = Family::<ModeLabels, Histogram, fn() -> Histogram>::new_with_constructor(
+            duration_histogram,
+        );
+        registry.register_with_unit(
+            "request_duration",
+            "Time from the request head to the end of the response body",
+            Unit::Seconds,
+            duration.clone(),
+        );
+        let request_bytes = Family::<TrafficLabels, Counter>::default();
+        registry.register(
+            "request_bytes",
+            "Request body bytes sent to tools",
+            request_bytes.clone(),
+        );
+        let response_bytes = Family::<TrafficLabels, Counter>::default();
+        registry.register(
+            "response_bytes",
+            "Response body bytes sent to clients",
+            response_bytes.clone(),
+        );
+        let hits = Family::<CacheLabels, Counter>::default();
+        registry.register(
+            "auth_cache_hits",
+            "Authentication (identity) and authorisation (decision) lookups answered from memory",
+            hits.clone(),
+        );
+        let misses = Family::<CacheLabels, Counter>::default();
+        registry.register(
+            "auth_cache_misses",
+            "Authentication (identity) and authorisation (decision) lookups that asked the catalog",
+            misses.clone(),
+        );
+        let hit_ratio = Gauge::<f64, AtomicU64>::default();
+        registry.register(
+            "auth_cache_hit_ratio",
+            "Share of auth cache lookups answered from memory since start",
+            hit_ratio.clone(),
+        );
+        let upstream_errors = Family::<UpstreamErrorLabels, Counter>::default();
+        registry.register(
+            "upstream_errors",
+            "Failed exchanges with tools, by ConnectorClass and kind",
+            upstream_errors.clone(),
+        );
+        let leaf_certificates = Gauge::default();
+        registry.register(
+            "leaf_certificates",
+            "Leaf certificates for intercepted hosts currently cached",
+            leaf_certificates.clone(),
+        );
+        let counter = |f: &Family<CacheLabels, Counter>, cache| {
+            f.get_or_create(&CacheLabels { cache }).clone()
+        };
+        let cache = CacheCounters {
+            identity_hits: counter(&hits, "identity"),
+            identity_misses: counter(&misses, "identity"),
+            decision_hits: counter(&hits, "decision"),
+            decision_misses: counter(&misses, "decision"),
+        };
+        Metrics {
+            registry,
+            requests,
+            duration,
+            request_bytes,
+            response_bytes,
+            upstream_errors,
+            hit_ratio,
+            leaf_certificates,
+            cache,
+            none: Arc::from(NONE),
+        }
+    }
+
+    /// Counts one finished request.
+    pub(crate) fn finished(&self, r: Finished<'_>) {
+        let class = r.class.unwrap_or(&self.none);
+        self.requests
+            .get_or_create(&RequestLabels {
+                mode: r.mode,
+                class: class.clone(),
+                code: r.code,
+            })
+            .inc();
+        self.duration
+            .get_or_create(&ModeLabels { mode: r.mode })
+            .observe(r.duration.as_secs_f64());
+        let traffic = TrafficLabels {
+            mode: r.mode,
+            class: class.clone(),
+        };
+        if r.bytes_in > 0 {
+            self.request_bytes
+                .get_or_create(&traffic)
+                .inc_by(r.bytes_in);
+        }
+        if r.bytes_out > 0 {
+            self.response_bytes
+                .get_or_create(&traffic)
+                .inc_by(r.bytes_out);
+        }
+    }
+
+    /// Counts a failed exchange with a tool.
+    pub(crate) fn upstream_error(&self, class: Option<&Arc<str>>, kind: &'static str) {
+        let class = class.unwrap_or(&self.none).clone();
+        self.upstream_errors
+            .get_or_create(&UpstreamErrorLabels { class, kind })
+            .inc();
+    }
+
+    /// The text exposition, with the gauges brought up to date.
+    pub(crate) fn encode(&self, leaf_certificates: usize) -> String {
+        let c = &self.cache;
+        let hits = c.identity_hits.get() + c.decision_hits.get();
+        let total = hits + c.identity_misses.get() + c.decision_misses.get();
+        self.hit_ratio.set(if total == 0 {
+            0.0
+        } else {
+            hits as f64 / total as f64
+        });
+        self.leaf_certificates
+            .set(i64::try_from(leaf_certificates).unwrap_or(i64::MAX));
+        let mut out = String::with_capacity(4096);
+        if prometheus_client::encoding::text::encode(&mut out, &self.registry).is_err() {
+            out.clear();
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_and_labels() {
+        let m = Metrics::new();
+        let class: Arc<str> = Arc::from("git");
+        m.finished(Finished {
+            mode: "forward",
+            class: Some(&class),
+            code: 200,
+            duration: Duration::from_millis(3),
+            bytes_in: 5,
+            bytes_out: 7,
+        });
+        m.finished(Finished {
+            mode: "connect",
+            class: None,
+            code: 407,
+            duration: Duration::from_millis(1),
+            bytes_in: 0,
+            bytes_out: 0,
+        });
+        m.upstream_error(None, "tls");
+        m.cache.identity_hits.inc();
+        m.cache.identity_misses.inc();
+        let text = m.encode(3);
+        for line in [
+            "connectors_proxy_requests_total{mode=\"forward\",class=\"git\",code=\"200\"} 1",
+            "connectors_proxy_requests_total{mode=\"connect\",class=\"none\",code=\"407\"} 1",
+            "connectors_proxy_request_bytes_total{mode=\"forward\",class=\"git\"} 5",
+            "connectors_proxy_response_bytes_total{mode=\"forward\",class=\"git\"} 7",
+            "connectors_proxy_upstream_errors_total{class=\"none\",kind=\"tls\"} 1",
+            "connectors_proxy_auth_cache_hits_total{cache=\"identity\"} 1",
+            "connectors_proxy_auth_cache_misses_total{cache=\"decision\"} 0",
+            "connectors_proxy_auth_cache_hit_ratio 0.5",
+            "connectors_proxy_leaf_certificates 3",
+            "connectors_proxy_request_duration_seconds_count{mode=\"forward\"} 1",
+        ] {
+            assert!(text.contains(line), "missing {line}:\n{text}");
+        }
+    }
+}

@@ -1,0 +1,362 @@
+//! CONNECT with TLS interception: a client trusting only the proxy CA opens
+//! a tunnel, speaks HTTP/1.1 or HTTP/2 (ALPN) to the proxy's leaf
+//! certificate, and the proxy talks TLS to an in-process tool whose private
+//! CA the Connector names through `caCertSecretRef`.
+
+mod support;
+
+use connectors_types::secret::BEARER_TOKEN;
+use http::StatusCode;
+use std::sync::Arc;
+use std::time::Duration;
+use support::*;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+const BEARER: &str = "cluster-bearer-7a1f";
+const TOKEN_A: &str = "tok-connect-a-0c2e";
+const TOKEN_B: &str = "tok-connect-b-9d41";
+const H1: &[&[u8]] = &[b"http/1.1"];
+const H2: &[&[u8]] = &[b"h2", b"http/1.1"];
+
+struct Env {
+    catalog: Arc<MemCatalog>,
+    tls: TlsUpstream,
+    untrusted: TlsUpstream,
+    proxy: RunningProxy,
+    ca_der: Vec<u8>,
+}
+
+impl Env {
+    async fn start() -> Env {
+        Env::with_config(test_config()).await
+    }
+
+    async fn with_config(config: connectors_proxy::ProxyConfig) -> Env {
+        let trusted = pki();
+        let other = pki();
+        let tls = TlsUpstream::start(&trusted).await;
+        let untrusted = TlsUpstream::start(&other).await;
+        let catalog = MemCatalog::new();
+        catalog.put_class(builtin_class("k8s"));
+        catalog.put_secret(secret("team-a", "kube", BEARER_TOKEN, &[("token", BEARER)]));
+        catalog.put_secret(ca_secret("team-a", "tool-ca", &trusted.ca_pem));
+        for (name, addr) in [("k8s", tls.addr), ("bad", untrusted.addr)] {
+            catalog.put_connector(with_ca_secret(
+                connector(
+                    "team-a",
+                    name,
+                    "k8s",
+                    &format!("https://127.0.0.1:{}", addr.port()),
+                    "bearerTokenAuth",
+                    Some("kube"),
+                ),
+                "tool-ca",
+            ));
+        }
+        catalog.put_connector(with_ca_secret(
+            connector(
+                "team-a",
+                "named",
+                "k8s",
+                &format!("https://localhost:{}/kubernetes/global", tls.addr.port()),
+                "bearerTokenAuth",
+                Some("kube"),
+            ),
+            "tool-ca",
+        ));
+        catalog.add_token(TOKEN_A, "team-a", "builder");
+        catalog.add_token(TOKEN_B, "team-b", "other");
+        let proxy = start_proxy(catalog.clone(), config).await;
+        let ca_der = proxy.proxy.ca().ca_der().to_vec();
+        Env {
+            catalog,
+            tls,
+            untrusted,
+            proxy,
+            ca_der,
+        }
+    }
+
+    async fn open(&self, authority: &str, user: &str, token: &str, alpn: &[&[u8]]) -> Tunnel {
+        let pa = proxy_auth(user, token);
+        open_tunnel(
+            self.proxy.addr,
+            authority,
+            TunnelOptions {
+                proxy_auth: Some(&pa),
+                trust: &self.ca_der,
+                alpn,
+                server_name: None,
+            },
+        )
+        .await
+        .unwrap()
+        .tunnel()
+    }
+
+    fn tool(&self) -> String {
+        format!("127.0.0.1:{}", self.tls.addr.port())
+    }
+}
+
+fn assert_no_client_secrets(seen: &SeenTls) {
+    for (k, v) in &seen.headers {
+        let v = String::from_utf8_lossy(v.as_bytes());
+        assert!(!v.contains(TOKEN_A), "client token reached the tool in {k}");
+        assert!(
+            !v.contains("fake-token"),
+            "placeholder reached the tool in {k}"
+        );
+    }
+    assert!(seen.headers.get("proxy-authorization").is_none());
+}
+
+#[tokio::test]
+async fn http1_tunnel_replaces_the_placeholder_with_the_connectors_token() {
+    let env = Env::start().await;
+    let tool = env.tool();
+    let mut t = env.open(&tool, "team-a/k8s", TOKEN_A, H1).await;
+    assert_eq!(t.alpn.as_deref(), Some(&b"http/1.1"[..]));
+    let r = t
+        .get(
+            &tool,
+            "/api/v1/pods?watch=0",
+            &[("authorization", "Bearer fake-token")],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    assert_eq!(r.text(), "ok /api/v1/pods?watch=0");
+    let seen = env.tls.last();
+    let auth: Vec<_> = seen.headers.get_all("authorization").iter().collect();
+    assert_eq!(auth, [format!("Bearer {BEARER}").as_str()]);
+    assert_no_client_secrets(&seen);
+    // Keep-alive inside the tunnel.
+    let r = t.get(&tool, "/version", &[]).await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(env.tls.count(), 2);
+}
+
+#[tokio::test]
+async fn http2_on_both_sides_when_offered() {
+    let env = Env::start().await;
+    let tool = env.tool();
+    let mut t = env.open(&tool, "team-a/k8s", TOKEN_A, H2).await;
+    assert_eq!(t.alpn.as_deref(), Some(&b"h2"[..]));
+    for _ in 0..3 {
+        let r = t
+            .get(&tool, "/api", &[("authorization", "Bearer fake-token")])
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    }
+    let seen = env.tls.last();
+    assert_eq!(seen.version, http::Version::HTTP_2, "upstream ALPN h2");
+    assert!(
+        seen.headers.get("host").is_none(),
+        "HTTP/2 carries the authority in :authority only"
+    );
+    assert_eq!(
+        seen.headers["authorization"],
+        format!("Bearer {BEARER}").as_str()
+    );
+    assert_no_client_secrets(&seen);
+}
+
+#[tokio::test]
+async fn dns_name_leaf_and_path_prefix_address() {
+    let env = Env::start().await;
+    let tool = format!("localhost:{}", env.tls.addr.port());
+    let mut t = env.open(&tool, "team-a/named", TOKEN_A, H1).await;
+    let r = t
+        .get(
+            &tool,
+            "/kubernetes/global/api",
+            &[("authorization", "Bearer fake-token")],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    assert_eq!(
+        env.tls.last().headers["authorization"],
+        format!("Bearer {BEARER}").as_str()
+    );
+    // Outside the address path: no credential, the client's header kept.
+    let r = t
+        .get(&tool, "/other", &[("authorization", "Bearer fake-token")])
+        .await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(env.tls.last().headers["authorization"], "Bearer fake-token");
+}
+
+#[tokio::test]
+async fn leaf_certificates_are_cached_per_host() {
+    let env = Env::start().await;
+    let tool = env.tool();
+    let a = env.open(&tool, "team-a/k8s", TOKEN_A, H1).await;
+    let b = env.open(&tool, "team-a/k8s", TOKEN_A, H2).await;
+    assert!(!a.leaf.is_empty());
+    assert_eq!(a.leaf, b.leaf, "the same leaf is presented again");
+    assert_eq!(env.proxy.proxy.leaf_stats().minted, 1);
+    let named = format!("localhost:{}", env.tls.addr.port());
+    let c = env.open(&named, "team-a/named", TOKEN_A, H1).await;
+    assert_ne!(a.leaf, c.leaf);
+    let stats = env.proxy.proxy.leaf_stats();
+    assert_eq!((stats.minted, stats.cached), (2, 2));
+}
+
+#[tokio::test]
+async fn untrusted_tool_certificate_is_502_inside_the_tunnel() {
+    let env = Env::start().await;
+    let tool = format!("127.0.0.1:{}", env.untrusted.addr.port());
+    let mut t = env.open(&tool, "team-a/bad", TOKEN_A, H1).await;
+    let r = t
+        .get(&tool, "/api", &[("authorization", "Bearer fake-token")])
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_GATEWAY);
+    assert!(r.text().contains("TLS"), "{}", r.text());
+    assert!(!r.text().contains(BEARER));
+    assert!(r.headers.contains_key("x-request-id"));
+    assert_eq!(env.untrusted.count(), 0);
+}
+
+#[tokio::test]
+async fn inner_request_for_another_authority_is_refused() {
+    let env = Env::start().await;
+    let tool = env.tool();
+    let other = format!("localhost:{}", env.untrusted.addr.port());
+    for alpn in [H1, H2] {
+        let mut t = env.open(&tool, "team-a/k8s", TOKEN_A, alpn).await;
+        // Host (HTTP/1.1) or :authority (HTTP/2) naming another host.
+        let r = t
+            .get(&other, "/api", &[("authorization", "Bearer fake-token")])
+            .await;
+        assert_eq!(r.status, StatusCode::MISDIRECTED_REQUEST, "{}", r.text());
+        if !t.is_h2() {
+            // Absolute-form naming another host.
+            let req = request(
+                "GET",
+                &format!("https://{other}/api"),
+                &tool,
+                &[("authorization", "Bearer fake-token")],
+            );
+            let r = t.send(req).await;
+            assert_eq!(r.status, StatusCode::MISDIRECTED_REQUEST);
+        }
+    }
+    assert_eq!(env.tls.count(), 0);
+    assert_eq!(env.untrusted.count(), 0);
+}
+
+#[tokio::test]
+async fn sni_naming_another_host_is_refused() {
+    let env = Env::start().await;
+    let pa = proxy_auth("team-a/k8s", TOKEN_A);
+    let r = open_tunnel(
+        env.proxy.addr,
+        &env.tool(),
+        TunnelOptions {
+            proxy_auth: Some(&pa),
+            trust: &env.ca_der,
+            alpn: H1,
+            server_name: Some("localhost"),
+        },
+    )
+    .await;
+    assert!(r.is_err(), "the handshake must fail");
+    assert_eq!(env.proxy.proxy.leaf_stats().minted, 0);
+}
+
+#[tokio::test]
+async fn denied_namespace_is_403_inside_the_tunnel() {
+    let env = Env::start().await;
+    let tool = env.tool();
+    let mut t = env.open(&tool, "team-a/k8s", TOKEN_B, H1).await;
+    let r = t
+        .get(&tool, "/api", &[("authorization", "Bearer fake-token")])
+        .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.text());
+    assert_eq!(env.tls.count(), 0);
+}
+
+#[tokio::test]
+async fn redirect_inside_the_tunnel_is_returned_as_is() {
+    let env = Env::start().await;
+    let tool = env.tool();
+    let elsewhere = format!("https://localhost:{}/steal", env.untrusted.addr.port());
+    let mut t = env.open(&tool, "team-a/k8s", TOKEN_A, H1).await;
+    let r = t
+        .get(&tool, &format!("/redirect?to={elsewhere}"), &[])
+        .await;
+    assert_eq!(r.status, StatusCode::FOUND);
+    assert_eq!(r.headers["location"], elsewhere.as_str());
+    assert_eq!(env.untrusted.count(), 0, "never followed");
+}
+
+#[tokio::test]
+async fn generators_inject_headers_and_queries_through_connect() {
+    let env = Env::start().await;
+    env.catalog.put_class(custom_class(
+        "hdrgen",
+        None,
+        "package proxy\nauth := {\"position\": \"header\", \"auth\": {\"X-Api-Key\": input.data.token}}",
+    ));
+    env.catalog.put_class(custom_class(
+        "qrygen",
+        None,
+        "package proxy\nauth := {\"position\": \"query\", \"auth\": {\"api_key\": input.data.token}}",
+    ));
+    env.catalog
+        .put_secret(secret("team-a", "key", "Opaque", &[("token", "k3y-v4lue")]));
+    let base = format!("https://127.0.0.1:{}", env.tls.addr.port());
+    for (name, class, path) in [("hdr", "hdrgen", "/hdr"), ("qry", "qrygen", "/qry")] {
+        env.catalog.put_connector(with_ca_secret(
+            connector(
+                "team-a",
+                name,
+                class,
+                &format!("{base}{path}"),
+                "tokenAuth",
+                Some("key"),
+            ),
+            "tool-ca",
+        ));
+    }
+    let tool = env.tool();
+    let mut t = env.open(&tool, "team-a/hdr,team-a/qry", TOKEN_A, H2).await;
+    let r = t
+        .get(&tool, "/hdr/x", &[("x-api-key", "placeholder")])
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    let seen = env.tls.last();
+    assert_eq!(seen.headers["x-api-key"], "k3y-v4lue");
+    assert_eq!(seen.headers.get_all("x-api-key").iter().count(), 1);
+    let r = t.get(&tool, "/qry/x?a=1", &[]).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    assert_eq!(env.tls.last().target, "/qry/x?a=1&api_key=k3y-v4lue");
+}
+
+#[tokio::test]
+async fn client_that_never_starts_tls_is_closed_within_the_header_timeout() {
+    let config = connectors_proxy::ProxyConfig {
+        header_timeout: Duration::from_millis(300),
+        ..test_config()
+    };
+    let env = Env::with_config(config).await;
+    let mut s = tokio::net::TcpStream::connect(env.proxy.addr)
+        .await
+        .unwrap();
+    let tool = env.tool();
+    let head = format!(
+        "CONNECT {tool} HTTP/1.1\r\nHost: {tool}\r\nProxy-Authorization: {}\r\n\r\n",
+        proxy_auth("team-a/k8s", TOKEN_A)
+    );
+    s.write_all(head.as_bytes()).await.unwrap();
+    let mut buf = vec![0u8; 1024];
+    let n = s.read(&mut buf).await.unwrap();
+    let text = String::from_utf8_lossy(&buf[..n]).into_owned();
+    assert!(text.starts_with("HTTP/1.1 200"), "{text}");
+    // Say nothing: the proxy closes the connection.
+    let rest = tokio::time::timeout(Duration::from_secs(10), s.read(&mut buf))
+        .await
+        .expect("the proxy must close the silent tunnel");
+    assert!(matches!(rest, Ok(0) | Err(_)), "{rest:?}");
+    assert_eq!(env.tls.count(), 0);
+}
