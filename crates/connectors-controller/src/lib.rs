@@ -13,5 +13,5 @@ mod runner;
 
 pub use addressing::ProxyAddressing;
 pub use connector_status::observe_connector;
-pub use probe::{ProbeClient, ProbeResult};
+pub use probe::{ProbeClient, ProbeResult, PROBE_USER_AGENT};
 pub use runner::{Reconciler, ReconcilerConfig};

@@ -110,6 +110,10 @@ fn build_client(roots: &Arc<RootCertStore>, timeout: Duration) -> Result<HttpsCl
         .build(https))
 }
 
+/// `User-Agent` of probe requests (unless the class sets its own), so that
+/// tool logs tell probes from workloads.
+pub const PROBE_USER_AGENT: &str = concat!("connectors-probe/", env!("CARGO_PKG_VERSION"));
+
 async fn send_inner(client: &HttpsClient, req: &ProbeRequest) -> Result<ProbeResult, String> {
     let method = Method::from_bytes(req.method.as_bytes())
         .map_err(|_| format!("invalid method {:?}", req.method))?;
@@ -123,6 +127,13 @@ async fn send_inner(client: &HttpsClient, req: &ProbeRequest) -> Result<ProbeRes
                 .map_err(|_| format!("probe header {name} has an invalid value"))?;
             value.set_sensitive(true);
             builder = builder.header(name, value);
+        }
+        if !req
+            .headers
+            .iter()
+            .any(|(n, _)| n.eq_ignore_ascii_case("user-agent"))
+        {
+            builder = builder.header(http::header::USER_AGENT, PROBE_USER_AGENT);
         }
         let request = builder
             .body(Empty::new())

@@ -293,6 +293,37 @@ mod tests {
     }
 
     #[test]
+    fn the_token_expiry_cuts_the_ttl_short() {
+        let c = AuthCache::new(limits(), CacheCounters::default());
+        let t = TokenHash::of("short-lived");
+        let id = ident(Some(SystemTime::now() + Duration::from_millis(150)));
+        c.put_identity(t, id.clone());
+        let check = AccessCheck::get("ns", "c1");
+        c.put_decision(t, &id, check.clone(), Ok(()));
+        assert!(c.identity(&t).is_some());
+        assert_eq!(c.decision(&t, &check), Some(Ok(())));
+        std::thread::sleep(Duration::from_millis(250));
+        assert!(c.identity(&t).is_none(), "kept past the token's expiry");
+        assert_eq!(c.decision(&t, &check), None);
+    }
+
+    #[test]
+    fn rejections_are_kept_for_the_short_deny_ttl_only() {
+        let mut l = limits();
+        l.deny_ttl = Duration::from_millis(100);
+        let c = AuthCache::new(l, CacheCounters::default());
+        let bad = TokenHash::of("forged");
+        c.put_rejected(bad, "unknown token");
+        assert!(c.identity(&bad).is_some_and(|r| r.is_err()));
+        std::thread::sleep(Duration::from_millis(150));
+        assert!(c.identity(&bad).is_none());
+        l.deny_ttl = Duration::ZERO;
+        let c = AuthCache::new(l, CacheCounters::default());
+        c.put_rejected(bad, "unknown token");
+        assert!(c.identity(&bad).is_none(), "a zero deny TTL keeps nothing");
+    }
+
+    #[test]
     fn decisions_are_per_check_and_bounded() {
         let c = AuthCache::new(limits(), CacheCounters::default());
         let t = TokenHash::of("a");

@@ -2,7 +2,8 @@
 //! tunnel:
 //!
 //! 1. the CONNECT request itself must carry a valid `Proxy-Authorization`
-//!    (407 before anything is opened);
+//!    (407 before anything is opened) naming at least one existing
+//!    Connector (else 403/404, as in forward mode);
 //! 2. `200 Connection Established`, then the client's TLS is terminated
 //!    with a leaf certificate for exactly the CONNECT host, signed by the
 //!    proxy CA (a client whose SNI names another host is refused; a client
@@ -11,7 +12,15 @@
 //! 3. HTTP/1.1 or HTTP/2 (by ALPN) is served on the decrypted stream, and
 //!    each request goes through forward mode against
 //!    `https://<CONNECT authority><path>` — a request naming another
-//!    authority is answered 421 and not forwarded.
+//!    authority (`Host`, `:authority` or absolute URI) is answered 421 and
+//!    not forwarded, so a tunnel opened for one host never carries
+//!    credentials meant for another.
+//!
+//! A CONNECT to a host none of the listed Connectors covers is intercepted
+//! just the same (spec 02 §6.4, no blind tunnel): its requests are sent
+//! without any Connector credential and without headers carrying the
+//! client's token. The identity is the one of the CONNECT request; a
+//! `Proxy-Authorization` inside the tunnel is ignored and not forwarded.
 
 use crate::audit::RequestLog;
 use crate::body::ResponseBody;
@@ -53,6 +62,7 @@ pub(crate) async fn open(
     let target = target?;
     let caller = forward::authenticate(shared, &creds.token).await?;
     log.subject = Some(caller.identity.clone());
+    forward::require_listed_connector(shared, &caller, &creds.entries, req.method()).await?;
     if ServerName::try_from(target.cert_name()).is_err() {
         return Err(RequestError::BadRequest(
             "the CONNECT host is not a valid host name or IP address",

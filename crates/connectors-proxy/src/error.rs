@@ -103,6 +103,10 @@ pub enum RequestError {
         /// What the request named.
         requested: String,
     },
+    /// Forward mode: no Connector named in `Proxy-Authorization` exists
+    /// (and the caller may use every name listed).
+    #[error("none of the connectors named in Proxy-Authorization exists ({0}); check the proxy user NAMESPACE/CONNECTOR[,NAMESPACE/CONNECTOR...]")]
+    ListedConnectorsNotFound(String),
     /// The caller is allowed, but the Connector does not exist.
     #[error(
         "connector {namespace}/{name} not found: check the namespace and name of the proxy address"
@@ -207,9 +211,10 @@ impl RequestError {
             Misdirected { .. } => StatusCode::MISDIRECTED_REQUEST,
             AuthUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Forbidden { .. } => StatusCode::FORBIDDEN,
-            ConnectorNotSpecified | InvalidConnectorName(_) | ConnectorNotFound { .. } => {
-                StatusCode::NOT_FOUND
-            }
+            ConnectorNotSpecified
+            | InvalidConnectorName(_)
+            | ConnectorNotFound { .. }
+            | ListedConnectorsNotFound(_) => StatusCode::NOT_FOUND,
             ClassUnusable { .. }
             | InvalidAddress { .. }
             | CredentialUnavailable(_)
@@ -242,7 +247,7 @@ impl RequestError {
             AuthUnavailable(_) => "auth_unavailable",
             Forbidden { .. } => "forbidden",
             ConnectorNotSpecified | InvalidConnectorName(_) => "connector_not_specified",
-            ConnectorNotFound { .. } => "connector_not_found",
+            ConnectorNotFound { .. } | ListedConnectorsNotFound(_) => "connector_not_found",
             ClassUnusable { .. } => "class_unusable",
             InvalidAddress { .. } => "invalid_address",
             CredentialUnavailable(_) => "credential_unavailable",

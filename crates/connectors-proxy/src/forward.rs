@@ -6,8 +6,10 @@
 //! (407 when rejected), the Connector whose address covers the target (the
 //! longest prefix among the listed ones), its authorisation (403), then the
 //! client's credentials are removed and the Connector's injected. A target
-//! no listed Connector covers is forwarded without credentials, with only
-//! the proxy's own headers removed.
+//! no listed Connector covers is forwarded without credentials, with the
+//! proxy's own headers and every header carrying the client's token
+//! removed. A `Proxy-Authorization` naming only Connectors that do not exist
+//! is refused (403 or 404, see [`require_listed_connector`]).
 
 use crate::audit::RequestLog;
 use crate::auth::Caller;
@@ -24,10 +26,11 @@ use crate::token::ClientToken;
 use crate::upgrade::Upgrade;
 use crate::upstream::strip_hop_by_hop;
 use crate::Shared;
+use connectors_catalog::ObjectRef;
 use http::header::HOST;
 use http::request::Parts;
 use http::uri::Scheme;
-use http::{Request, Response, Uri};
+use http::{Method, Request, Response, Uri};
 use hyper::body::Incoming;
 
 /// An absolute-form request on the proxy's listener.
@@ -69,6 +72,40 @@ pub(crate) async fn authenticate(
     })
 }
 
+/// Refuses a request whose `Proxy-Authorization` names only Connectors that
+/// do not exist, instead of forwarding it as if it named none: 403 when the
+/// caller may not use one of the names (so names cannot be probed), else
+/// 404. With at least one existing Connector listed, missing ones are
+/// simply skipped during target matching.
+pub(crate) async fn require_listed_connector(
+    shared: &Shared,
+    caller: &Caller,
+    entries: &[Entry],
+    method: &Method,
+) -> Result<(), RequestError> {
+    let any = {
+        let snap = shared.catalog.snapshot();
+        entries.iter().any(|e| {
+            snap.connectors
+                .contains_key(&ObjectRef::new(&e.namespace, &e.name))
+        })
+    };
+    if any {
+        return Ok(());
+    }
+    for e in entries {
+        shared
+            .auth
+            .authorize(caller, &e.namespace, &e.name, method)
+            .await?;
+    }
+    let names: Vec<String> = entries
+        .iter()
+        .map(|e| format!("{}/{}", e.namespace, e.name))
+        .collect();
+    Err(RequestError::ListedConnectorsNotFound(names.join(", ")))
+}
+
 /// Selects, authorises, injects and forwards one request to `target`.
 #[allow(clippy::too_many_arguments)]
 pub(crate) async fn send(
@@ -84,6 +121,7 @@ pub(crate) async fn send(
     log.subject = Some(caller.identity.clone());
     log.upstream_host = Some(target.host_port());
     log.path = target.path().to_string();
+    require_listed_connector(shared, caller, entries, req.method()).await?;
     let upgrade = Upgrade::take(&mut req);
     let (mut parts, incoming) = req.into_parts();
     let selection = {
@@ -93,7 +131,10 @@ pub(crate) async fn send(
     strip_hop_by_hop(&mut parts.headers);
     let mut path_and_query = target.path_and_query.clone();
     let route = match selection.covered {
-        None => None,
+        None => {
+            inject::strip_client_token(&mut parts.headers, token);
+            None
+        }
         Some((route, i)) => {
             let entry = &entries[i];
             log.connector = Some(format!("{}/{}", entry.namespace, entry.name));
@@ -165,7 +206,7 @@ fn prepare_covered(
         }
     };
     let forward = route.forward.as_ref().map_err(Clone::clone)?;
-    inject::strip_for_covered_target(&mut parts.headers, token, extracted.as_deref());
+    inject::strip_client_credentials(&mut parts.headers, token, extracted.as_deref());
     inject::apply(
         &forward.credential,
         &route.class_name,

@@ -4,37 +4,21 @@
 use crate::error::RequestError;
 use crate::policy::{self, Position};
 use crate::route::Credential;
-use crate::token::{ClientToken, Source};
+use crate::token::ClientToken;
 use http::header::{HeaderName, AUTHORIZATION, PROXY_AUTHORIZATION};
 use http::{HeaderMap, HeaderValue, Method};
 use percent_encoding::{utf8_percent_encode, AsciiSet, CONTROLS};
 
-/// Removes the client's `Authorization`, and when the token came from the
-/// class extractor, every header whose value equals the token (e.g.
-/// `Private-Token`).
-pub(crate) fn strip_client_credentials(headers: &mut HeaderMap, token: &ClientToken) {
-    headers.remove(AUTHORIZATION);
-    if token.source == Source::Extractor {
-        let secret = token.expose().as_bytes();
-        let names: Vec<HeaderName> = headers
-            .iter()
-            .filter(|(_, v)| v.as_bytes() == secret || v.as_bytes().trim_ascii() == secret)
-            .map(|(k, _)| k.clone())
-            .collect();
-        for n in names {
-            headers.remove(&n);
-        }
-    }
-}
-
 static PRIVATE_TOKEN: HeaderName = HeaderName::from_static("private-token");
 
-/// Forward mode, for a request going to a covered destination: removes
-/// every client credential before the Connector's is added —
-/// `Authorization`, `Proxy-Authorization`, `Private-Token`, any header
-/// whose value is the token the class extractor reads (`extracted`), and
-/// any header carrying the client's proxy token.
-pub(crate) fn strip_for_covered_target(
+/// For a request that gets a Connector's credential (every reverse request,
+/// forward requests to a covered destination): removes every client
+/// credential before the Connector's is added — `Authorization`,
+/// `Proxy-Authorization`, `Private-Token`, any header whose value is the
+/// token the class extractor read (`extracted`), and any header carrying
+/// the client's token (see [`strip_client_token`]). What the injection then
+/// sets replaces, never joins, what the client sent.
+pub(crate) fn strip_client_credentials(
     headers: &mut HeaderMap,
     client_token: &ClientToken,
     extracted: Option<&str>,
@@ -42,19 +26,67 @@ pub(crate) fn strip_for_covered_target(
     headers.remove(AUTHORIZATION);
     headers.remove(PROXY_AUTHORIZATION);
     headers.remove(&PRIVATE_TOKEN);
-    let secret = client_token.expose().as_bytes();
     let extracted = extracted.map(str::as_bytes).filter(|e| !e.is_empty());
+    remove_where(headers, |v| {
+        carries_token(v, client_token.expose()) || extracted.is_some_and(|e| v.trim_ascii() == e)
+    });
+}
+
+/// For every forward request, covered or not: removes each header that
+/// carries the client's own token — as the whole value, as
+/// `Bearer TOKEN`, or as the password of `Basic` — so the workload's
+/// identity token never reaches a tool, whatever the destination. Other
+/// headers the client chose (its own `Authorization` for a host no
+/// Connector covers) are left alone.
+pub(crate) fn strip_client_token(headers: &mut HeaderMap, client_token: &ClientToken) {
+    remove_where(headers, |v| carries_token(v, client_token.expose()));
+}
+
+fn remove_where(headers: &mut HeaderMap, hit: impl Fn(&[u8]) -> bool) {
     let names: Vec<HeaderName> = headers
         .iter()
-        .filter(|(_, v)| {
-            let v = v.as_bytes().trim_ascii();
-            v == secret || extracted.is_some_and(|e| v == e)
-        })
+        .filter(|(_, v)| hit(v.as_bytes()))
         .map(|(k, _)| k.clone())
         .collect();
     for n in names {
         headers.remove(&n);
     }
+}
+
+/// Whether a header value is `token`, `<scheme> token`, or `Basic` with
+/// `token` as password.
+fn carries_token(value: &[u8], token: &str) -> bool {
+    let token = token.as_bytes();
+    if token.is_empty() {
+        return false;
+    }
+    let value = value.trim_ascii();
+    if value == token {
+        return true;
+    }
+    let Some(space) = value.iter().position(|b| *b == b' ') else {
+        return false;
+    };
+    let (scheme, rest) = (&value[..space], value[space..].trim_ascii());
+    if rest == token {
+        return true;
+    }
+    if !scheme.eq_ignore_ascii_case(b"basic") {
+        return false;
+    }
+    use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD};
+    use base64::Engine;
+    let Ok(rest) = std::str::from_utf8(rest) else {
+        return false;
+    };
+    let decoded = STANDARD
+        .decode(rest)
+        .or_else(|_| STANDARD_NO_PAD.decode(rest.trim_end_matches('=')));
+    decoded.is_ok_and(|d| {
+        d.iter()
+            .position(|b| *b == b':')
+            .is_some_and(|i| &d[i + 1..] == token)
+    })
 }
 
 /// The parts of the upstream request an injection may change.
@@ -175,25 +207,33 @@ fn set_query_params<'a>(pq: &mut String, params: impl Iterator<Item = (&'a str, 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::token::Source;
+
+    fn basic(s: &str) -> HeaderValue {
+        use base64::Engine;
+        let enc = base64::engine::general_purpose::STANDARD.encode(s);
+        HeaderValue::from_str(&format!("Basic {enc}")).unwrap()
+    }
 
     #[test]
-    fn strips_authorization_and_extracted_token() {
+    fn the_client_token_is_found_in_any_header_form() {
+        let t = ClientToken::new("proxy-tok".into(), Source::ProxyBasic);
         let mut h = HeaderMap::new();
-        h.insert(AUTHORIZATION, HeaderValue::from_static("Basic Og=="));
-        h.insert("private-token", HeaderValue::from_static("tok123"));
-        h.insert("x-other", HeaderValue::from_static("keep"));
-        strip_client_credentials(&mut h, &ClientToken::new("tok123".into(), Source::Bearer));
-        assert!(h.get(AUTHORIZATION).is_none());
-        assert!(
-            h.get("private-token").is_some(),
-            "only extractor tokens clear other headers"
+        h.insert(AUTHORIZATION, basic(":proxy-tok"));
+        h.insert("x-raw", HeaderValue::from_static(" proxy-tok"));
+        h.insert("x-bearer", HeaderValue::from_static("bearer proxy-tok"));
+        h.insert(
+            "x-token-scheme",
+            HeaderValue::from_static("token proxy-tok"),
         );
-        strip_client_credentials(
-            &mut h,
-            &ClientToken::new("tok123".into(), Source::Extractor),
-        );
-        assert!(h.get("private-token").is_none());
-        assert_eq!(h["x-other"], "keep");
+        h.insert("x-basic-user", basic("anyone:proxy-tok"));
+        h.insert("x-other-basic", basic("proxy-tok:different"));
+        h.insert("x-longer", HeaderValue::from_static("Bearer proxy-tok2"));
+        h.insert("x-keep", HeaderValue::from_static("Bearer the-clients-own"));
+        strip_client_token(&mut h, &t);
+        let mut left: Vec<&str> = h.keys().map(|k| k.as_str()).collect();
+        left.sort();
+        assert_eq!(left, ["x-keep", "x-longer", "x-other-basic"]);
     }
 
     #[test]
@@ -209,7 +249,7 @@ mod tests {
         h.insert("x-api-key", HeaderValue::from_static("from-extractor"));
         h.insert("x-copy", HeaderValue::from_static(" proxy-tok "));
         h.insert("x-other", HeaderValue::from_static("keep"));
-        strip_for_covered_target(
+        strip_client_credentials(
             &mut h,
             &ClientToken::new("proxy-tok".into(), Source::ProxyBasic),
             Some("from-extractor"),

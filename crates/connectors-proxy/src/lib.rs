@@ -10,9 +10,13 @@
 //!   `/namespaces/NS/connectors/NAME/…` or the host `c-NAME.NS.svc…`;
 //! * forward (`GET http://host/path`): the Connectors are listed in
 //!   `Proxy-Authorization` and the credential goes only to a target under
-//!   one of their addresses;
+//!   one of their addresses; other targets are forwarded without any
+//!   credential and without the client's token;
 //! * CONNECT: TLS is terminated with a leaf certificate from the proxy CA,
-//!   and every decrypted request is handled as in forward mode.
+//!   and every decrypted request is handled as in forward mode against the
+//!   CONNECT authority (a request naming another host is refused with 421).
+//!   A host no listed Connector covers is intercepted the same way and gets
+//!   no credential; there is no blind tunnel.
 //!
 //! Metrics are served on a separate listener
 //! ([`Proxy::serve_metrics`]); one audit record per request is emitted as a
@@ -32,6 +36,7 @@ mod audit;
 mod auth;
 mod auth_cache;
 mod body;
+mod bounded_connect;
 mod ca;
 mod classify;
 mod conn;

@@ -83,7 +83,7 @@ pub(crate) async fn handle(
 
     let mut path_and_query = join_path(&upstream.base, target.rest, client_uri.query());
     strip_hop_by_hop(&mut parts.headers);
-    inject::strip_client_credentials(&mut parts.headers, &token);
+    inject::strip_client_credentials(&mut parts.headers, &token, None);
     parts.headers.remove(HOST);
     inject::apply(
         &forward.credential,

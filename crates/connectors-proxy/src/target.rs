@@ -212,6 +212,23 @@ pub(crate) fn normalize_path(path: &str) -> Cow<'_, str> {
     Cow::Owned(s)
 }
 
+/// Whether a (normalized) path still holds a `.` or `..` segment once
+/// encoded slashes (`%2F`) and backslashes (`\`, `%5C`) count as
+/// separators, as some servers treat them: such a path may land outside
+/// the prefix it seems to be under, so it is never taken as covered.
+pub(crate) fn hides_dot_segment(path: &str) -> bool {
+    let lower = path.to_ascii_lowercase();
+    if !lower.contains("%2f") && !lower.contains("%5c") && !lower.contains('\\') {
+        return false;
+    }
+    lower
+        .replace("%2f", "/")
+        .replace("%5c", "/")
+        .replace('\\', "/")
+        .split('/')
+        .any(|s| dot(s) || dotdot(s))
+}
+
 fn dot(s: &str) -> bool {
     s == "." || s.eq_ignore_ascii_case("%2e")
 }
@@ -245,6 +262,7 @@ pub(crate) fn select(
 ) -> Selection {
     let scheme = target.scheme.as_str();
     let path = target.path();
+    let ambiguous = hides_dot_segment(path);
     let mut best: Option<(Arc<Route>, usize, usize)> = None;
     let mut trust = None;
     for (i, e) in entries.iter().enumerate() {
@@ -264,6 +282,7 @@ pub(crate) fn select(
         let matched = route
             .prefixes
             .iter()
+            .filter(|_| !ambiguous)
             .filter_map(|p| p.matches(scheme, &target.host, target.port, path))
             .max();
         if let Some(len) = matched {
@@ -318,6 +337,27 @@ mod tests {
         assert_eq!(normalize_path("/../../x"), "/x");
         assert_eq!(normalize_path("/a/.."), "/");
         assert_eq!(normalize_path("/a/..b/c"), "/a/..b/c");
+    }
+
+    #[test]
+    fn encoded_separators_around_dot_segments_are_ambiguous() {
+        for p in [
+            "/repo/maven/..%2Fother/x",
+            "/repo/maven/%2e%2e%2fother",
+            "/repo/maven/..%5Cother",
+            "/repo/maven/..\\other",
+            "/repo/maven/.%2Fx",
+        ] {
+            assert!(hides_dot_segment(p), "{p}");
+        }
+        for p in [
+            "/api/v4/projects/group%2Frepo",
+            "/repo/maven/a..%2Fb",
+            "/repo/maven/x",
+            "/a/..b/c",
+        ] {
+            assert!(!hides_dot_segment(p), "{p}");
+        }
     }
 
     #[test]

@@ -1,12 +1,13 @@
 //! The connection to the tools: keep-alive pools (HTTP/1.1 and HTTP/2 by
 //! ALPN), TLS verified against the system roots (`SSL_CERT_FILE` honoured)
-//! plus the Connector's CA certificates, connect and response-header
-//! timeouts, and the hop-by-hop header rules of RFC 9110 §7.6.1.
+//! plus the Connector's CA certificates, connect (TCP and TLS) and
+//! response-header timeouts, and the hop-by-hop header rules of RFC 9110 §7.6.1.
 //!
 //! One pair of clients (ALPN h2 + http/1.1, and http/1.1 only for protocol
 //! upgrades) exists per distinct CA set, built on first use and kept.
 
 use crate::body::{Progress, UpstreamBody};
+use crate::bounded_connect::BoundedConnect;
 use crate::error::RequestError;
 use crate::tls::upstream::{CaSet, UpstreamTls};
 use http::header::{HeaderName, CONNECTION, TE, TRAILER, TRANSFER_ENCODING, UPGRADE};
@@ -30,7 +31,7 @@ pub(crate) struct UpstreamSettings {
     pub(crate) max_idle_per_host: usize,
 }
 
-type HttpClient = Client<HttpsConnector<HttpConnector>, UpstreamBody>;
+type HttpClient = Client<BoundedConnect<HttpsConnector<HttpConnector>>, UpstreamBody>;
 
 /// The clients for one trust set.
 struct Clients {
@@ -161,7 +162,7 @@ fn client(
         // `Host` (HTTP/1.1) or `:authority` (HTTP/2) from the request URI;
         // callers remove the client's `Host`.
         .set_host(true)
-        .build(https)
+        .build(BoundedConnect::new(https, settings.connect_timeout))
 }
 
 /// Maps a client error to 502/504 with a short reason (no URLs with

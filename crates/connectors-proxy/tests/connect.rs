@@ -360,3 +360,135 @@ async fn client_that_never_starts_tls_is_closed_within_the_header_timeout() {
     assert!(matches!(rest, Ok(0) | Err(_)), "{rest:?}");
     assert_eq!(env.tls.count(), 0);
 }
+
+#[tokio::test]
+async fn client_auth_headers_inside_the_tunnel_are_replaced_not_merged() {
+    let env = Env::start().await;
+    let tool = env.tool();
+    for alpn in [H1, H2] {
+        let mut t = env.open(&tool, "team-a/k8s", TOKEN_A, alpn).await;
+        let r = t
+            .get(
+                &tool,
+                "/api/v1/pods",
+                &[
+                    ("authorization", "Bearer fake-token"),
+                    ("private-token", "glpat-clients-own"),
+                    ("x-copied-token", TOKEN_A),
+                ],
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+        let seen = env.tls.last();
+        let auth: Vec<_> = seen.headers.get_all("authorization").iter().collect();
+        assert_eq!(auth, [format!("Bearer {BEARER}").as_str()]);
+        assert!(seen.headers.get("private-token").is_none());
+        assert!(seen.headers.get("x-copied-token").is_none());
+        assert_no_client_secrets(&seen);
+    }
+}
+
+#[tokio::test]
+async fn the_tunnel_keeps_the_connect_identity_and_drops_inner_proxy_authorization() {
+    let env = Env::start().await;
+    let tool = env.tool();
+    let inner_pa = proxy_auth("team-a/k8s", TOKEN_A);
+    // Opened by a caller without rights: an inner Proxy-Authorization of
+    // an allowed caller changes nothing.
+    let mut t = env.open(&tool, "team-a/k8s", TOKEN_B, H1).await;
+    let r = t
+        .get(&tool, "/api", &[("proxy-authorization", &inner_pa)])
+        .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.text());
+    assert_eq!(env.tls.count(), 0);
+    // Opened by an allowed caller: the inner header is not forwarded.
+    let mut t = env.open(&tool, "team-a/k8s", TOKEN_A, H1).await;
+    let r = t
+        .get(
+            &tool,
+            "/api",
+            &[("proxy-authorization", &proxy_auth("team-b/x", TOKEN_B))],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    let seen = env.tls.last();
+    assert!(seen.headers.get("proxy-authorization").is_none());
+    assert_no_client_secrets(&seen);
+}
+
+#[tokio::test]
+async fn oversized_headers_inside_the_tunnel_are_431() {
+    let env = Env::start().await;
+    let tool = env.tool();
+    let big = "v".repeat(70 * 1024);
+    let names: Vec<String> = (0..150).map(|i| format!("x-h{i}")).collect();
+    let many: Vec<(&str, &str)> = names.iter().map(|n| (n.as_str(), "1")).collect();
+    for alpn in [H1, H2] {
+        let mut t = env.open(&tool, "team-a/k8s", TOKEN_A, alpn).await;
+        let r = t.get(&tool, "/api", &[("x-big", &big)]).await;
+        assert_eq!(
+            r.status,
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            "{}",
+            r.text()
+        );
+        let r = t.get(&tool, "/api", &many).await;
+        assert_eq!(r.status, StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE);
+    }
+    assert_eq!(env.tls.count(), 0);
+}
+
+#[tokio::test]
+async fn gitlab_extractor_and_generator_through_connect() {
+    let env = Env::start().await;
+    env.catalog.put_class(builtin_class("gitlab"));
+    env.catalog.put_secret(secret(
+        "team-a",
+        "gl-cred",
+        connectors_types::secret::GITLAB_PAT_AUTH,
+        &[("token", "glpat-connect-123")],
+    ));
+    env.catalog.put_connector(with_ca_secret(
+        connector(
+            "team-a",
+            "gl",
+            "gitlab",
+            &format!("https://localhost:{}", env.tls.addr.port()),
+            "patAuth",
+            Some("gl-cred"),
+        ),
+        "tool-ca",
+    ));
+    let tool = format!("localhost:{}", env.tls.addr.port());
+    let mut t = env.open(&tool, "team-a/gl", TOKEN_A, H2).await;
+    // glab: its Private-Token (the header the class extractor reads) is
+    // replaced by the Connector's PAT.
+    let r = t
+        .get(
+            &tool,
+            "/api/v4/user",
+            &[("private-token", "glab-placeholder")],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    let seen = env.tls.last();
+    let pt: Vec<_> = seen.headers.get_all("private-token").iter().collect();
+    assert_eq!(pt, ["glpat-connect-123"]);
+    assert!(seen.headers.get("authorization").is_none());
+    // git smart HTTP: Basic oauth2:<PAT>, the client's Basic dropped.
+    let r = t
+        .get(
+            &tool,
+            "/group/repo.git/info/refs?service=git-upload-pack",
+            &[("authorization", &format!("Basic {}", b64(":x")))],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    let seen = env.tls.last();
+    let auth: Vec<_> = seen.headers.get_all("authorization").iter().collect();
+    assert_eq!(
+        auth,
+        [format!("Basic {}", b64("oauth2:glpat-connect-123")).as_str()]
+    );
+    assert_no_client_secrets(&seen);
+}

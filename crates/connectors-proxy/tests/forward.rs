@@ -185,6 +185,8 @@ async fn prefixes_match_on_segment_boundaries_only() {
         "/repo/mavenx",
         "/deploy2/x",
         "/repo/maven/../../other/x",
+        "/repo/maven/..%2F..%2Fother/x",
+        "/repo/maven/%2e%2e%2fx",
         "/repo/maven/%2e%2e/x",
     ] {
         let r = env
@@ -546,4 +548,192 @@ async fn generator_and_extractor_in_forward_mode() {
         .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text());
     assert_eq!(env.up.last().target, "/qry/x?keep=1&api_key=k3y-v4lue");
+}
+
+#[tokio::test]
+async fn client_token_never_reaches_an_uncovered_host() {
+    let env = Env::start().await;
+    let git_style = format!("Basic {}", b64(&format!(":{TOKEN_A}")));
+    let r = env
+        .get(
+            &env.other_url("/x"),
+            &[
+                ("proxy-authorization", &proxy_auth("team-a/maven", TOKEN_A)),
+                ("authorization", &git_style),
+                ("x-token", TOKEN_A),
+                ("x-bearer", &format!("Bearer {TOKEN_A}")),
+                ("x-keep", "1"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    let seen = env.other.last();
+    for h in ["authorization", "x-token", "x-bearer"] {
+        assert!(seen.headers.get(h).is_none(), "{h} reached the other host");
+    }
+    assert_eq!(seen.headers["x-keep"], "1");
+    assert_no_credentials(&seen);
+}
+
+#[tokio::test]
+async fn expired_and_forged_tokens_are_407_and_nothing_is_sent() {
+    let env = Env::start().await;
+    env.catalog.add_token_expiring(
+        "tok-fwd-expired-77",
+        "team-a",
+        "builder",
+        Some(std::time::SystemTime::now() - std::time::Duration::from_secs(5)),
+    );
+    for token in ["tok-fwd-expired-77", "forged.jwt.value"] {
+        for url in [env.up_url("/repo/maven/a"), env.other_url("/a")] {
+            let r = env
+                .get(
+                    &url,
+                    &[
+                        ("proxy-authorization", &proxy_auth("team-a/maven", token)),
+                        ("authorization", "Bearer fake-token"),
+                    ],
+                )
+                .await;
+            assert_eq!(
+                r.status,
+                StatusCode::PROXY_AUTHENTICATION_REQUIRED,
+                "{token} {url}"
+            );
+            assert!(r.text().contains("token rejected"), "{}", r.text());
+            assert!(!r.text().contains(token));
+            assert_eq!(
+                r.headers["proxy-authenticate"],
+                "Basic realm=\"connectors-proxy\""
+            );
+        }
+    }
+    assert_eq!(env.up.count() + env.other.count(), 0);
+}
+
+#[tokio::test]
+async fn only_unknown_connectors_listed_is_a_clear_4xx_and_nothing_is_sent() {
+    let env = Env::start().await;
+    for url in [env.up_url("/repo/maven/a"), env.other_url("/a")] {
+        // The caller may use the namespace: the names do not exist.
+        let r = env
+            .get(
+                &url,
+                &[(
+                    "proxy-authorization",
+                    &proxy_auth("team-a/nope,team-a/gone", TOKEN_A),
+                )],
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::NOT_FOUND, "{}", r.text());
+        assert!(
+            r.text().contains("team-a/nope, team-a/gone"),
+            "{}",
+            r.text()
+        );
+        // The caller may not: 403, whether the name exists or not.
+        for user in ["team-a/nope", "team-a/maven"] {
+            let r = env
+                .get(&url, &[("proxy-authorization", &proxy_auth(user, TOKEN_B))])
+                .await;
+            let want = if user == "team-a/maven" && url.contains(&env.other.addr.to_string()) {
+                // An existing Connector that does not cover the target
+                // needs no right: forwarded without credentials.
+                StatusCode::OK
+            } else {
+                StatusCode::FORBIDDEN
+            };
+            assert_eq!(r.status, want, "{user} {url}: {}", r.text());
+        }
+    }
+    assert_eq!(env.up.count(), 0);
+    assert_eq!(env.other.count(), 1);
+    assert_no_credentials(&env.other.last());
+    // CONNECT naming only unknown Connectors is refused before any tunnel.
+    let authority = env.up.addr.to_string();
+    let mut c = Conn::open(env.proxy.addr).await;
+    let r = c
+        .send(request(
+            "CONNECT",
+            &authority,
+            &authority,
+            &[("proxy-authorization", &proxy_auth("team-a/nope", TOKEN_A))],
+        ))
+        .await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND, "{}", r.text());
+}
+
+#[tokio::test]
+async fn connect_with_malformed_proxy_authorization_is_407() {
+    let env = Env::start().await;
+    let authority = env.up.addr.to_string();
+    env.catalog.add_token_expiring(
+        "tok-connect-expired",
+        "team-a",
+        "builder",
+        Some(std::time::SystemTime::now() - std::time::Duration::from_secs(5)),
+    );
+    for pa in [
+        "Basic %%%".to_string(),
+        format!("Basic {}", b64("team-a/maven")),
+        proxy_auth("", TOKEN_A),
+        proxy_auth("team-a/maven", ""),
+        proxy_auth("team-a/maven", "tok-connect-expired"),
+        format!("Bearer {TOKEN_A}"),
+    ] {
+        let mut c = Conn::open(env.proxy.addr).await;
+        let r = c
+            .send(request(
+                "CONNECT",
+                &authority,
+                &authority,
+                &[("proxy-authorization", &pa)],
+            ))
+            .await;
+        assert_eq!(r.status, StatusCode::PROXY_AUTHENTICATION_REQUIRED, "{pa}");
+        assert_eq!(
+            r.headers["proxy-authenticate"],
+            "Basic realm=\"connectors-proxy\""
+        );
+        assert!(!r.text().contains(TOKEN_A));
+    }
+    assert_eq!(env.up.count(), 0);
+}
+
+#[tokio::test]
+async fn hop_by_hop_headers_are_stripped_in_forward_mode() {
+    let env = Env::start().await;
+    let r = env
+        .get(
+            &env.up_url("/repo/maven/hop"),
+            &[
+                ("proxy-authorization", &proxy_auth("team-a/maven", TOKEN_A)),
+                ("connection", "keep-alive, x-hop-request"),
+                ("x-hop-request", "1"),
+                ("keep-alive", "timeout=5"),
+                ("proxy-connection", "keep-alive"),
+                ("te", "trailers"),
+                ("trailer", "x-sum"),
+                ("x-end-to-end", "yes"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    let seen = env.up.last();
+    for h in [
+        "x-hop-request",
+        "keep-alive",
+        "proxy-authorization",
+        "proxy-connection",
+        "te",
+        "trailer",
+    ] {
+        assert!(seen.headers.get(h).is_none(), "{h} reached the upstream");
+    }
+    assert_eq!(seen.headers["x-end-to-end"], "yes");
+    assert_eq!(seen.headers["authorization"], maven_basic().as_str());
+    for h in ["x-hop-response", "keep-alive", "proxy-authenticate"] {
+        assert!(r.headers.get(h).is_none(), "{h} reached the client");
+    }
+    assert_eq!(r.headers["x-end-to-end"], "kept");
 }

@@ -989,3 +989,59 @@ async fn proxy_subresource_check_when_enabled() {
     // get on the Connector plus the proxy subresource.
     assert_eq!(env.catalog.authorize_calls.load(Ordering::SeqCst), 2);
 }
+
+#[tokio::test]
+async fn every_client_auth_header_is_removed_and_replaced_not_merged() {
+    let env = Env::start().await;
+    let r = get(
+        env.addr(),
+        "/namespaces/team-a/connectors/git/repo.git/info/refs",
+        &[
+            ("authorization", &bearer(TOKEN_A)),
+            ("private-token", "glpat-clients-own"),
+            ("proxy-authorization", "Basic Zm9vOmJhcg=="),
+            ("x-copied-token", TOKEN_A),
+            ("x-keep", "1"),
+        ],
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    let seen = env.up.last();
+    let auth: Vec<_> = seen.headers.get_all("authorization").iter().collect();
+    assert_eq!(auth, [expected_basic().as_str()]);
+    for h in ["private-token", "proxy-authorization", "x-copied-token"] {
+        assert!(seen.headers.get(h).is_none(), "{h} reached the tool");
+    }
+    assert_eq!(seen.headers["x-keep"], "1");
+    assert_no_client_token(&seen, TOKEN_A);
+}
+
+#[tokio::test]
+async fn host_header_of_another_connector_does_not_switch_in_path_format() {
+    let env = Env::start().await;
+    let other = TestUpstream::start().await;
+    env.catalog.put_connector(connector(
+        "team-a",
+        "other",
+        "git",
+        &other.base(),
+        "basicAuth",
+        Some("git-cred"),
+    ));
+    // The path names team-a/git; a Host naming c-other.team-a.svc changes
+    // nothing: the path format is checked first.
+    let r = get_host(
+        env.addr(),
+        "/namespaces/team-a/connectors/git/x",
+        "c-other.team-a.svc",
+        &[("authorization", &bearer(TOKEN_A))],
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    assert_eq!(env.up.last().target, "/base/x");
+    assert_eq!(
+        env.up.last().headers["host"],
+        env.up.addr.to_string().as_str()
+    );
+    assert_eq!(other.count(), 0);
+}

@@ -1,6 +1,7 @@
-//! Client-side deadlines: an idle keep-alive connection and a connection
-//! that never finishes its request head are closed; a connection waiting
-//! for a slow tool is not.
+//! Deadlines: an idle keep-alive connection and a connection that never
+//! finishes its request head are closed; a connection waiting for a slow
+//! tool is not; a tool that never finishes opening its connection (TCP or
+//! TLS) is a 504 after the connect timeout.
 
 mod support;
 
@@ -101,4 +102,48 @@ async fn a_request_in_flight_is_not_cut_by_the_idle_timeout() {
     )
     .await;
     assert_eq!(r.status, StatusCode::GATEWAY_TIMEOUT, "{}", r.text());
+}
+
+#[tokio::test]
+async fn tool_that_never_finishes_tls_is_504_within_the_connect_timeout() {
+    // Accepts TCP, then stays silent: the TLS handshake never completes.
+    let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = silent.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((s, _)) = silent.accept().await {
+            held.push(s);
+        }
+    });
+    let catalog = MemCatalog::new();
+    catalog.put_class(builtin_class("git"));
+    catalog.put_connector(connector(
+        "team-a",
+        "git",
+        "git",
+        &format!("https://127.0.0.1:{port}"),
+        "basicAuth",
+        None,
+    ));
+    catalog.add_token(TOKEN, "team-a", "builder");
+    let config = connectors_proxy::ProxyConfig {
+        connect_timeout: Duration::from_millis(300),
+        upstream_header_timeout: Duration::from_secs(30),
+        ..test_config()
+    };
+    let proxy = start_proxy(catalog, config).await;
+    let started = std::time::Instant::now();
+    let r = get(
+        proxy.addr,
+        "/namespaces/team-a/connectors/git/x",
+        &[("authorization", &format!("Bearer {TOKEN}"))],
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::GATEWAY_TIMEOUT, "{}", r.text());
+    assert!(r.text().contains("accept a connection"), "{}", r.text());
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "took {:?}",
+        started.elapsed()
+    );
 }

@@ -126,13 +126,8 @@ async fn serve(args: StandaloneArgs) -> Result<ExitCode> {
         proxy_url: proxy_url.clone(),
         admin_token: Arc::new(admin_token),
     });
-    let api_shutdown = stopped(stop_rx.clone());
-    let api_task = tokio::spawn(async move {
-        axum::serve(api_listener, app)
-            .with_graceful_shutdown(api_shutdown)
-            .await
-    });
-
+    // Written before the API answers, so that a client that saw
+    // /healthz answer always finds the discovery file.
     datadir::write_discovery(
         &data,
         &Discovery {
@@ -141,6 +136,13 @@ async fn serve(args: StandaloneArgs) -> Result<ExitCode> {
             pid: std::process::id(),
         },
     )?;
+    let api_shutdown = stopped(stop_rx.clone());
+    let api_task = tokio::spawn(async move {
+        axum::serve(api_listener, app)
+            .with_graceful_shutdown(api_shutdown)
+            .await
+    });
+
     let snap = catalog.snapshot();
     let metrics_url = metrics_addr
         .map(|a| format!("http://{a}/metrics"))
