@@ -1,0 +1,170 @@
+//! Command-line flags of `connectors-bench`.
+
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Benchmarks of the Connectors proxy. Each scenario measures a baseline
+/// and the proxy in the same run and prints ratios against it; targets are
+/// reported as PASS/MISS lines and never make the program fail.
+///
+/// Progress goes to stderr, the result table to stdout. nginx, htpasswd,
+/// git and fcgiwrap must be installed (`scripts/test --deps-only` installs
+/// them). The proxy is the release binary `connectors` next to this
+/// program (build it with `cargo build --release -p connectors`) unless
+/// --connectors-bin names another.
+///
+/// Examples:
+///   cargo build --release -p connectors
+///   cargo run --release -p connectors-bench -- proxy
+///   cargo run --release -p connectors-bench -- git-clone --json git.json
+#[derive(Parser, Debug)]
+#[command(name = "connectors-bench", max_term_width = 100, verbatim_doc_comment)]
+pub struct Cli {
+    #[command(flatten)]
+    pub common: CommonArgs,
+    #[command(subcommand)]
+    pub scenario: Scenario,
+}
+
+/// Flags every scenario takes.
+#[derive(Args, Debug)]
+pub struct CommonArgs {
+    /// Also write the results as JSON to this file.
+    #[arg(long, value_name = "FILE", global = true)]
+    pub json: Option<PathBuf>,
+    /// The `connectors` binary to run as `connectors standalone`
+    /// (default: `connectors` next to this program, i.e. target/release).
+    #[arg(long, value_name = "PATH", global = true)]
+    pub connectors_bin: Option<PathBuf>,
+    /// `--log-level` given to `connectors standalone`.
+    #[arg(long, value_name = "LEVEL", default_value = "warn", global = true)]
+    pub proxy_log_level: String,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Scenario {
+    /// Small requests and a streamed 1 GiB body: nginx direct, our reverse
+    /// proxy, an nginx reverse proxy (the anchor) and our forward proxy with
+    /// CONNECT interception.
+    ///
+    /// An upstream nginx is configured in a temporary directory on
+    /// 127.0.0.1: `/small` answers ~100 bytes, `/big.bin` is a sparse 1 GiB
+    /// file, both behind Basic auth from an `htpasswd -s` ({SHA}) file, on a
+    /// plain HTTP port and a TLS port (certificate from a throw-away CA).
+    ///
+    /// Modes, each measured with the built-in load generator (N keep-alive
+    /// HTTP/1.1 connections, one request at a time per connection):
+    ///   direct        client -> nginx, sends the real Authorization (baseline)
+    ///   direct-tls    client -> nginx TLS port, real Authorization
+    ///                 (baseline of the CONNECT mode)
+    ///   ours-reverse  client -> connectors standalone, path
+    ///                 /namespaces/bench/connectors/plain/..., Bearer token
+    ///   nginx-anchor  client -> second nginx with proxy_pass, a static
+    ///                 Authorization (proxy_set_header) and upstream keepalive 64
+    ///   ours-forward  client -> CONNECT through connectors standalone
+    ///                 (Proxy-Authorization: Basic bench/tls:TOKEN), TLS to
+    ///                 the proxy's leaf certificate, requests inside the tunnel
+    ///
+    /// Printed per mode: requests/s, p50 and p99 latency of small requests
+    /// (the median of --rounds rounds; modes take turns within a round),
+    /// the added p99 over its direct baseline (direct, or direct-tls for
+    /// ours-forward), the median MB/s of the 1 GiB body (--body-repeat
+    /// downloads per mode, streamed and counted, never buffered; the file
+    /// is read once beforehand so every mode is served from the page
+    /// cache); when `wrk` is on PATH, its req/s, p50 and p99 for direct,
+    /// ours-reverse and nginx-anchor as a cross-check. Then the RSS of the
+    /// proxy process (VmRSS when idle after start, VmHWM after each phase),
+    /// CPU time (user+system, from /proc) per small request and per GiB of
+    /// body for each tier: client (this program), middle (our proxy or the
+    /// anchor) and upstream nginx,
+    /// ratios, and PASS/MISS target lines: small-request req/s >= 1.0x the
+    /// anchor, added p99 <= the anchor's, body MB/s >= 0.9x direct, idle
+    /// RSS <= 30 MiB.
+    ///
+    /// The load generator runs in this process on a multi-threaded runtime;
+    /// on a small machine client, proxy and upstream share the cores, so
+    /// compare ratios, not absolute numbers. Both nginx instances default to
+    /// one worker process each, which makes the anchor comparable to one
+    /// proxy process.
+    #[command(verbatim_doc_comment)]
+    Proxy(ProxyArgs),
+    /// `git clone` of a repository with a large pack, directly from nginx
+    /// and through the proxy, alternating.
+    ///
+    /// A testkit Git server (nginx + fcgiwrap + git http-backend, Basic
+    /// auth) serves a bare repository of random, incompressible files
+    /// committed once and packed with pack.compression=0 (so the server
+    /// streams the stored pack). Runs alternate: direct (credentials in the
+    /// URL), then proxied (`http.extraHeader: Authorization: Bearer TOKEN`
+    /// and the proxy URL /namespaces/bench/connectors/git/bench.git);
+    /// each clone is deleted after its run.
+    ///
+    /// Printed: the actual pack size, every run's seconds, the median
+    /// seconds and MB/s (pack bytes / seconds) per mode, the throughput
+    /// ratio proxied/direct, the proxy's idle RSS and peak RSS (VmHWM of
+    /// the one standalone process, so it covers start-up and every proxied
+    /// clone), and PASS/MISS lines: ratio >= 0.9, peak RSS < 50 MiB.
+    #[command(verbatim_doc_comment)]
+    GitClone(GitArgs),
+}
+
+/// Flags of the `proxy` scenario.
+#[derive(Args, Debug, Clone)]
+pub struct ProxyArgs {
+    /// Measured duration of the small-request load per mode.
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = humantime::parse_duration)]
+    pub duration: Duration,
+    /// Warm-up before each measurement (same load, not recorded).
+    #[arg(long, value_name = "DURATION", default_value = "2s", value_parser = humantime::parse_duration)]
+    pub warmup: Duration,
+    /// Rounds of small-request load; every round runs all modes in turn
+    /// (so drift hits them alike) and the median round is reported.
+    #[arg(long, value_name = "N", default_value_t = 3)]
+    pub rounds: usize,
+    /// Concurrent keep-alive connections of the small-request load.
+    #[arg(long, short = 'c', value_name = "N", default_value_t = 32)]
+    pub connections: usize,
+    /// Size of the streamed body in MiB (a sparse file: no disk used).
+    #[arg(long, value_name = "MIB", default_value_t = 1024)]
+    pub body_mib: u64,
+    /// Downloads of the body per mode (modes alternate); the median MB/s
+    /// is reported.
+    #[arg(long, value_name = "N", default_value_t = 3)]
+    pub body_repeat: usize,
+    /// nginx worker processes of the upstream.
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    pub upstream_workers: usize,
+    /// nginx worker processes of the anchor (the nginx reverse proxy).
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    pub anchor_workers: usize,
+    /// Worker threads of this program's runtime (the load generator);
+    /// default: one per CPU.
+    #[arg(long, value_name = "N")]
+    pub client_threads: Option<usize>,
+    /// Skip the `wrk` cross-check even when wrk is on PATH.
+    #[arg(long)]
+    pub no_wrk: bool,
+    /// Skip the large-body downloads.
+    #[arg(long)]
+    pub no_body: bool,
+}
+
+/// Flags of the `git-clone` scenario.
+#[derive(Args, Debug, Clone)]
+pub struct GitArgs {
+    /// Size of the repository content in MiB (random, incompressible);
+    /// the pack is slightly larger.
+    #[arg(long, value_name = "MIB", default_value_t = 220)]
+    pub size_mb: u64,
+    /// Clones per mode (direct and proxied alternate).
+    #[arg(long, value_name = "N", default_value_t = 3)]
+    pub repeat: usize,
+    /// Also check out the work tree (default: `--no-checkout`, so the
+    /// figure is transfer plus index-pack, not file writes).
+    #[arg(long)]
+    pub checkout: bool,
+    /// nginx worker processes of the Git server.
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    pub nginx_workers: usize,
+}

@@ -1,0 +1,319 @@
+//! The nginx instances of the `proxy` scenario: the upstream (static files
+//! behind Basic auth, plain and TLS) and the anchor (an nginx reverse
+//! proxy that adds a static `Authorization`).
+
+use anyhow::{anyhow, bail, Context, Result};
+use connectors_testkit::process::{find_program, output_with_timeout};
+use connectors_testkit::{free_port, ProcessGuard};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// Body of `/small`: 100 bytes (checked on every run).
+pub const SMALL_BODY: &str =
+    "connectors-bench small response: a short, fixed body of exactly one hundred bytes of ASCII text....\n";
+
+/// A running nginx; stopped on drop.
+pub struct Nginx {
+    /// Plain HTTP port.
+    pub port: u16,
+    /// TLS port (upstream only).
+    pub tls_port: Option<u16>,
+    /// Stops nginx when dropped.
+    _guard: ProcessGuard,
+    dir: PathBuf,
+}
+
+impl Nginx {
+    /// PID of the master process.
+    pub fn pid(&self) -> u32 {
+        self._guard.pid()
+    }
+
+    /// The error log so far.
+    pub fn error_log(&self) -> String {
+        std::fs::read_to_string(self.dir.join("error.log")).unwrap_or_default()
+    }
+}
+
+/// What the upstream serves.
+pub struct UpstreamFiles {
+    /// Directory of `small`, `big.bin` and the probe file.
+    pub root: PathBuf,
+    /// `htpasswd` file with {SHA} entries.
+    pub htpasswd: PathBuf,
+    /// Certificate chain and key for the TLS port.
+    pub cert: PathBuf,
+    pub key: PathBuf,
+}
+
+/// Writes the upstream's files into `dir`: `small` (100 bytes), a sparse
+/// `big.bin` of `body_bytes`, the probe answer `bench.git/info/refs`, and
+/// an htpasswd file for `user:password` made by `htpasswd -b -s`.
+pub fn write_upstream_files(
+    dir: &Path,
+    body_bytes: u64,
+    user: &str,
+    password: &str,
+    cert_pem: &str,
+    key_pem: &str,
+) -> Result<UpstreamFiles> {
+    let htpasswd_bin = find_program("htpasswd").context(
+        "htpasswd (package apache2-utils) is needed; scripts/test --deps-only installs it",
+    )?;
+    let root = dir.join("www");
+    std::fs::create_dir_all(root.join("bench.git/info"))?;
+    std::fs::write(root.join("small"), SMALL_BODY)?;
+    std::fs::write(root.join("bench.git/info/refs"), "ok\n")?;
+    let big = std::fs::File::create(root.join("big.bin"))?;
+    big.set_len(body_bytes)
+        .context("creating the sparse body file")?;
+    // Read it once so every mode is served from the page cache.
+    std::io::copy(
+        &mut std::fs::File::open(root.join("big.bin"))?,
+        &mut std::io::sink(),
+    )?;
+    let htpasswd = dir.join("htpasswd");
+    let mut cmd = Command::new(htpasswd_bin);
+    cmd.args(["-c", "-b", "-s"])
+        .arg(&htpasswd)
+        .arg(user)
+        .arg(password);
+    let out = output_with_timeout(&mut cmd, Duration::from_secs(30))?;
+    if !out.status.success() {
+        bail!(
+            "htpasswd failed: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    let cert = dir.join("upstream.crt");
+    let key = dir.join("upstream.key");
+    std::fs::write(&cert, cert_pem)?;
+    std::fs::write(&key, key_pem)?;
+    Ok(UpstreamFiles {
+        root,
+        htpasswd,
+        cert,
+        key,
+    })
+}
+
+/// Starts the upstream nginx with `workers` worker processes.
+pub fn start_upstream(dir: &Path, files: &UpstreamFiles, workers: usize) -> Result<Nginx> {
+    start(dir, "upstream", true, |port, tls_port| {
+        upstream_conf(dir, files, workers, port, tls_port.unwrap_or(0))
+    })
+}
+
+/// Starts the anchor: an nginx reverse proxy to `upstream_port` that sets
+/// `Authorization: <authorization>`.
+pub fn start_anchor(
+    dir: &Path,
+    upstream_port: u16,
+    authorization: &str,
+    workers: usize,
+) -> Result<Nginx> {
+    start(dir, "anchor", false, |port, _| {
+        anchor_conf(dir, workers, port, upstream_port, authorization)
+    })
+}
+
+fn start(
+    parent: &Path,
+    name: &str,
+    with_tls: bool,
+    conf: impl Fn(u16, Option<u16>) -> String,
+) -> Result<Nginx> {
+    let bin =
+        find_program("nginx").context("nginx is needed; scripts/test --deps-only installs it")?;
+    let dir = parent.join(name);
+    std::fs::create_dir_all(dir.join("tmp"))?;
+    let mut last_error = String::new();
+    for _attempt in 0..5 {
+        let port = free_port();
+        let tls_port = with_tls.then(free_port);
+        let conf_path = dir.join("nginx.conf");
+        std::fs::write(&conf_path, conf(port, tls_port))?;
+        let error_log = dir.join("error.log");
+        let _ = std::fs::remove_file(&error_log);
+        let mut cmd = Command::new(&bin);
+        cmd.arg("-p")
+            .arg(&dir)
+            .arg("-c")
+            .arg(&conf_path)
+            .arg("-e")
+            .arg(&error_log)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(dir.join("stderr.log"))?);
+        let mut guard = ProcessGuard::spawn(format!("nginx ({name})"), &mut cmd)?;
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let url = format!("http://127.0.0.1:{port}/");
+        let ready = loop {
+            if matches!(connectors_testkit::http::get(&url, &[]), Ok(r) if r.status == 200) {
+                break true;
+            }
+            if !guard.is_running() || Instant::now() > deadline {
+                break false;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        if ready {
+            return Ok(Nginx {
+                port,
+                tls_port,
+                _guard: guard,
+                dir,
+            });
+        }
+        drop(guard);
+        last_error = format!(
+            "{}{}",
+            std::fs::read_to_string(&error_log).unwrap_or_default(),
+            std::fs::read_to_string(dir.join("stderr.log")).unwrap_or_default()
+        );
+        if !last_error.contains("Address already in use") {
+            break;
+        }
+    }
+    Err(anyhow!("nginx ({name}) did not start: {last_error}"))
+}
+
+/// `user root;` when running as root: the workers must read files in a
+/// private temporary directory.
+fn user_line() -> &'static str {
+    // SAFETY: geteuid(2) has no preconditions.
+    if unsafe { libc::geteuid() } == 0 {
+        "user root;"
+    } else {
+        ""
+    }
+}
+
+fn common_http(d: &Path) -> String {
+    let d = d.display();
+    format!(
+        r#"  access_log off;
+  client_body_temp_path {d}/tmp/client_body;
+  fastcgi_temp_path {d}/tmp/fastcgi;
+  proxy_temp_path {d}/tmp/proxy;
+  uwsgi_temp_path {d}/tmp/uwsgi;
+  scgi_temp_path {d}/tmp/scgi;
+  default_type application/octet-stream;
+  keepalive_requests 10000000;
+  keepalive_timeout 300s;"#
+    )
+}
+
+fn upstream_conf(
+    parent: &Path,
+    files: &UpstreamFiles,
+    workers: usize,
+    port: u16,
+    tls_port: u16,
+) -> String {
+    let d = parent.join("upstream");
+    let http = common_http(&d);
+    let user = user_line();
+    let dd = d.display();
+    let root = files.root.display();
+    let htpasswd = files.htpasswd.display();
+    let cert = files.cert.display();
+    let key = files.key.display();
+    format!(
+        r#"{user}
+worker_processes {workers};
+daemon off;
+pid {dd}/nginx.pid;
+error_log {dd}/error.log warn;
+events {{ worker_connections 4096; }}
+http {{
+{http}
+  sendfile on;
+  tcp_nopush on;
+  server {{
+    listen 127.0.0.1:{port};
+    listen 127.0.0.1:{tls_port} ssl;
+    ssl_certificate {cert};
+    ssl_certificate_key {key};
+    root {root};
+    location = / {{
+      default_type text/plain;
+      return 200 "upstream\n";
+    }}
+    location / {{
+      auth_basic "bench";
+      auth_basic_user_file {htpasswd};
+      default_type text/plain;
+    }}
+  }}
+}}
+"#
+    )
+}
+
+fn anchor_conf(
+    parent: &Path,
+    workers: usize,
+    port: u16,
+    upstream_port: u16,
+    authorization: &str,
+) -> String {
+    let d = parent.join("anchor");
+    let http = common_http(&d);
+    let user = user_line();
+    let dd = d.display();
+    format!(
+        r#"{user}
+worker_processes {workers};
+daemon off;
+pid {dd}/nginx.pid;
+error_log {dd}/error.log warn;
+events {{ worker_connections 4096; }}
+http {{
+{http}
+  upstream up {{
+    server 127.0.0.1:{upstream_port};
+    keepalive 64;
+    keepalive_requests 10000000;
+  }}
+  server {{
+    listen 127.0.0.1:{port};
+    location / {{
+      proxy_pass http://up;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_set_header Authorization "{authorization}";
+      proxy_max_temp_file_size 0;
+    }}
+  }}
+}}
+"#
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn small_body_is_one_hundred_bytes() {
+        assert_eq!(SMALL_BODY.len(), 100);
+    }
+
+    #[test]
+    fn anchor_adds_credentials_and_keeps_upstream_connections() {
+        let conf = anchor_conf(Path::new("/x"), 1, 8080, 9090, "Basic abc");
+        for needle in [
+            "server 127.0.0.1:9090;",
+            "keepalive 64;",
+            "proxy_http_version 1.1;",
+            "proxy_set_header Connection \"\";",
+            "proxy_set_header Authorization \"Basic abc\";",
+            "listen 127.0.0.1:8080;",
+            "worker_processes 1;",
+        ] {
+            assert!(conf.contains(needle), "{needle} missing from\n{conf}");
+        }
+    }
+}
