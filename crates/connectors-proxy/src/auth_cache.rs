@@ -14,6 +14,7 @@
 
 use crate::metrics::CacheCounters;
 use connectors_catalog::{AccessCheck, Identity};
+use std::borrow::Borrow;
 use std::collections::HashMap;
 use std::fmt;
 use std::hash::{Hash, Hasher};
@@ -74,10 +75,68 @@ pub(crate) struct CacheLimits {
     pub(crate) max_entries: usize,
 }
 
-#[derive(Clone, PartialEq, Eq, Hash)]
+#[derive(Clone, PartialEq, Eq)]
 struct DecisionKey {
     token: TokenHash,
     check: AccessCheck,
+}
+
+/// A decision key seen through borrows, so lookups need no owned copy of
+/// the check. [`DecisionKey`] and [`DecisionRef`] hash and compare alike.
+trait DecisionQuery {
+    fn token(&self) -> &TokenHash;
+    fn check(&self) -> &AccessCheck;
+}
+
+impl DecisionQuery for DecisionKey {
+    fn token(&self) -> &TokenHash {
+        &self.token
+    }
+    fn check(&self) -> &AccessCheck {
+        &self.check
+    }
+}
+
+/// A borrowed decision key, for lookups.
+struct DecisionRef<'a> {
+    token: &'a TokenHash,
+    check: &'a AccessCheck,
+}
+
+impl DecisionQuery for DecisionRef<'_> {
+    fn token(&self) -> &TokenHash {
+        self.token
+    }
+    fn check(&self) -> &AccessCheck {
+        self.check
+    }
+}
+
+impl<'a> Borrow<dyn DecisionQuery + 'a> for DecisionKey {
+    fn borrow(&self) -> &(dyn DecisionQuery + 'a) {
+        self
+    }
+}
+
+impl Hash for dyn DecisionQuery + '_ {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.token().hash(state);
+        self.check().hash(state);
+    }
+}
+
+impl PartialEq for dyn DecisionQuery + '_ {
+    fn eq(&self, other: &Self) -> bool {
+        self.token() == other.token() && self.check() == other.check()
+    }
+}
+
+impl Eq for dyn DecisionQuery + '_ {}
+
+impl Hash for DecisionKey {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        (self as &dyn DecisionQuery).hash(state);
+    }
 }
 
 /// A cached decision: `Ok(())` allowed, `Err(reason)` denied.
@@ -168,12 +227,9 @@ impl AuthCache {
         check: &AccessCheck,
     ) -> Option<CachedDecision> {
         let now = Instant::now();
-        let key = DecisionKey {
-            token: *token,
-            check: check.clone(),
-        };
+        let key = DecisionRef { token, check };
         let hit = read(&self.decisions)
-            .get(&key)
+            .get(&key as &dyn DecisionQuery)
             .filter(|e| e.until > now)
             .map(|e| e.value.clone());
         if hit.is_some() {

@@ -101,16 +101,14 @@ pub(crate) async fn handle(
         .map(|(p, _)| p)
         .unwrap_or(&path_and_query)
         .to_string();
-    let request_url_for_redirects = format!(
-        "{}://{}{}",
-        upstream.scheme, upstream.authority, path_and_query
-    );
     parts.uri = Uri::builder()
         .scheme(upstream.scheme.clone())
         .authority(upstream.authority.clone())
         .path_and_query(path_and_query)
         .build()
         .map_err(|_| RequestError::BadRequest("the request path cannot be forwarded"))?;
+    // Kept (a cheap shared copy) to resolve a relative `Location` later.
+    let sent_path_and_query = parts.uri.path_and_query().cloned();
 
     let resp = relay::exchange(
         shared,
@@ -128,6 +126,12 @@ pub(crate) async fn handle(
 
     let (mut rparts, rbody) = resp.into_parts();
     if let Some(loc) = rparts.headers.get(LOCATION).and_then(|v| v.to_str().ok()) {
+        let request_url_for_redirects = format!(
+            "{}://{}{}",
+            upstream.scheme,
+            upstream.authority,
+            sent_path_and_query.as_ref().map_or("/", |pq| pq.as_str())
+        );
         if let Some(new) = rewrite_location(
             loc,
             &route,

@@ -7,7 +7,7 @@
 //! `nginx.pid`.
 
 use crate::git::GitEnv;
-use crate::http::{self, wait_for_status};
+use crate::http;
 use crate::ports::free_port;
 use crate::process::{find_program, output_with_timeout, ProcessGuard};
 use anyhow::{anyhow, bail, Context, Result};
@@ -282,13 +282,28 @@ impl GitServer {
                 libc::kill(n.pid() as libc::pid_t, libc::SIGHUP);
             }
         }
-        wait_for_status(
-            &self.gitlab_user_url(),
-            &[("Private-Token", token)],
-            200,
-            START_TIMEOUT,
-        )
-        .context("nginx did not pick up the new GitLab token")?;
+        // Old workers keep accepting for a moment after the reload: the
+        // change counts only when several answers in a row show it.
+        let url = self.gitlab_user_url();
+        let old = current.clone().filter(|o| o != token);
+        let deadline = std::time::Instant::now() + START_TIMEOUT;
+        let mut in_a_row = 0;
+        while in_a_row < 5 {
+            let new_ok =
+                http::get(&url, &[("Private-Token", token)]).is_ok_and(|r| r.status == 200);
+            let old_refused = old.as_deref().is_none_or(|o| {
+                http::get(&url, &[("Private-Token", o)]).is_ok_and(|r| r.status == 401)
+            });
+            if new_ok && old_refused {
+                in_a_row += 1;
+            } else {
+                in_a_row = 0;
+                if std::time::Instant::now() > deadline {
+                    bail!("nginx did not pick up the new GitLab token");
+                }
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+        }
         *current = Some(token.to_string());
         Ok(())
     }
