@@ -3,11 +3,11 @@
 //! proxy that adds a static `Authorization`).
 
 use anyhow::{anyhow, bail, Context, Result};
-use connectors_testkit::process::{find_program, output_with_timeout};
+use connectors_testkit::process::{find_program, nginx_command, output_with_timeout};
 use connectors_testkit::{free_port, ProcessGuard};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Duration;
 
 /// Body of `/small`: 100 bytes (checked on every run).
 pub const SMALL_BODY: &str =
@@ -136,28 +136,12 @@ fn start(
         std::fs::write(&conf_path, conf(port, tls_port))?;
         let error_log = dir.join("error.log");
         let _ = std::fs::remove_file(&error_log);
-        let mut cmd = Command::new(&bin);
-        cmd.arg("-p")
-            .arg(&dir)
-            .arg("-c")
-            .arg(&conf_path)
-            .arg("-e")
-            .arg(&error_log)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(dir.join("stderr.log"))?);
+        let mut cmd = nginx_command(&bin, &dir, &conf_path, &error_log, &dir.join("stderr.log"))?;
         let mut guard = ProcessGuard::spawn(format!("nginx ({name})"), &mut cmd)?;
-        let deadline = Instant::now() + Duration::from_secs(20);
         let url = format!("http://127.0.0.1:{port}/");
-        let ready = loop {
-            if matches!(connectors_testkit::http::get(&url, &[]), Ok(r) if r.status == 200) {
-                break true;
-            }
-            if !guard.is_running() || Instant::now() > deadline {
-                break false;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        };
+        let ready = guard.wait_ready(Duration::from_secs(20), Duration::from_millis(20), || {
+            connectors_testkit::http::get(&url, &[]).is_ok_and(|r| r.status == 200)
+        });
         if ready {
             return Ok(Nginx {
                 port,

@@ -9,7 +9,7 @@
 use crate::git::GitEnv;
 use crate::http;
 use crate::ports::free_port;
-use crate::process::{find_program, output_with_timeout, ProcessGuard};
+use crate::process::{find_program, nginx_command, output_with_timeout, ProcessGuard};
 use anyhow::{anyhow, bail, Context, Result};
 use std::fmt::Write as _;
 use std::io::Read;
@@ -121,32 +121,18 @@ impl GitServer {
             std::fs::write(&conf_path, conf)?;
             let error_log = dir.path().join("logs/error.log");
             let _ = std::fs::remove_file(&error_log);
-            let mut cmd = Command::new(&nginx_bin);
-            cmd.arg("-p")
-                .arg(dir.path())
-                .arg("-c")
-                .arg(&conf_path)
-                .arg("-e")
-                .arg(&error_log)
-                .stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .stderr(std::fs::File::create(
-                    dir.path().join("logs/nginx-stderr.log"),
-                )?);
+            let mut cmd = nginx_command(
+                &nginx_bin,
+                dir.path(),
+                &conf_path,
+                &error_log,
+                &dir.path().join("logs/nginx-stderr.log"),
+            )?;
             let mut nginx = ProcessGuard::spawn("nginx", &mut cmd)?;
             let url = format!("http://127.0.0.1:{port}/");
-            let deadline = Instant::now() + START_TIMEOUT;
-            let ready = loop {
-                if let Ok(r) = http::get(&url, &[]) {
-                    if r.status == 200 {
-                        break true;
-                    }
-                }
-                if !nginx.is_running() || Instant::now() > deadline {
-                    break false;
-                }
-                std::thread::sleep(Duration::from_millis(20));
-            };
+            let ready = nginx.wait_ready(START_TIMEOUT, Duration::from_millis(20), || {
+                http::get(&url, &[]).is_ok_and(|r| r.status == 200)
+            });
             if ready {
                 return Ok(GitServer {
                     dir,

@@ -13,7 +13,7 @@ use crate::tls::{htpasswd, peer_from_env, read_lossy};
 use anyhow::{anyhow, bail, Result};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use tempfile::TempDir;
 
 /// Environment variable naming verdaccio's bin script.
@@ -64,16 +64,9 @@ impl Verdaccio {
                 .stderr(log);
             let mut process = ProcessGuard::spawn("verdaccio", &mut cmd)?;
             let url = format!("http://127.0.0.1:{port}/-/ping");
-            let deadline = Instant::now() + START_TIMEOUT;
-            let ready = loop {
-                if http::get(&url, &[]).is_ok_and(|r| r.status == 200) {
-                    break true;
-                }
-                if !process.is_running() || Instant::now() > deadline {
-                    break false;
-                }
-                std::thread::sleep(Duration::from_millis(50));
-            };
+            let ready = process.wait_ready(START_TIMEOUT, Duration::from_millis(50), || {
+                http::get(&url, &[]).is_ok_and(|r| r.status == 200)
+            });
             if ready {
                 return Ok(Verdaccio {
                     dir,

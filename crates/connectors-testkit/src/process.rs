@@ -63,6 +63,26 @@ impl ProcessGuard {
         matches!(self.try_wait(), Ok(None))
     }
 
+    /// Polls `ready` every `every` until it holds (`true`), the process
+    /// exits or `timeout` passes (`false`).
+    pub fn wait_ready(
+        &mut self,
+        timeout: Duration,
+        every: Duration,
+        mut ready: impl FnMut() -> bool,
+    ) -> bool {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if ready() {
+                return true;
+            }
+            if !self.is_running() || Instant::now() > deadline {
+                return false;
+            }
+            std::thread::sleep(every);
+        }
+    }
+
     /// Sends `signal` to the process group.
     pub fn signal_group(&self, signal: i32) {
         if let Some(c) = &self.child {
@@ -229,6 +249,29 @@ pub fn output_with_timeout(cmd: &mut Command, timeout: Duration) -> Result<Outpu
         stdout,
         stderr,
     })
+}
+
+/// `nginx -p PREFIX -c CONF -e ERROR_LOG` in the foreground of its own
+/// configuration (which says `daemon off`), stdin and stdout closed,
+/// stderr to `stderr_log`.
+pub fn nginx_command(
+    nginx_bin: &Path,
+    prefix: &Path,
+    conf: &Path,
+    error_log: &Path,
+    stderr_log: &Path,
+) -> std::io::Result<Command> {
+    let mut cmd = Command::new(nginx_bin);
+    cmd.arg("-p")
+        .arg(prefix)
+        .arg("-c")
+        .arg(conf)
+        .arg("-e")
+        .arg(error_log)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(stderr_log)?);
+    Ok(cmd)
 }
 
 #[cfg(test)]

@@ -14,7 +14,7 @@ use crate::tls::{htpasswd, peer_from_env, read_lossy};
 use anyhow::{anyhow, bail, Result};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use tempfile::TempDir;
 
 /// Environment variable naming the `pypi-server` script.
@@ -82,16 +82,9 @@ impl PypiServer {
                 .stderr(log);
             let mut process = ProcessGuard::spawn("pypi-server", &mut cmd)?;
             let url = format!("http://127.0.0.1:{port}/");
-            let deadline = Instant::now() + START_TIMEOUT;
-            let ready = loop {
-                if http::get(&url, &[]).is_ok() {
-                    break true;
-                }
-                if !process.is_running() || Instant::now() > deadline {
-                    break false;
-                }
-                std::thread::sleep(Duration::from_millis(50));
-            };
+            let ready = process.wait_ready(START_TIMEOUT, Duration::from_millis(50), || {
+                http::get(&url, &[]).is_ok()
+            });
             if ready {
                 return Ok(PypiServer {
                     dir,

@@ -116,18 +116,9 @@ impl Standalone {
                 .stderr(log);
             let mut process = ProcessGuard::spawn("connectors standalone", &mut cmd)?;
             let healthz = format!("http://127.0.0.1:{api_port}/healthz");
-            let deadline = Instant::now() + START_TIMEOUT;
-            let ready = loop {
-                if let Ok(r) = http::get(&healthz, &[]) {
-                    if r.status == 200 {
-                        break true;
-                    }
-                }
-                if !process.is_running() || Instant::now() > deadline {
-                    break false;
-                }
-                std::thread::sleep(Duration::from_millis(20));
-            };
+            let ready = process.wait_ready(START_TIMEOUT, Duration::from_millis(20), || {
+                http::get(&healthz, &[]).is_ok_and(|r| r.status == 200)
+            });
             if ready {
                 return Ok(Standalone {
                     bin,

@@ -12,7 +12,7 @@
 //! ```
 
 use crate::ports::free_port;
-use crate::process::{find_program, output_with_timeout, ProcessGuard};
+use crate::process::{find_program, nginx_command, output_with_timeout, ProcessGuard};
 use anyhow::{anyhow, bail, Context, Result};
 use rcgen::{
     BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
@@ -20,8 +20,8 @@ use rcgen::{
 };
 use std::net::{IpAddr, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Duration;
 use tempfile::TempDir;
 
 /// How long nginx may take to listen.
@@ -170,32 +170,19 @@ impl NginxTls {
             std::fs::write(&conf_path, nginx_conf(dir.path(), sites, &ports))?;
             let error_log = dir.path().join("logs/error.log");
             let _ = std::fs::remove_file(&error_log);
-            let mut cmd = Command::new(&nginx_bin);
-            cmd.arg("-p")
-                .arg(dir.path())
-                .arg("-c")
-                .arg(&conf_path)
-                .arg("-e")
-                .arg(&error_log)
-                .stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .stderr(std::fs::File::create(
-                    dir.path().join("logs/nginx-stderr.log"),
-                )?);
+            let mut cmd = nginx_command(
+                &nginx_bin,
+                dir.path(),
+                &conf_path,
+                &error_log,
+                &dir.path().join("logs/nginx-stderr.log"),
+            )?;
             let mut nginx = ProcessGuard::spawn("nginx", &mut cmd)?;
-            let deadline = Instant::now() + START_TIMEOUT;
-            let ready = loop {
-                if ports
+            let ready = nginx.wait_ready(START_TIMEOUT, Duration::from_millis(20), || {
+                ports
                     .iter()
                     .all(|p| TcpStream::connect(("127.0.0.1", *p)).is_ok())
-                {
-                    break true;
-                }
-                if !nginx.is_running() || Instant::now() > deadline {
-                    break false;
-                }
-                std::thread::sleep(Duration::from_millis(20));
-            };
+            });
             if ready {
                 return Ok(NginxTls {
                     dir,
