@@ -4,29 +4,7 @@ mod support;
 
 use connectors_types::secret::BASIC_AUTH;
 use http::StatusCode;
-use std::io::Write;
-use std::sync::{Arc, Mutex};
 use support::*;
-
-#[derive(Clone, Default)]
-struct Buffer(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Buffer {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Buffer {
-    type Writer = Buffer;
-    fn make_writer(&'a self) -> Buffer {
-        self.clone()
-    }
-}
 
 #[tokio::test]
 async fn debug_log_has_no_token_and_no_secret() {

@@ -5,34 +5,13 @@ mod support;
 
 use connectors_types::secret::{BASIC_AUTH, BEARER_TOKEN};
 use http::StatusCode;
-use std::io::Write;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::OnceLock;
 use std::time::Duration;
 use support::*;
 
 const PASSWORD: &str = "obs-pass-2f7e";
 const BEARER: &str = "obs-bearer-c41d";
 const TOKEN: &str = "tok-obs-88a3";
-
-#[derive(Clone, Default)]
-struct Buffer(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Buffer {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Buffer {
-    type Writer = Buffer;
-    fn make_writer(&'a self) -> Buffer {
-        self.clone()
-    }
-}
 
 fn logs() -> &'static Buffer {
     static LOGS: OnceLock<Buffer> = OnceLock::new();

@@ -879,43 +879,12 @@ async fn request_body_with_known_length_keeps_it() {
     );
 }
 
-fn custom_class(name: &str, generator: &str) -> connectors_types::ConnectorClass {
-    let yaml = format!(
-        r#"
-apiVersion: connectors.alauda.io/v1alpha1
-kind: ConnectorClass
-metadata:
-  name: {name}
-spec:
-  address:
-    type: string
-  auth:
-    types:
-      - name: tokenAuth
-        secretType: Opaque
-        generator:
-          rego: |
-{}
-  proxy:
-    ref:
-      kind: Service
-      name: connectors-proxy-service
-      namespace: connectors-system
-"#,
-        generator
-            .lines()
-            .map(|l| format!("            {l}"))
-            .collect::<Vec<_>>()
-            .join("\n")
-    );
-    serde_norway::from_str(&yaml).unwrap()
-}
-
 #[tokio::test]
 async fn generator_query_injection_replaces_client_parameter() {
     let env = Env::start().await;
     env.catalog.put_class(custom_class(
         "sonar",
+        None,
         "package proxy\nauth := {\"position\": \"query\", \"auth\": {\"token\": input.data.token}}",
     ));
     env.catalog.put_secret(secret(
@@ -946,7 +915,7 @@ async fn generator_query_injection_replaces_client_parameter() {
 async fn broken_generator_is_502_naming_the_class() {
     let env = Env::start().await;
     env.catalog
-        .put_class(custom_class("broken", "package proxy\nauth := {"));
+        .put_class(custom_class("broken", None, "package proxy\nauth := {"));
     env.catalog.put_secret(secret(
         "team-a",
         "b-cred",
