@@ -195,6 +195,21 @@ fn lines_for<'a>(log: &'a str, path: &str) -> Vec<&'a str> {
         .collect()
 }
 
+/// Every path was requested, and every request for it got 200 and
+/// carried `auth` (an access-log `auth="…"` field).
+fn assert_fetched_with(log: &str, paths: &[&str], auth: &str) {
+    for path in paths {
+        let lines = lines_for(log, path);
+        assert!(
+            !lines.is_empty()
+                && lines
+                    .iter()
+                    .all(|l| l.contains(" 200 ") && l.contains(auth)),
+            "{path} not fetched with alice's credential:\n{log}"
+        );
+    }
+}
+
 // ---------------------------------------------------------------------------
 // curl
 // ---------------------------------------------------------------------------
@@ -409,19 +424,14 @@ fn pip_installs_from_pypiserver_behind_tls_through_the_proxy() {
     assert_eq!(installed, format!("VALUE = \"{value}\"\n"));
     let log = front.access_log();
     let alice = format!("auth=\"{}\"", basic_auth("alice", &password));
-    for path in [
-        "/simple/peerdemo/",
-        "/packages/peerdemo-0.1.0-py3-none-any.whl",
-    ] {
-        let lines = lines_for(&log, path);
-        assert!(
-            !lines.is_empty()
-                && lines
-                    .iter()
-                    .all(|l| l.contains(" 200 ") && l.contains(&alice)),
-            "{path} not fetched with alice's credential:\n{log}"
-        );
-    }
+    assert_fetched_with(
+        &log,
+        &[
+            "/simple/peerdemo/",
+            "/packages/peerdemo-0.1.0-py3-none-any.whl",
+        ],
+        &alice,
+    );
     assert!(
         !log.contains(&token),
         "the token reached the server:\n{log}"
@@ -540,16 +550,11 @@ fn npm_installs_from_verdaccio_behind_tls_with_the_mounted_npmrc() {
     let log = front.access_log();
     let alice = format!("auth=\"{}\"", basic_auth("alice", &password));
     let placeholder = basic_auth("user", "password");
-    for path in ["/peer-demo ", "/peer-demo/-/peer-demo-1.0.0.tgz"] {
-        let lines = lines_for(&log, path);
-        assert!(
-            !lines.is_empty()
-                && lines
-                    .iter()
-                    .all(|l| l.contains(" 200 ") && l.contains(&alice)),
-            "{path} not fetched with alice's credential:\n{log}"
-        );
-    }
+    assert_fetched_with(
+        &log,
+        &["/peer-demo ", "/peer-demo/-/peer-demo-1.0.0.tgz"],
+        &alice,
+    );
     assert!(
         !log.contains(&token),
         "the token reached the server:\n{log}"
