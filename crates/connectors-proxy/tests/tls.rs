@@ -13,17 +13,7 @@ use support::*;
 use tokio::net::TcpListener;
 
 async fn tls_upstream(p: &Pki) -> SocketAddr {
-    let config = rustls::ServerConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .unwrap()
-    .with_no_client_auth()
-    .with_single_cert(
-        vec![rustls::pki_types::CertificateDer::from(p.cert_der.clone())],
-        rustls::pki_types::PrivateKeyDer::Pkcs8(p.key_der.clone().into()),
-    )
-    .unwrap();
+    let config = p.server_config();
     let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();

@@ -715,6 +715,25 @@ pub struct Pki {
     pub key_der: Vec<u8>,
 }
 
+impl Pki {
+    /// A TLS server configuration with this certificate (no ALPN set).
+    pub fn server_config(&self) -> rustls::ServerConfig {
+        rustls::ServerConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(
+            vec![rustls::pki_types::CertificateDer::from(
+                self.cert_der.clone(),
+            )],
+            rustls::pki_types::PrivateKeyDer::Pkcs8(self.key_der.clone().into()),
+        )
+        .unwrap()
+    }
+}
+
 pub fn pki() -> Pki {
     use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair};
     let ca_key = KeyPair::generate().unwrap();
@@ -760,17 +779,7 @@ pub struct TlsUpstream {
 
 impl TlsUpstream {
     pub async fn start(p: &Pki) -> TlsUpstream {
-        let mut config = rustls::ServerConfig::builder_with_provider(Arc::new(
-            rustls::crypto::ring::default_provider(),
-        ))
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_no_client_auth()
-        .with_single_cert(
-            vec![rustls::pki_types::CertificateDer::from(p.cert_der.clone())],
-            rustls::pki_types::PrivateKeyDer::Pkcs8(p.key_der.clone().into()),
-        )
-        .unwrap();
+        let mut config = p.server_config();
         config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
         let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -1064,17 +1073,7 @@ impl EchoUpgrade {
 
     /// The same over TLS (HTTP/1.1 only) with `p`'s certificate.
     pub async fn start_tls(p: &Pki) -> EchoUpgrade {
-        let mut config = rustls::ServerConfig::builder_with_provider(Arc::new(
-            rustls::crypto::ring::default_provider(),
-        ))
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_no_client_auth()
-        .with_single_cert(
-            vec![rustls::pki_types::CertificateDer::from(p.cert_der.clone())],
-            rustls::pki_types::PrivateKeyDer::Pkcs8(p.key_der.clone().into()),
-        )
-        .unwrap();
+        let mut config = p.server_config();
         config.alpn_protocols = vec![b"http/1.1".to_vec()];
         EchoUpgrade::start_with(Some(tokio_rustls::TlsAcceptor::from(Arc::new(config)))).await
     }
