@@ -51,7 +51,17 @@ impl Authorizer {
     /// Who the token belongs to (401 when nobody, 503 when the catalog
     /// cannot answer).
     pub(crate) async fn authenticate(&self, token: &ClientToken) -> Result<Caller, RequestError> {
-        let hash = TokenHash::of(token.expose());
+        self.authenticate_hashed(TokenHash::of(token.expose()), token)
+            .await
+    }
+
+    /// Like [`authenticate`](Self::authenticate), with the token's hash
+    /// already known.
+    pub(crate) async fn authenticate_hashed(
+        &self,
+        hash: TokenHash,
+        token: &ClientToken,
+    ) -> Result<Caller, RequestError> {
         match self.cache.identity(&hash) {
             Some(Ok(identity)) => {
                 return Ok(Caller {

@@ -42,7 +42,7 @@ impl Progress {
         self.bytes.load(Ordering::Relaxed)
     }
 
-    fn count(&self, n: usize) {
+    pub(crate) fn count(&self, n: usize) {
         self.bytes.fetch_add(n as u64, Ordering::Relaxed);
     }
 
@@ -205,6 +205,14 @@ impl ResponseBody {
         ResponseBody {
             inner: Inner::Upstream(body),
             log: None,
+        }
+    }
+
+    /// The text of a body written by the proxy.
+    pub(crate) fn full_bytes(&self) -> Option<&Bytes> {
+        match &self.inner {
+            Inner::Full(b) => b.as_ref(),
+            Inner::Upstream(_) => None,
         }
     }
 

@@ -105,6 +105,11 @@ impl<T> ConnIo<T> {
         }
     }
 
+    /// The socket underneath.
+    pub(crate) fn get_ref(&self) -> &T {
+        &self.inner
+    }
+
     fn set_phase(&mut self, phase: Phase, limit: Duration) {
         self.phase = phase;
         self.sleep.as_mut().reset(Instant::now() + limit);

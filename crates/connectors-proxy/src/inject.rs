@@ -55,7 +55,7 @@ fn remove_where(headers: &mut HeaderMap, hit: impl Fn(&[u8]) -> bool) {
 
 /// Whether a header value is `token`, `<scheme> token`, or `Basic` with
 /// `token` as password.
-fn carries_token(value: &[u8], token: &str) -> bool {
+pub(crate) fn carries_token(value: &[u8], token: &str) -> bool {
     let token = token.as_bytes();
     if token.is_empty() {
         return false;

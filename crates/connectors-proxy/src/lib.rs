@@ -42,6 +42,7 @@ mod classify;
 mod conn;
 mod connect;
 mod error;
+mod fast;
 mod forward;
 mod identify;
 mod inject;
@@ -129,6 +130,10 @@ pub struct ProxyConfig {
     /// Also append each audit record as a JSON line to this file (created
     /// with mode 0600).
     pub audit_file: Option<PathBuf>,
+    /// Serve plain reverse-mode HTTP/1.1 requests on the listener's fast
+    /// path (see the `fast` module); when off, every request goes through
+    /// the general server. Both give the same answers.
+    pub http1_fast_path: bool,
 }
 
 impl Default for ProxyConfig {
@@ -150,6 +155,7 @@ impl Default for ProxyConfig {
             max_inspected_body_bytes: 1024 * 1024,
             shutdown_grace: Duration::from_secs(10),
             audit_file: None,
+            http1_fast_path: true,
         }
     }
 }
@@ -280,6 +286,20 @@ impl Proxy {
         shutdown: impl Future<Output = ()> + Send,
     ) -> Result<(), ProxyError> {
         server::serve(self.shared, listener, shutdown).await
+    }
+
+    /// Like [`serve`](Self::serve), on `workers` threads of their own
+    /// (0: one per CPU), each running its own event loop and accepting
+    /// from the same listener; a connection stays on the thread that
+    /// accepted it. This keeps the proxy's traffic off the caller's
+    /// runtime and spares it the hand-over of work between threads.
+    pub async fn serve_on_workers(
+        self,
+        listener: tokio::net::TcpListener,
+        workers: usize,
+        shutdown: impl Future<Output = ()> + Send,
+    ) -> Result<(), ProxyError> {
+        server::serve_on_workers(self.shared, listener, workers, shutdown).await
     }
 
     /// Serves `GET /metrics` (Prometheus text format) and `GET /healthz`

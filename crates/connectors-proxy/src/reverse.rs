@@ -209,7 +209,7 @@ fn is_json(parts: &Parts) -> bool {
 
 /// Rewrites a redirect under `spec.address` to the Connector's proxy
 /// address: the published one, else the address the client used.
-fn rewrite_location(
+pub(crate) fn rewrite_location(
     loc: &str,
     route: &Route,
     target: &Target<'_>,

@@ -72,7 +72,11 @@ pub(crate) async fn serve(
                     let state = Arc::new(ConnState::default());
                     let io = ConnIo::new(stream, state.clone(), deadlines);
                     let ctx = ConnCtx { state, tunnel: None };
-                    conns.spawn(serve_connection(shared.clone(), io, ctx, false));
+                    if shared.config.http1_fast_path {
+                        conns.spawn(crate::fast::serve(shared.clone(), io, ctx));
+                    } else {
+                        conns.spawn(serve_connection(shared.clone(), io, ctx, false));
+                    }
                 }
                 Err(e) => {
                     // Typically out of file descriptors: back off briefly.
@@ -100,6 +104,66 @@ pub(crate) async fn serve(
         while conns.join_next().await.is_some() {}
     }
     Ok(())
+}
+
+pub(crate) async fn serve_on_workers(
+    shared: Arc<Shared>,
+    listener: TcpListener,
+    workers: usize,
+    shutdown: impl Future<Output = ()> + Send,
+) -> Result<(), ProxyError> {
+    let workers = match workers {
+        0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        n => n,
+    };
+    let listener = listener
+        .into_std()
+        .map_err(|e| ProxyError::io("preparing the proxy listener", e))?;
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let (done_tx, mut done_rx) = tokio::sync::mpsc::channel::<Result<(), ProxyError>>(workers);
+    for i in 0..workers {
+        let listener = listener
+            .try_clone()
+            .map_err(|e| ProxyError::io("sharing the proxy listener", e))?;
+        let shared = shared.clone();
+        let mut stop = stop_rx.clone();
+        let done = done_tx.clone();
+        let spawned = std::thread::Builder::new()
+            .name(format!("proxy-{i}"))
+            .spawn(move || {
+                let result = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .map_err(|e| ProxyError::io("starting a proxy worker", e))
+                    .and_then(|rt| {
+                        rt.block_on(async move {
+                            let listener = TcpListener::from_std(listener)
+                                .map_err(|e| ProxyError::io("registering the proxy listener", e))?;
+                            serve(shared, listener, async move {
+                                let _ = stop.wait_for(|s| *s).await;
+                            })
+                            .await
+                        })
+                    });
+                let _ = done.blocking_send(result);
+            });
+        if let Err(e) = spawned {
+            let _ = stop_tx.send(true);
+            return Err(ProxyError::io("starting a proxy worker thread", e));
+        }
+    }
+    drop(done_tx);
+    drop(listener);
+    tracing::debug!(workers, "proxy workers started");
+    shutdown.await;
+    let _ = stop_tx.send(true);
+    let mut result = Ok(());
+    while let Some(r) = done_rx.recv().await {
+        if r.is_err() && result.is_ok() {
+            result = r;
+        }
+    }
+    result
 }
 
 /// Serves HTTP on one client connection (HTTP/2 when `h2`) until it
@@ -191,26 +255,36 @@ async fn handle(
     let result = dispatch(&shared, &ctx, req, &mut log).await;
     let mut resp = match result {
         Ok(r) => r,
-        Err(e) => {
-            log.error = Some(e.kind());
-            if let Some(kind) = e.upstream_kind() {
-                shared
-                    .telemetry
-                    .metrics
-                    .upstream_error(log.class.as_ref(), kind);
-            }
-            if e.status().is_server_error() && e.status() != StatusCode::NOT_IMPLEMENTED {
-                tracing::warn!(request_id = %id, connector = log.connector.as_deref().unwrap_or("-"), error = %e, "request failed");
-            } else {
-                tracing::debug!(request_id = %id, connector = log.connector.as_deref().unwrap_or("-"), error = %e, "request refused");
-            }
-            e.to_response(id)
-        }
+        Err(e) => error_response(&shared, &mut log, &e),
     };
     log.status = resp.status().as_u16();
     log.headers_after = Some(log.started.elapsed());
     resp.body_mut().attach_log(log);
     Ok(resp)
+}
+
+/// The proxy's own answer for a failed request: noted in the request's
+/// log record and the upstream error counters, logged (a warning for
+/// server-side failures), and turned into a short plain-text response.
+pub(crate) fn error_response(
+    shared: &Shared,
+    log: &mut RequestLog,
+    e: &RequestError,
+) -> Response<ResponseBody> {
+    log.error = Some(e.kind());
+    if let Some(kind) = e.upstream_kind() {
+        shared
+            .telemetry
+            .metrics
+            .upstream_error(log.class.as_ref(), kind);
+    }
+    let id = log.id;
+    if e.status().is_server_error() && e.status() != StatusCode::NOT_IMPLEMENTED {
+        tracing::warn!(request_id = %id, connector = log.connector.as_deref().unwrap_or("-"), error = %e, "request failed");
+    } else {
+        tracing::debug!(request_id = %id, connector = log.connector.as_deref().unwrap_or("-"), error = %e, "request refused");
+    }
+    e.to_response(id)
 }
 
 async fn dispatch(

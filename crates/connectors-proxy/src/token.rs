@@ -51,10 +51,18 @@ impl fmt::Debug for ClientToken {
 /// Reads the token from `Authorization` (Bearer, then Basic). `Ok(None)`
 /// when there is no `Authorization` header or it uses another scheme.
 pub(crate) fn from_authorization(headers: &HeaderMap) -> Result<Option<ClientToken>, RequestError> {
+    from_values(headers.get_all(AUTHORIZATION).iter().map(|v| v.as_bytes()))
+}
+
+/// Like [`from_authorization`], over the raw values of the
+/// `Authorization` fields.
+pub(crate) fn from_values<'a>(
+    values: impl Iterator<Item = &'a [u8]>,
+) -> Result<Option<ClientToken>, RequestError> {
     let mut found = None;
     let mut malformed = None;
-    for v in headers.get_all(AUTHORIZATION) {
-        match parse(v.as_bytes()) {
+    for v in values {
+        match parse(v) {
             Ok(Some(t)) => match (&found, t.source) {
                 (None, _) => found = Some(t),
                 (

@@ -50,6 +50,8 @@ pub(crate) struct Upstream {
     tls: UpstreamTls,
     default: Arc<Clients>,
     by_ca: RwLock<HashMap<[u8; 32], Arc<Clients>>>,
+    /// HTTP/1.1-only TLS settings of the fast path, per CA set.
+    tls_http1: RwLock<HashMap<Option<[u8; 32]>, Arc<rustls::ClientConfig>>>,
 }
 
 impl Upstream {
@@ -61,7 +63,33 @@ impl Upstream {
             tls,
             default,
             by_ca: RwLock::new(HashMap::new()),
+            tls_http1: RwLock::new(HashMap::new()),
         }
+    }
+
+    /// TLS settings offering only HTTP/1.1, trusting the system roots plus
+    /// `ca`; built once per CA set.
+    pub(crate) fn tls_http1(&self, ca: Option<&CaSet>) -> Arc<rustls::ClientConfig> {
+        let key = ca.map(|c| c.fingerprint);
+        if let Some(c) = self
+            .tls_http1
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&key)
+        {
+            return c.clone();
+        }
+        let mut map = self.tls_http1.write().unwrap_or_else(|p| p.into_inner());
+        if map.len() >= MAX_CA_SETS {
+            map.clear();
+        }
+        map.entry(key)
+            .or_insert_with(|| {
+                let mut config = self.tls.client_config(ca);
+                config.alpn_protocols = vec![b"http/1.1".to_vec()];
+                Arc::new(config)
+            })
+            .clone()
     }
 
     fn clients(&self, ca: Option<&CaSet>) -> Arc<Clients> {

@@ -119,6 +119,15 @@ pub struct StandaloneArgs {
     /// Deadline for connecting to an upstream (502 after).
     #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = humantime::parse_duration)]
     pub connect_timeout: std::time::Duration,
+    /// Threads serving proxy clients, each with its own event loop
+    /// (0: one per CPU).
+    #[arg(
+        long,
+        value_name = "N",
+        default_value_t = 0,
+        env = "CONNECTORS_PROXY_WORKERS"
+    )]
+    pub proxy_workers: usize,
     /// Address of the metrics listener (GET /metrics in the Prometheus
     /// text format, GET /healthz).
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:7482")]

@@ -104,7 +104,11 @@ async fn serve(args: StandaloneArgs) -> Result<ExitCode> {
             None
         }
     };
-    let proxy_task = tokio::spawn(proxy.serve(proxy_listener, stopped(stop_rx.clone())));
+    let proxy_task = tokio::spawn(proxy.serve_on_workers(
+        proxy_listener,
+        args.proxy_workers,
+        stopped(stop_rx.clone()),
+    ));
 
     let reconciler = Reconciler::new(
         dyn_catalog.clone(),

@@ -1,0 +1,341 @@
+//! One request and its response on the fast path: send the prepared head
+//! and the request body to the tool, read the response head (skipping
+//! informational ones) within the response timeout, pass the cleaned head
+//! and the body to the client.
+//!
+//! A kept connection the tool closed meanwhile is replaced once, for a
+//! request without a body (nothing of it can have reached the tool). A
+//! failure before the response head is answered like on the general path
+//! (502/504); a failure after it cuts the client connection, the only way
+//! to tell an HTTP/1.1 client the body is incomplete.
+
+use super::framing::{self, Framing, RelayError};
+use super::prepare::{Plan, Redirect};
+use super::response::{self, ClientHead, Parsed};
+use super::upconn::UpConn;
+use super::{reply, Conn, Next};
+use crate::audit::RequestLog;
+use crate::body::Progress;
+use crate::error::RequestError;
+use crate::identify::Target;
+use crate::reverse::rewrite_location;
+use crate::route::{Route, UpstreamTarget};
+use crate::Shared;
+use bytes::{Buf, BytesMut};
+use std::sync::Arc;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+/// Bodies up to this size go out in the same write as their head.
+const COALESCE: usize = 16 * 1024;
+/// A kept connection idle this long is checked before it is used.
+const PROBE_IDLE: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Why a request could not be sent or answered.
+enum Failure {
+    /// The kept connection was closed by the tool before it read anything.
+    Stale,
+    /// Answer the client with this error; `body_done` says whether the
+    /// request body was read whole.
+    Answer(RequestError, bool),
+}
+
+pub(crate) async fn run(shared: &Shared, conn: &mut Conn, plan: Plan) -> Next {
+    let Plan {
+        mut log,
+        route,
+        head,
+        body,
+        head_method,
+        client_close,
+        redirect,
+    } = plan;
+    let Ok(forward) = &route.forward else {
+        // `prepare` only plans requests whose route can forward.
+        return Next::Close;
+    };
+    let target = &forward.upstream;
+    let ca = route.ca().ok().flatten();
+    let progress = Progress::new();
+    log.track_request_body(progress.clone());
+
+    let mut retried = false;
+    let (mut up, client_head) = loop {
+        let mut reuse = conn.up.take().filter(|u| u.serves(target, ca));
+        // A request with a body cannot be sent again if the kept connection
+        // turns out closed, and a long-idle one may well be: look first.
+        if let Some(u) = reuse.as_mut() {
+            if (!body.is_empty() || u.idle_since.elapsed() >= PROBE_IDLE)
+                && u.closed_meanwhile().await
+            {
+                reuse = None;
+            }
+        }
+        let mut up = match reuse {
+            Some(u) => u,
+            None => match UpConn::open(shared, target, ca).await {
+                Ok(u) => u,
+                Err(e) => return fail(shared, conn, &mut log, &e, body, client_close).await,
+            },
+        };
+        let location = |loc: &str| locate(loc, &route, &redirect);
+        match send(
+            shared,
+            conn,
+            &mut up,
+            &head,
+            body,
+            &progress,
+            target,
+            head_method,
+            client_close,
+            &location,
+        )
+        .await
+        {
+            Ok(h) => break (up, h),
+            Err(Failure::Stale) if !retried && up.served > 0 && body.is_empty() => retried = true,
+            Err(Failure::Stale) => {
+                let e = RequestError::UpstreamFailed {
+                    host: target.host.clone(),
+                    reason: "connection closed before a response".into(),
+                };
+                return fail(shared, conn, &mut log, &e, Framing::Length(0), true).await;
+            }
+            Err(Failure::Answer(e, body_done)) => {
+                let body = if body_done { Framing::Length(0) } else { body };
+                return fail(shared, conn, &mut log, &e, body, client_close).await;
+            }
+        }
+    };
+
+    log.status = client_head.status;
+    log.headers_after = Some(log.started.elapsed());
+    let mut out = client_head.bytes;
+    let mut sent_inline = 0;
+    if let Framing::Length(n) = client_head.body {
+        if n > 0 && n as usize <= COALESCE && up.buf.len() as u64 >= n {
+            out.extend_from_slice(&up.buf[..n as usize]);
+            up.buf.advance(n as usize);
+            sent_inline = n as usize;
+        }
+    }
+    if conn.io.write_all(&out).await.is_err() {
+        return Next::Close;
+    }
+    log.add_bytes(sent_inline);
+    let mut rest = if sent_inline > 0 {
+        Framing::Length(0)
+    } else {
+        client_head.body
+    };
+    #[cfg(target_os = "linux")]
+    if let (Framing::Length(n), super::upconn::UpIo::Plain(tcp)) = (rest, &up.io) {
+        if n >= super::splice::MIN_SPLICE {
+            // What was read with the head first, then the rest in the kernel.
+            let k = up.buf.len().min(n as usize);
+            if conn.io.write_all(&up.buf[..k]).await.is_err() {
+                return Next::Close;
+            }
+            up.buf.advance(k);
+            log.add_bytes(k);
+            let spliced = super::splice::relay(tcp, conn.io.get_ref(), n - k as u64, &mut |b| {
+                log.add_bytes(b)
+            })
+            .await;
+            match spliced {
+                Ok(()) => rest = Framing::Length(0),
+                Err(super::splice::SpliceError::Sink(_)) => return Next::Close,
+                Err(e) => {
+                    log.mark_failed();
+                    tracing::warn!(request_id = %log.id, connector = log.connector.as_deref().unwrap_or("-"), host = %target.host, error = %e, "the tool's response body broke off");
+                    return Next::Close;
+                }
+            }
+        }
+    }
+    let relayed = framing::relay(rest, &mut up.buf, &mut up.io, &mut conn.io, &mut |k| {
+        log.add_bytes(k)
+    })
+    .await;
+    match relayed {
+        Ok(()) => {}
+        Err(RelayError::Sink(_)) => return Next::Close,
+        Err(e) => {
+            log.mark_failed();
+            tracing::warn!(request_id = %log.id, connector = log.connector.as_deref().unwrap_or("-"), host = %target.host, error = %e, "the tool's response body broke off");
+            return Next::Close;
+        }
+    }
+    log.mark_complete();
+    drop(log);
+    if client_head.reusable && up.buf.is_empty() {
+        up.served += 1;
+        up.idle_since = std::time::Instant::now();
+        if up.buf.capacity() > 64 * 1024 {
+            up.buf = BytesMut::with_capacity(8 * 1024);
+        }
+        conn.up = Some(up);
+    }
+    if client_close {
+        Next::Close
+    } else {
+        Next::KeepAlive
+    }
+}
+
+/// Sends the head and the body; returns the client's response head, the
+/// tool's body (or its start) left in `up.buf`.
+#[allow(clippy::too_many_arguments)]
+async fn send(
+    shared: &Shared,
+    conn: &mut Conn,
+    up: &mut UpConn,
+    head: &[u8],
+    body: Framing,
+    progress: &Arc<Progress>,
+    target: &UpstreamTarget,
+    head_method: bool,
+    client_close: bool,
+    location: &(dyn Fn(&str) -> Option<String> + Sync),
+) -> Result<ClientHead, Failure> {
+    let failed = |reason: String| RequestError::UpstreamFailed {
+        host: target.host.clone(),
+        reason,
+    };
+    // The body is buffered whole (see `prepare`); a short one goes out in
+    // the same write as the head.
+    let n = match body {
+        Framing::Length(n) => usize::try_from(n).unwrap_or(usize::MAX).min(conn.buf.len()),
+        _ => 0,
+    };
+    let written = if n <= COALESCE {
+        let mut out = Vec::with_capacity(head.len() + n);
+        out.extend_from_slice(head);
+        out.extend_from_slice(&conn.buf[..n]);
+        up.io.write_all(&out).await
+    } else {
+        match up.io.write_all(head).await {
+            Ok(()) => up.io.write_all(&conn.buf[..n]).await,
+            Err(e) => Err(e),
+        }
+    };
+    if let Err(e) = written {
+        return Err(stale_or(
+            up,
+            failed(format!("sending the request failed: {}", e.kind())),
+            false,
+        ));
+    }
+    conn.buf.advance(n);
+    progress.count(n);
+    let body_done = true;
+    if let Err(e) = up.io.flush().await {
+        return Err(Failure::Answer(
+            failed(format!("sending the request failed: {}", e.kind())),
+            body_done,
+        ));
+    }
+
+    let limit = shared.config.upstream_header_timeout;
+    let read = tokio::time::timeout(limit, async {
+        let mut seen = false;
+        loop {
+            if !up.buf.is_empty() {
+                seen = true;
+                match response::parse(&up.buf, &target.host, head_method, client_close, location) {
+                    Ok(Parsed::Final(n, h)) => {
+                        up.buf.advance(n);
+                        return Ok(h);
+                    }
+                    Ok(Parsed::Informational(n)) => {
+                        up.buf.advance(n);
+                        continue;
+                    }
+                    Ok(Parsed::Partial) => {}
+                    Err(e) => return Err(Failure::Answer(e, body_done)),
+                }
+            }
+            if up.buf.capacity() - up.buf.len() < 4096 {
+                up.buf.reserve(16 * 1024);
+            }
+            match up.io.read_buf(&mut up.buf).await {
+                Ok(0) if !seen => {
+                    return Err(stale_or(
+                        up,
+                        failed("connection closed before a response".into()),
+                        body_done,
+                    ))
+                }
+                Ok(0) => {
+                    return Err(Failure::Answer(
+                        failed("connection closed in the response head".into()),
+                        body_done,
+                    ))
+                }
+                Ok(_) => {}
+                Err(e) if !seen => {
+                    return Err(stale_or(
+                        up,
+                        failed(format!("reading the response failed: {}", e.kind())),
+                        body_done,
+                    ))
+                }
+                Err(e) => {
+                    return Err(Failure::Answer(
+                        failed(format!("reading the response failed: {}", e.kind())),
+                        body_done,
+                    ))
+                }
+            }
+        }
+    })
+    .await;
+    match read {
+        Ok(r) => r,
+        Err(_) => Err(Failure::Answer(
+            RequestError::UpstreamTimeout {
+                host: target.host.clone(),
+                what: "answer",
+                after: limit,
+            },
+            body_done,
+        )),
+    }
+}
+
+/// On a kept connection, a failure before any answer means the tool closed
+/// it meanwhile.
+fn stale_or(up: &UpConn, e: RequestError, body_done: bool) -> Failure {
+    if up.served > 0 {
+        Failure::Stale
+    } else {
+        Failure::Answer(e, body_done)
+    }
+}
+
+async fn fail(
+    shared: &Shared,
+    conn: &mut Conn,
+    log: &mut RequestLog,
+    e: &RequestError,
+    body: Framing,
+    client_close: bool,
+) -> Next {
+    let close = client_close || !reply::skip_body(&mut conn.buf, body);
+    reply::error(shared, conn, log, e, close).await
+}
+
+/// A `Location` from the tool, rewritten when it points under the
+/// Connector's address.
+fn locate(loc: &str, route: &Route, r: &Redirect) -> Option<String> {
+    let forward = route.forward.as_ref().ok()?;
+    let up = &forward.upstream;
+    let target = Target {
+        namespace: &r.namespace,
+        name: &r.name,
+        rest: "",
+        format: r.format,
+    };
+    let url = format!("{}://{}{}", up.scheme, up.authority, r.sent);
+    rewrite_location(loc, route, &target, r.client_host.as_deref(), &url)
+}

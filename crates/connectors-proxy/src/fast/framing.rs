@@ -1,0 +1,239 @@
+//! Moving a message body from one side to the other by its framing:
+//! a known length, chunked (checked and passed on as is, trailers
+//! dropped), or — for a response only — until the tool closes (passed to
+//! the client chunked).
+
+use super::chunked::{ChunkError, ChunkedDecoder, Piece};
+use bytes::{Buf, BytesMut};
+use std::io;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+
+/// How a body's end is known.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Framing {
+    /// Exactly this many bytes (0: no body).
+    Length(u64),
+    /// Chunked transfer coding.
+    Chunked,
+    /// Until the sender closes (responses only).
+    Close,
+}
+
+impl Framing {
+    /// Whether there is no body at all.
+    pub(crate) fn is_empty(self) -> bool {
+        self == Framing::Length(0)
+    }
+}
+
+/// Why a body could not be moved.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum RelayError {
+    #[error("reading failed: {0}")]
+    Source(io::Error),
+    #[error("writing failed: {0}")]
+    Sink(io::Error),
+    #[error("{0}")]
+    Framing(#[from] ChunkError),
+    #[error("the body ended early")]
+    Truncated,
+}
+
+/// Reads at least this much at a time once a body is large.
+const READ_CHUNK: usize = 64 * 1024;
+
+/// Moves one body from `buf` (bytes already read) and then `src` to
+/// `dst`. Bytes after the body stay in `buf`. `counted` receives the
+/// number of body bytes (without framing) as they go.
+pub(crate) async fn relay<R, W>(
+    framing: Framing,
+    buf: &mut BytesMut,
+    src: &mut R,
+    dst: &mut W,
+    counted: &mut (dyn FnMut(usize) + Send),
+) -> Result<(), RelayError>
+where
+    R: AsyncRead + Unpin + ?Sized,
+    W: AsyncWrite + Unpin + ?Sized,
+{
+    match framing {
+        Framing::Length(n) => relay_length(n, buf, src, dst, counted).await,
+        Framing::Chunked => relay_chunked(buf, src, dst, counted).await,
+        Framing::Close => relay_to_close(buf, src, dst, counted).await,
+    }
+}
+
+async fn fill<R: AsyncRead + Unpin + ?Sized>(
+    buf: &mut BytesMut,
+    src: &mut R,
+) -> Result<(), RelayError> {
+    if buf.capacity() - buf.len() < READ_CHUNK / 4 {
+        buf.reserve(READ_CHUNK);
+    }
+    match src.read_buf(buf).await {
+        Ok(0) => Err(RelayError::Truncated),
+        Ok(_) => Ok(()),
+        Err(e) => Err(RelayError::Source(e)),
+    }
+}
+
+async fn relay_length<R, W>(
+    mut left: u64,
+    buf: &mut BytesMut,
+    src: &mut R,
+    dst: &mut W,
+    counted: &mut (dyn FnMut(usize) + Send),
+) -> Result<(), RelayError>
+where
+    R: AsyncRead + Unpin + ?Sized,
+    W: AsyncWrite + Unpin + ?Sized,
+{
+    loop {
+        if left > 0 && !buf.is_empty() {
+            let k = usize::try_from(left).unwrap_or(usize::MAX).min(buf.len());
+            dst.write_all(&buf[..k]).await.map_err(RelayError::Sink)?;
+            buf.advance(k);
+            left -= k as u64;
+            counted(k);
+        }
+        if left == 0 {
+            return Ok(());
+        }
+        fill(buf, src).await?;
+    }
+}
+
+async fn relay_chunked<R, W>(
+    buf: &mut BytesMut,
+    src: &mut R,
+    dst: &mut W,
+    counted: &mut (dyn FnMut(usize) + Send),
+) -> Result<(), RelayError>
+where
+    R: AsyncRead + Unpin + ?Sized,
+    W: AsyncWrite + Unpin + ?Sized,
+{
+    let mut dec = ChunkedDecoder::default();
+    loop {
+        // Passed bytes are contiguous from `start` to `pos`.
+        let (mut start, mut pos) = (0, 0);
+        let mut ended = false;
+        while pos < buf.len() {
+            match dec.next(&buf[pos..])? {
+                Piece::Data(k) => {
+                    counted(k);
+                    pos += k;
+                }
+                Piece::Pass(k) => pos += k,
+                Piece::Skip(k) => {
+                    write(dst, &buf[start..pos]).await?;
+                    pos += k;
+                    start = pos;
+                }
+                Piece::End(k) => {
+                    write(dst, &buf[start..pos]).await?;
+                    write(dst, b"\r\n").await?;
+                    pos += k;
+                    start = pos;
+                    ended = true;
+                    break;
+                }
+                Piece::More => break,
+            }
+        }
+        write(dst, &buf[start..pos]).await?;
+        buf.advance(pos);
+        if ended || dec.is_done() {
+            return Ok(());
+        }
+        fill(buf, src).await?;
+    }
+}
+
+async fn relay_to_close<R, W>(
+    buf: &mut BytesMut,
+    src: &mut R,
+    dst: &mut W,
+    counted: &mut (dyn FnMut(usize) + Send),
+) -> Result<(), RelayError>
+where
+    R: AsyncRead + Unpin + ?Sized,
+    W: AsyncWrite + Unpin + ?Sized,
+{
+    let mut out = Vec::new();
+    loop {
+        if !buf.is_empty() {
+            out.clear();
+            out.extend_from_slice(format!("{:x}\r\n", buf.len()).as_bytes());
+            out.extend_from_slice(buf);
+            out.extend_from_slice(b"\r\n");
+            write(dst, &out).await?;
+            counted(buf.len());
+            buf.clear();
+        }
+        match fill(buf, src).await {
+            Ok(()) => {}
+            Err(RelayError::Truncated) => return write(dst, b"0\r\n\r\n").await,
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+async fn write<W: AsyncWrite + Unpin + ?Sized>(
+    dst: &mut W,
+    bytes: &[u8],
+) -> Result<(), RelayError> {
+    if bytes.is_empty() {
+        return Ok(());
+    }
+    dst.write_all(bytes).await.map_err(RelayError::Sink)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn run(
+        framing: Framing,
+        first: &[u8],
+        rest: &[u8],
+    ) -> (Result<(), RelayError>, Vec<u8>, Vec<u8>, usize) {
+        let mut buf = BytesMut::from(first);
+        let mut src = rest;
+        let mut out = Vec::new();
+        let mut n = 0;
+        let r = relay(framing, &mut buf, &mut src, &mut out, &mut |k| n += k).await;
+        (r, out, buf.to_vec(), n)
+    }
+
+    #[tokio::test]
+    async fn lengths_stop_at_the_end_of_the_body() {
+        let (r, out, left, n) = run(Framing::Length(5), b"he", b"lloGET /next").await;
+        r.unwrap();
+        assert_eq!((out.as_slice(), n), (&b"hello"[..], 5));
+        assert_eq!(left, b"GET /next");
+        let (r, _, _, _) = run(Framing::Length(5), b"he", b"l").await;
+        assert!(matches!(r, Err(RelayError::Truncated)));
+    }
+
+    #[tokio::test]
+    async fn chunked_bodies_pass_without_trailers() {
+        let (r, out, left, n) = run(
+            Framing::Chunked,
+            b"3\r\nabc\r\n0\r\nX-T: 1\r\n",
+            b"\r\nrest",
+        )
+        .await;
+        r.unwrap();
+        assert_eq!(out, b"3\r\nabc\r\n0\r\n\r\n");
+        assert_eq!((left.as_slice(), n), (&b"rest"[..], 3));
+    }
+
+    #[tokio::test]
+    async fn close_delimited_bodies_become_chunked() {
+        let (r, out, _, n) = run(Framing::Close, b"ab", b"cde").await;
+        r.unwrap();
+        assert_eq!(out, b"2\r\nab\r\n3\r\ncde\r\n0\r\n\r\n");
+        assert_eq!(n, 5);
+    }
+}

@@ -1,0 +1,181 @@
+//! The HTTP/1.1 fast path of the listener.
+//!
+//! Most traffic through the proxy is plain reverse-mode requests: a tool
+//! client sends `GET /namespaces/NS/connectors/NAME/…` with its token, over
+//! a keep-alive connection. For these, one task per client connection reads
+//! the request head, checks and rewrites it ([`prepare`]), and relays the
+//! exchange over its own HTTP/1.1 connection to the tool ([`exchange`]):
+//! one read and one write per side per small request, no pool, no
+//! hand-over between tasks, bodies relayed in place.
+//!
+//! Everything else — forward and CONNECT requests, protocol upgrades,
+//! `Expect`, HTTP/1.0, classes with a token extractor or a credential
+//! generator, unknown Connectors, heads over a limit — is handed, with the
+//! bytes already read, to the general server ([`crate::server`]) for the
+//! rest of the connection. The checks, the header rules, the audit record
+//! and the metrics are the same on both paths.
+
+mod chunked;
+mod date;
+mod exchange;
+mod framing;
+mod prepare;
+mod reply;
+mod response;
+mod rewind;
+#[cfg(target_os = "linux")]
+mod splice;
+mod upconn;
+
+use crate::conn::ConnIo;
+use crate::server::{self, ConnCtx};
+use crate::Shared;
+use bytes::{Buf, BytesMut};
+use prepare::Prepared;
+use rewind::Rewind;
+use std::sync::Arc;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::sync::watch;
+use upconn::UpConn;
+
+/// One client connection on the fast path.
+pub(crate) struct Conn {
+    pub(crate) io: ConnIo<TcpStream>,
+    /// Bytes read from the client and not yet used.
+    pub(crate) buf: BytesMut,
+    /// The connection to the tool of the last request, kept for the next.
+    pub(crate) up: Option<UpConn>,
+    memo: prepare::TokenMemo,
+}
+
+/// What to do after a request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Next {
+    KeepAlive,
+    Close,
+}
+
+enum Head {
+    /// A complete head of this many bytes is buffered.
+    Ready(usize),
+    /// The client left, or shutdown started between requests.
+    Closed,
+    /// Let the general server read this connection.
+    HandOff,
+}
+
+/// Serves one client connection until it closes.
+pub(crate) async fn serve(shared: Arc<Shared>, io: ConnIo<TcpStream>, ctx: ConnCtx) {
+    let mut conn = Conn {
+        io,
+        buf: BytesMut::with_capacity(4096),
+        up: None,
+        memo: prepare::TokenMemo::default(),
+    };
+    let mut stop = shared.stop.subscribe();
+    loop {
+        let end = match read_head(&shared, &mut conn, &mut stop).await {
+            Head::Ready(end) => end,
+            Head::Closed => return,
+            Head::HandOff => return hand_off(shared, conn, ctx).await,
+        };
+        let next = match prepare::prepare(
+            &shared,
+            &ctx,
+            &conn.buf[..end],
+            conn.buf.len() - end,
+            &mut conn.memo,
+        )
+        .await
+        {
+            Prepared::HandOff => return hand_off(shared, conn, ctx).await,
+            Prepared::Refuse {
+                mut log,
+                error,
+                body,
+                client_close,
+            } => {
+                conn.buf.advance(end);
+                let mut close = client_close;
+                if !reply::skip_body(&mut conn.buf, body) {
+                    close = true;
+                }
+                reply::error(&shared, &mut conn, &mut log, &error, close).await
+            }
+            Prepared::Go(plan) => {
+                conn.buf.advance(end);
+                exchange::run(&shared, &mut conn, *plan).await
+            }
+        };
+        if next == Next::Close {
+            let _ = conn.io.shutdown().await;
+            return;
+        }
+        if conn.buf.is_empty() && conn.buf.capacity() > 64 * 1024 {
+            conn.buf = BytesMut::with_capacity(4096);
+        }
+    }
+}
+
+async fn read_head(shared: &Shared, conn: &mut Conn, stop: &mut watch::Receiver<bool>) -> Head {
+    // The general server's parser bound; it answers bigger heads with 431.
+    let limit = shared
+        .config
+        .max_request_header_bytes
+        .saturating_mul(2)
+        .max(4096);
+    loop {
+        if let Some(end) = head_end(&conn.buf) {
+            return Head::Ready(end);
+        }
+        if conn.buf.len() > limit {
+            return Head::HandOff;
+        }
+        if conn.buf.capacity() - conn.buf.len() < 1024 {
+            conn.buf.reserve(4096);
+        }
+        let read = if conn.buf.is_empty() {
+            tokio::select! {
+                r = conn.io.read_buf(&mut conn.buf) => r,
+                _ = stop.wait_for(|s| *s) => return Head::Closed,
+            }
+        } else {
+            conn.io.read_buf(&mut conn.buf).await
+        };
+        match read {
+            Ok(0) if conn.buf.is_empty() => return Head::Closed,
+            // A partial head and then the end: the general server answers.
+            Ok(0) => return Head::HandOff,
+            Ok(_) => {}
+            Err(_) => return Head::Closed,
+        }
+    }
+}
+
+/// The end of the head (after its blank line) in `buf`, if it is there.
+/// Lines end with CRLF; a bare LF is accepted, as the parser does.
+fn head_end(buf: &[u8]) -> Option<usize> {
+    let crlf = memchr::memmem::find(buf, b"\n\r\n").map(|at| at + 3);
+    let scan = &buf[..crlf.unwrap_or(buf.len())];
+    let lf = memchr::memmem::find(scan, b"\n\n").map(|at| at + 2);
+    lf.or(crlf)
+}
+
+async fn hand_off(shared: Arc<Shared>, conn: Conn, ctx: ConnCtx) {
+    let Conn { io, buf, .. } = conn;
+    server::serve_connection(shared, Rewind::new(buf.freeze(), io), ctx, false).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::head_end;
+
+    #[test]
+    fn head_ends() {
+        assert_eq!(head_end(b"GET / HTTP/1.1\r\nA: b\r\n\r\nbody"), Some(24));
+        assert_eq!(head_end(b"GET / HTTP/1.1\nA: b\n\nbody"), Some(21));
+        assert_eq!(head_end(b"GET / HTTP/1.1\r\nA: b\r\n"), None);
+        assert_eq!(head_end(b""), None);
+    }
+}

@@ -1,0 +1,67 @@
+//! The proxy's own answers on the fast path: the same short plain-text
+//! error responses as the general server, written straight to the socket.
+
+use super::framing::Framing;
+use super::{Conn, Next};
+use crate::audit::RequestLog;
+use crate::error::RequestError;
+use crate::server::error_response;
+use crate::Shared;
+use bytes::{Buf, BytesMut};
+use tokio::io::AsyncWriteExt;
+
+/// Drops a request body that is already buffered whole; `false` when it
+/// is not (the connection must then close after the answer).
+pub(crate) fn skip_body(buf: &mut BytesMut, body: Framing) -> bool {
+    match body {
+        Framing::Length(n) if n <= buf.len() as u64 => {
+            buf.advance(n as usize);
+            true
+        }
+        _ => false,
+    }
+}
+
+/// Answers with `e` and finishes the request's record.
+pub(crate) async fn error(
+    shared: &Shared,
+    conn: &mut Conn,
+    log: &mut RequestLog,
+    e: &RequestError,
+    close: bool,
+) -> Next {
+    let resp = error_response(shared, log, e);
+    let body = resp.body().full_bytes().cloned().unwrap_or_default();
+    let status = resp.status();
+    let mut out = Vec::with_capacity(256 + body.len());
+    out.extend_from_slice(b"HTTP/1.1 ");
+    out.extend_from_slice(status.as_str().as_bytes());
+    out.push(b' ');
+    out.extend_from_slice(status.canonical_reason().unwrap_or("").as_bytes());
+    out.extend_from_slice(b"\r\n");
+    for (k, v) in resp.headers() {
+        out.extend_from_slice(k.as_str().as_bytes());
+        out.extend_from_slice(b": ");
+        out.extend_from_slice(v.as_bytes());
+        out.extend_from_slice(b"\r\n");
+    }
+    super::date::append_field(&mut out);
+    out.extend_from_slice(format!("content-length: {}\r\n", body.len()).as_bytes());
+    if close {
+        out.extend_from_slice(b"connection: close\r\n");
+    }
+    out.extend_from_slice(b"\r\n");
+    out.extend_from_slice(&body);
+    log.status = status.as_u16();
+    log.headers_after = Some(log.started.elapsed());
+    if conn.io.write_all(&out).await.is_err() {
+        return Next::Close;
+    }
+    log.add_bytes(body.len());
+    log.mark_complete();
+    if close {
+        Next::Close
+    } else {
+        Next::KeepAlive
+    }
+}

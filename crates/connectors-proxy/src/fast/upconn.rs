@@ -1,0 +1,218 @@
+//! The fast path's connection to the tool: one per client connection,
+//! opened on first use and kept while the client's requests go to the same
+//! tool (same scheme, authority and trusted CA set), HTTP/1.1 over TCP or
+//! TLS. The connect timeout covers TCP and TLS together; TLS is verified
+//! against the system roots plus the Connector's CA, as on the general
+//! path.
+
+use crate::error::RequestError;
+use crate::route::UpstreamTarget;
+use crate::tls::upstream::CaSet;
+use crate::Shared;
+use bytes::BytesMut;
+use rustls::pki_types::ServerName;
+use std::io;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::TcpStream;
+use tokio_rustls::client::TlsStream;
+
+/// A byte stream to the tool.
+pub(crate) enum UpIo {
+    Plain(TcpStream),
+    Tls(Box<TlsStream<TcpStream>>),
+}
+
+/// An open connection and what it is for.
+pub(crate) struct UpConn {
+    pub(crate) io: UpIo,
+    /// Bytes read from the tool and not yet used.
+    pub(crate) buf: BytesMut,
+    /// Requests already answered on this connection.
+    pub(crate) served: u64,
+    /// When the last response ended.
+    pub(crate) idle_since: std::time::Instant,
+    key: Key,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Key {
+    https: bool,
+    authority: String,
+    ca: Option<[u8; 32]>,
+}
+
+impl UpConn {
+    /// Whether this connection goes where `target` (trusting `ca`) goes.
+    pub(crate) fn serves(&self, target: &UpstreamTarget, ca: Option<&CaSet>) -> bool {
+        self.key.https == (target.scheme == http::uri::Scheme::HTTPS)
+            && self.key.authority == target.authority.as_str()
+            && self.key.ca == ca.map(|c| c.fingerprint)
+    }
+
+    /// Whether the tool has closed this kept connection (or sent bytes
+    /// nobody asked for): one non-blocking read.
+    pub(crate) async fn closed_meanwhile(&mut self) -> bool {
+        let mut probe = [0u8; 1];
+        std::future::poll_fn(|cx| {
+            let mut buf = ReadBuf::new(&mut probe);
+            match Pin::new(&mut self.io).poll_read(cx, &mut buf) {
+                Poll::Pending => Poll::Ready(false),
+                Poll::Ready(_) => Poll::Ready(true),
+            }
+        })
+        .await
+    }
+
+    /// Opens a connection to `target`.
+    pub(crate) async fn open(
+        shared: &Shared,
+        target: &UpstreamTarget,
+        ca: Option<&CaSet>,
+    ) -> Result<UpConn, RequestError> {
+        let limit = shared.config.connect_timeout;
+        let https = target.scheme == http::uri::Scheme::HTTPS;
+        let io = match tokio::time::timeout(limit, open_io(shared, target, ca, https)).await {
+            Ok(r) => r?,
+            Err(_) => {
+                return Err(RequestError::UpstreamTimeout {
+                    host: target.host.clone(),
+                    what: "accept a connection",
+                    after: limit,
+                })
+            }
+        };
+        Ok(UpConn {
+            io,
+            buf: BytesMut::with_capacity(8 * 1024),
+            served: 0,
+            idle_since: std::time::Instant::now(),
+            key: Key {
+                https,
+                authority: target.authority.as_str().to_string(),
+                ca: ca.map(|c| c.fingerprint),
+            },
+        })
+    }
+}
+
+async fn open_io(
+    shared: &Shared,
+    target: &UpstreamTarget,
+    ca: Option<&CaSet>,
+    https: bool,
+) -> Result<UpIo, RequestError> {
+    let unreachable = |reason: String| RequestError::UpstreamUnreachable {
+        host: target.host.clone(),
+        reason,
+    };
+    let port = target
+        .base
+        .port_or_known_default()
+        .ok_or_else(|| unreachable("the address has no port".into()))?;
+    let (addrs, name): (Vec<SocketAddr>, ServerName<'static>) = match target.base.host() {
+        Some(url::Host::Ipv4(ip)) => (
+            vec![SocketAddr::from((ip, port))],
+            ServerName::IpAddress(std::net::IpAddr::V4(ip).into()),
+        ),
+        Some(url::Host::Ipv6(ip)) => (
+            vec![SocketAddr::from((ip, port))],
+            ServerName::IpAddress(std::net::IpAddr::V6(ip).into()),
+        ),
+        Some(url::Host::Domain(d)) => {
+            let addrs: Vec<SocketAddr> = tokio::net::lookup_host((d, port))
+                .await
+                .map_err(|_| unreachable("its name does not resolve".into()))?
+                .collect();
+            let name = ServerName::try_from(d.to_string())
+                .map_err(|_| unreachable("its name is not a valid TLS server name".into()))?;
+            (addrs, name)
+        }
+        None => return Err(unreachable("the address has no host".into())),
+    };
+    let mut last: Option<io::Error> = None;
+    let mut tcp = None;
+    for a in &addrs {
+        match TcpStream::connect(a).await {
+            Ok(s) => {
+                tcp = Some(s);
+                break;
+            }
+            Err(e) => last = Some(e),
+        }
+    }
+    let Some(tcp) = tcp else {
+        let reason = match last {
+            Some(e) if e.kind() == io::ErrorKind::ConnectionRefused => {
+                "connection refused".to_string()
+            }
+            Some(e) => format!("{}", e.kind()),
+            None => "its name does not resolve".to_string(),
+        };
+        return Err(unreachable(reason));
+    };
+    let _ = tcp.set_nodelay(true);
+    let _ = socket2::SockRef::from(&tcp).set_tcp_keepalive(
+        &socket2::TcpKeepalive::new().with_time(std::time::Duration::from_secs(60)),
+    );
+    if !https {
+        return Ok(UpIo::Plain(tcp));
+    }
+    let connector = tokio_rustls::TlsConnector::from(shared.upstream.tls_http1(ca));
+    match connector.connect(name, tcp).await {
+        Ok(s) => Ok(UpIo::Tls(Box::new(s))),
+        Err(e) => {
+            let reason = e
+                .get_ref()
+                .and_then(|i| i.downcast_ref::<rustls::Error>())
+                .map(|t| t.to_string())
+                .unwrap_or_else(|| format!("handshake failed: {}", e.kind()));
+            Err(RequestError::UpstreamTls {
+                host: target.host.clone(),
+                reason: reason.chars().take(200).collect(),
+            })
+        }
+    }
+}
+
+impl AsyncRead for UpIo {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            UpIo::Plain(s) => Pin::new(s).poll_read(cx, buf),
+            UpIo::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
+        }
+    }
+}
+
+impl AsyncWrite for UpIo {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        match self.get_mut() {
+            UpIo::Plain(s) => Pin::new(s).poll_write(cx, buf),
+            UpIo::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
+        }
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            UpIo::Plain(s) => Pin::new(s).poll_flush(cx),
+            UpIo::Tls(s) => Pin::new(s.as_mut()).poll_flush(cx),
+        }
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            UpIo::Plain(s) => Pin::new(s).poll_shutdown(cx),
+            UpIo::Tls(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
+        }
+    }
+}

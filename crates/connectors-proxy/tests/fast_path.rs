@@ -1,0 +1,1072 @@
+//! The listener's HTTP/1.1 fast path on the wire: raw client sockets
+//! writing exact bytes to the proxy, and raw scripted tools behind it that
+//! record exactly what they receive.
+
+mod support;
+
+use connectors_proxy::ProxyConfig;
+use connectors_types::secret::BASIC_AUTH;
+use std::collections::BTreeSet;
+use std::fmt::Write as _;
+use std::net::SocketAddr;
+use std::ops::Deref;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use support::{
+    b64, builtin_class, connector, secret, start_proxy, test_config, MemCatalog, RunningProxy,
+};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+const PASSWORD: &str = "s3cret-pass-9f2c";
+const TOKEN_A: &str = "tok-team-a-7d1e";
+const TOKEN_B: &str = "tok-team-b-21aa";
+/// The Connector's path-format prefix; the tool's address path is `/base`.
+const BASE: &str = "/namespaces/team-a/connectors/git";
+/// How long a test waits for the proxy to answer.
+const IO_TIMEOUT: Duration = Duration::from_secs(10);
+/// A field whose name tells which server relayed a request (see [`via`]).
+const PROBE: (&str, &str) = ("X-Probe", "1");
+
+// ---------------------------------------------------------------- messages
+
+/// A message head as it was on the wire.
+#[derive(Clone, Debug)]
+struct Head {
+    /// Request line or status line.
+    start: String,
+    /// Fields in order, names as written.
+    fields: Vec<(String, String)>,
+    /// The whole head, blank line included.
+    raw: String,
+}
+
+impl Head {
+    fn parse(raw: Vec<u8>) -> Head {
+        let raw = String::from_utf8(raw).expect("head is not UTF-8");
+        let mut lines = raw.split("\r\n");
+        let start = lines.next().unwrap_or_default().to_string();
+        let fields = lines
+            .filter(|l| !l.is_empty())
+            .map(|l| {
+                let (n, v) = l
+                    .split_once(':')
+                    .unwrap_or_else(|| panic!("bad field {l:?}"));
+                (n.to_string(), v.trim().to_string())
+            })
+            .collect();
+        Head { start, fields, raw }
+    }
+
+    fn word(&self, i: usize) -> &str {
+        self.start.split(' ').nth(i).unwrap_or_default()
+    }
+
+    fn status(&self) -> u16 {
+        self.word(1).parse().expect("not a status line")
+    }
+
+    fn method(&self) -> &str {
+        self.word(0)
+    }
+
+    fn target(&self) -> &str {
+        self.word(1)
+    }
+
+    fn all(&self, name: &str) -> Vec<&str> {
+        self.fields
+            .iter()
+            .filter(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+            .collect()
+    }
+
+    fn get(&self, name: &str) -> Option<&str> {
+        self.all(name).first().copied()
+    }
+
+    /// Field names, lower case.
+    fn names(&self) -> BTreeSet<String> {
+        self.fields
+            .iter()
+            .map(|(n, _)| n.to_ascii_lowercase())
+            .collect()
+    }
+}
+
+/// A head with its body.
+#[derive(Clone, Debug)]
+struct Message {
+    head: Head,
+    /// The body, without its framing.
+    body: Vec<u8>,
+    /// The body as framed on the wire (chunk lines and trailers included).
+    wire: Vec<u8>,
+}
+
+impl Deref for Message {
+    type Target = Head;
+    fn deref(&self) -> &Head {
+        &self.head
+    }
+}
+
+impl Message {
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+
+    /// Head and framed body, as they were on the wire.
+    fn raw(&self) -> Vec<u8> {
+        [self.head.raw.as_bytes(), &self.wire].concat()
+    }
+}
+
+/// How a body's end is known.
+enum Body {
+    Length(usize),
+    Chunked,
+    ToEnd,
+}
+
+fn body_framing(head: &Head, default: Body) -> Body {
+    let chunked = head
+        .get("transfer-encoding")
+        .is_some_and(|v| v.to_ascii_lowercase().ends_with("chunked"));
+    match head.get("content-length") {
+        _ if chunked => Body::Chunked,
+        Some(n) => Body::Length(n.parse().expect("bad content-length")),
+        None => default,
+    }
+}
+
+fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    hay.windows(needle.len()).position(|w| w == needle)
+}
+
+fn contains_ignore_case(hay: &[u8], needle: &str) -> bool {
+    find(
+        &hay.to_ascii_lowercase(),
+        needle.to_ascii_lowercase().as_bytes(),
+    )
+    .is_some()
+}
+
+// ---------------------------------------------------------------- wire
+
+/// One TCP connection read message by message.
+struct Wire {
+    stream: TcpStream,
+    buf: Vec<u8>,
+}
+
+impl Wire {
+    async fn connect(addr: SocketAddr) -> Wire {
+        Wire::new(TcpStream::connect(addr).await.unwrap())
+    }
+
+    fn new(stream: TcpStream) -> Wire {
+        Wire {
+            stream,
+            buf: Vec::new(),
+        }
+    }
+
+    async fn send(&mut self, bytes: &[u8]) {
+        self.stream.write_all(bytes).await.unwrap();
+    }
+
+    /// Reads more; `false` at the end of the stream (or a reset).
+    async fn fill(&mut self) -> bool {
+        let mut chunk = [0u8; 16 * 1024];
+        let n = self.stream.read(&mut chunk).await.unwrap_or(0);
+        self.buf.extend_from_slice(&chunk[..n]);
+        n > 0
+    }
+
+    async fn take(&mut self, n: usize) -> Vec<u8> {
+        while self.buf.len() < n {
+            assert!(self.fill().await, "the stream ended in a body");
+        }
+        self.buf.drain(..n).collect()
+    }
+
+    /// The next line, CRLF included.
+    async fn line(&mut self) -> Vec<u8> {
+        loop {
+            if let Some(at) = find(&self.buf, b"\r\n") {
+                return self.buf.drain(..at + 2).collect();
+            }
+            assert!(self.fill().await, "the stream ended in a line");
+        }
+    }
+
+    /// The next head; `None` when the stream ends first.
+    async fn head(&mut self) -> Option<Head> {
+        loop {
+            if let Some(at) = find(&self.buf, b"\r\n\r\n") {
+                return Some(Head::parse(self.buf.drain(..at + 4).collect()));
+            }
+            if !self.fill().await {
+                return None;
+            }
+        }
+    }
+
+    /// A body and its framed bytes.
+    async fn body(&mut self, framing: Body) -> (Vec<u8>, Vec<u8>) {
+        match framing {
+            Body::Length(n) => {
+                let b = self.take(n).await;
+                (b.clone(), b)
+            }
+            Body::Chunked => self.chunked().await,
+            Body::ToEnd => {
+                while self.fill().await {}
+                let b = std::mem::take(&mut self.buf);
+                (b.clone(), b)
+            }
+        }
+    }
+
+    async fn chunked(&mut self) -> (Vec<u8>, Vec<u8>) {
+        let (mut body, mut wire) = (Vec::new(), Vec::new());
+        loop {
+            let line = self.line().await;
+            wire.extend_from_slice(&line);
+            let size = std::str::from_utf8(&line).unwrap().trim_end();
+            let size = size.split(';').next().unwrap_or_default().trim();
+            let size = usize::from_str_radix(size, 16).expect("bad chunk size");
+            if size == 0 {
+                loop {
+                    let line = self.line().await;
+                    wire.extend_from_slice(&line);
+                    if line == b"\r\n" {
+                        return (body, wire);
+                    }
+                }
+            }
+            let data = self.take(size + 2).await;
+            assert_eq!(&data[size..], b"\r\n", "chunk data must end with CRLF");
+            body.extend_from_slice(&data[..size]);
+            wire.extend_from_slice(&data);
+        }
+    }
+
+    /// The next request (the tool's side); `None` when the proxy closed.
+    async fn request(&mut self) -> Option<Message> {
+        let head = self.head().await?;
+        let (body, wire) = self.body(body_framing(&head, Body::Length(0))).await;
+        Some(Message { head, body, wire })
+    }
+
+    /// The next head from the proxy, within [`IO_TIMEOUT`].
+    async fn next_head(&mut self) -> Head {
+        tokio::time::timeout(IO_TIMEOUT, self.head())
+            .await
+            .expect("the proxy did not answer in time")
+            .expect("the proxy closed the connection without an answer")
+    }
+
+    /// The next final response; informational ones are skipped.
+    async fn response(&mut self) -> Message {
+        self.read_response(false).await
+    }
+
+    /// The response to a `HEAD` request.
+    async fn head_response(&mut self) -> Message {
+        self.read_response(true).await
+    }
+
+    async fn read_response(&mut self, bodiless: bool) -> Message {
+        let head = loop {
+            let head = self.next_head().await;
+            if head.status() >= 200 {
+                break head;
+            }
+        };
+        let framing = match head.status() {
+            _ if bodiless => Body::Length(0),
+            204 | 304 => Body::Length(0),
+            _ => body_framing(&head, Body::ToEnd),
+        };
+        let (body, wire) = tokio::time::timeout(IO_TIMEOUT, self.body(framing))
+            .await
+            .expect("the response body did not end in time");
+        Message { head, body, wire }
+    }
+
+    /// Everything until the peer closes, within [`IO_TIMEOUT`].
+    async fn until_close(&mut self) -> Vec<u8> {
+        tokio::time::timeout(IO_TIMEOUT, self.body(Body::ToEnd))
+            .await
+            .expect("the proxy kept the connection open")
+            .0
+    }
+
+    /// Whether the peer closes the connection within a short while.
+    async fn closes(&mut self) -> bool {
+        matches!(
+            tokio::time::timeout(Duration::from_millis(500), self.fill()).await,
+            Ok(false)
+        )
+    }
+}
+
+// ---------------------------------------------------------------- tool
+
+/// What a scripted tool writes for one request.
+struct Reply {
+    /// Written in turn, a short pause between them.
+    parts: Vec<Vec<u8>>,
+    /// Close the connection afterwards (without saying so in the head).
+    close: bool,
+}
+
+impl Reply {
+    fn raw(parts: &[&[u8]]) -> Reply {
+        Reply {
+            parts: parts.iter().map(|p| p.to_vec()).collect(),
+            close: false,
+        }
+    }
+
+    /// `200` with a `Content-Length`.
+    fn ok(body: &str) -> Reply {
+        let head = format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n", body.len());
+        Reply::raw(&[head.as_bytes(), body.as_bytes()])
+    }
+
+    fn then_close(mut self) -> Reply {
+        self.close = true;
+        self
+    }
+}
+
+/// A script answering every request with `200` naming it:
+/// `"<method> <target> [<body>]"`.
+fn echo(_: usize, req: &Message) -> Reply {
+    Reply::ok(&format!(
+        "{} {} [{}]",
+        req.method(),
+        req.target(),
+        req.text()
+    ))
+}
+
+/// One request as a tool received it, with the number of its connection.
+#[derive(Clone, Debug)]
+struct Received {
+    conn: usize,
+    req: Message,
+}
+
+type Script = dyn Fn(usize, &Message) -> Reply + Send + Sync;
+
+/// A raw HTTP/1.1 tool: records each request and answers with the bytes
+/// its script returns for (request number, request).
+struct RawTool {
+    addr: SocketAddr,
+    seen: Arc<Mutex<Vec<Received>>>,
+    connections: Arc<AtomicUsize>,
+}
+
+impl RawTool {
+    async fn start(script: impl Fn(usize, &Message) -> Reply + Send + Sync + 'static) -> RawTool {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let connections = Arc::new(AtomicUsize::new(0));
+        let script: Arc<Script> = Arc::new(script);
+        let (s, c) = (seen.clone(), connections.clone());
+        tokio::spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                let conn = c.fetch_add(1, Ordering::SeqCst);
+                tokio::spawn(serve_tool(
+                    Wire::new(stream),
+                    conn,
+                    s.clone(),
+                    script.clone(),
+                ));
+            }
+        });
+        RawTool {
+            addr,
+            seen,
+            connections,
+        }
+    }
+
+    fn received(&self) -> Vec<Received> {
+        self.seen.lock().unwrap().clone()
+    }
+
+    /// The only request received.
+    fn only(&self) -> Message {
+        let seen = self.received();
+        assert_eq!(seen.len(), 1, "the tool should have received one request");
+        seen[0].req.clone()
+    }
+
+    fn connections(&self) -> usize {
+        self.connections.load(Ordering::SeqCst)
+    }
+}
+
+async fn serve_tool(
+    mut wire: Wire,
+    conn: usize,
+    seen: Arc<Mutex<Vec<Received>>>,
+    script: Arc<Script>,
+) {
+    while let Some(req) = wire.request().await {
+        let n = {
+            let mut seen = seen.lock().unwrap();
+            seen.push(Received {
+                conn,
+                req: req.clone(),
+            });
+            seen.len() - 1
+        };
+        let reply = script(n, &req);
+        for (i, part) in reply.parts.iter().enumerate() {
+            if i > 0 {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            if wire.stream.write_all(part).await.is_err() {
+                return;
+            }
+        }
+        if reply.close {
+            let _ = wire.stream.shutdown().await;
+            return;
+        }
+    }
+}
+
+// ---------------------------------------------------------------- setup
+
+/// A proxy with Connector `team-a/git` (class `git`, Basic credential)
+/// in front of a raw tool.
+struct Env {
+    catalog: Arc<MemCatalog>,
+    tool: RawTool,
+    proxy: RunningProxy,
+}
+
+impl Env {
+    async fn start(script: impl Fn(usize, &Message) -> Reply + Send + Sync + 'static) -> Env {
+        Env::with_fast_path(true, script).await
+    }
+
+    async fn with_fast_path(
+        fast: bool,
+        script: impl Fn(usize, &Message) -> Reply + Send + Sync + 'static,
+    ) -> Env {
+        let catalog = MemCatalog::new();
+        catalog.put_class(builtin_class("git"));
+        let tool = RawTool::start(script).await;
+        catalog.put_secret(secret(
+            "team-a",
+            "git-cred",
+            BASIC_AUTH,
+            &[("username", "bot"), ("password", PASSWORD)],
+        ));
+        catalog.put_connector(connector(
+            "team-a",
+            "git",
+            "git",
+            &format!("http://{}/base", tool.addr),
+            "basicAuth",
+            Some("git-cred"),
+        ));
+        catalog.add_token(TOKEN_A, "team-a", "builder");
+        catalog.add_token(TOKEN_B, "team-b", "other");
+        let config = ProxyConfig {
+            http1_fast_path: fast,
+            ..test_config()
+        };
+        let proxy = start_proxy(catalog.clone(), config).await;
+        Env {
+            catalog,
+            tool,
+            proxy,
+        }
+    }
+
+    async fn client(&self) -> Wire {
+        Wire::connect(self.proxy.addr).await
+    }
+}
+
+fn basic(user: &str, password: &str) -> String {
+    format!("Basic {}", b64(&format!("{user}:{password}")))
+}
+
+fn bearer(token: &str) -> String {
+    format!("Bearer {token}")
+}
+
+/// A request for the proxy: the request line, `Host`, `fields` as given,
+/// then `body` as is.
+fn request(method: &str, target: &str, fields: &[(&str, &str)], body: &[u8]) -> Vec<u8> {
+    let mut head = format!("{method} {target} HTTP/1.1\r\nHost: proxy.test\r\n");
+    for (n, v) in fields {
+        let _ = write!(head, "{n}: {v}\r\n");
+    }
+    head.push_str("\r\n");
+    [head.as_bytes(), body].concat()
+}
+
+/// `GET` of `path` under the Connector with `token` as Bearer, and the probe.
+fn get_with(token: &str, path: &str) -> Vec<u8> {
+    let auth = bearer(token);
+    request(
+        "GET",
+        &format!("{BASE}{path}"),
+        &[("Authorization", &auth), PROBE],
+        b"",
+    )
+}
+
+fn get(path: &str) -> Vec<u8> {
+    get_with(TOKEN_A, path)
+}
+
+/// Which server relayed a request to the tool, told by the probe field's
+/// name: the fast path copies names as the client wrote them, the general
+/// server's HTTP library writes them in lower case.
+#[derive(Debug, PartialEq, Eq)]
+enum Via {
+    Fast,
+    General,
+}
+
+fn via(req: &Message) -> Via {
+    let names: Vec<&str> = req
+        .fields
+        .iter()
+        .filter(|(n, _)| n.eq_ignore_ascii_case(PROBE.0))
+        .map(|(n, _)| n.as_str())
+        .collect();
+    match names[..] {
+        [n] if n == PROBE.0 => Via::Fast,
+        [n] if n == PROBE.0.to_ascii_lowercase() => Via::General,
+        _ => panic!("the probe field did not arrive once: {names:?}"),
+    }
+}
+
+/// The tool got the Connector's credential, once, and no trace of the
+/// client's token.
+fn assert_credential_swapped(req: &Message) {
+    assert_eq!(req.all("authorization"), [basic("bot", PASSWORD)]);
+    let raw = [req.head.raw.as_bytes(), &req.body].concat();
+    assert!(
+        find(&raw, TOKEN_A.as_bytes()).is_none(),
+        "the client's token reached the tool:\n{}",
+        req.head.raw
+    );
+}
+
+fn assert_ok(r: &Message, body: &str) {
+    assert_eq!(r.status(), 200, "{}\n{}", r.head.raw, r.text());
+    assert_eq!(r.text(), body);
+}
+
+/// An address nothing listens on.
+fn closed_port() -> SocketAddr {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    l.local_addr().unwrap()
+}
+
+// ---------------------------------------------------------------- tests
+
+#[tokio::test]
+async fn pipelined_requests_are_answered_in_order_over_one_tool_connection() {
+    let env = Env::start(echo).await;
+    let mut c = env.client().await;
+    c.send(&[get("/one"), get("/two")].concat()).await;
+    assert_ok(&c.response().await, "GET /base/one []");
+    assert_ok(&c.response().await, "GET /base/two []");
+
+    let seen = env.tool.received();
+    let targets: Vec<&str> = seen.iter().map(|s| s.req.target()).collect();
+    assert_eq!(targets, ["/base/one", "/base/two"]);
+    assert!(seen.iter().all(|s| s.conn == 0), "{seen:?}");
+    assert_eq!(env.tool.connections(), 1, "the tool connection is kept");
+    for s in &seen {
+        assert_eq!(via(&s.req), Via::Fast);
+        assert_credential_swapped(&s.req);
+    }
+}
+
+#[tokio::test]
+async fn buffered_request_body_is_relayed_with_its_length() {
+    let env = Env::start(echo).await;
+    let mut c = env.client().await;
+    let auth = bearer(TOKEN_A);
+    let fields = [
+        ("Authorization", auth.as_str()),
+        ("Content-Length", "11"),
+        PROBE,
+    ];
+    c.send(&request(
+        "POST",
+        &format!("{BASE}/up"),
+        &fields,
+        b"hello world",
+    ))
+    .await;
+    assert_ok(&c.response().await, "POST /base/up [hello world]");
+    let seen = env.tool.only();
+    assert_eq!(via(&seen), Via::Fast);
+    assert_eq!(seen.all("content-length"), ["11"]);
+    assert_eq!(seen.body, b"hello world");
+    assert_credential_swapped(&seen);
+}
+
+#[tokio::test]
+async fn chunked_response_is_relayed_without_its_trailers() {
+    let env = Env::start(|n, r| match n {
+        0 => Reply::raw(&[
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nTrailer: X-Secret-Trailer\r\n\r\n5\r\nhello\r\n",
+            b"7;ext=1\r\n, world\r\n0\r\nX-Secret-Tra",
+            b"iler: trailer-secret-value\r\n\r\n",
+        ]),
+        _ => echo(n, r),
+    })
+    .await;
+    let mut c = env.client().await;
+    c.send(&get("/stream")).await;
+    let r = c.response().await;
+    assert_ok(&r, "hello, world");
+    assert_eq!(r.get("transfer-encoding"), Some("chunked"));
+    assert_eq!(r.get("content-length"), None);
+    let raw = r.raw();
+    for leak in ["x-secret-trailer", "trailer-secret-value"] {
+        assert!(
+            !contains_ignore_case(&raw, leak),
+            "{leak} reached the client:\n{}",
+            String::from_utf8_lossy(&raw)
+        );
+    }
+    // The body ended where the tool's did: the next answer is intact, over
+    // the same tool connection.
+    c.send(&get("/next")).await;
+    assert_ok(&c.response().await, "GET /base/next []");
+    assert_eq!(env.tool.connections(), 1);
+}
+
+#[tokio::test]
+async fn close_delimited_response_is_rechunked_and_the_client_stays() {
+    let big: String = (0..40_000)
+        .map(|i| char::from(b'a' + (i % 26) as u8))
+        .collect();
+    let body = big.clone();
+    let env = Env::start(move |n, r| match n {
+        0 => Reply::raw(&[
+            b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\n",
+            body.as_bytes(),
+        ])
+        .then_close(),
+        _ => echo(n, r),
+    })
+    .await;
+    let mut c = env.client().await;
+    c.send(&get("/dump")).await;
+    let r = c.response().await;
+    assert_ok(&r, &big);
+    assert_eq!(r.get("transfer-encoding"), Some("chunked"));
+    assert_eq!(r.get("content-length"), None);
+    assert_eq!(r.get("connection"), None);
+    assert_eq!(r.get("content-type"), Some("text/plain"));
+
+    c.send(&get("/after")).await;
+    assert_ok(&c.response().await, "GET /base/after []");
+    assert_eq!(
+        env.tool.connections(),
+        2,
+        "a close-delimited response ends its tool connection"
+    );
+}
+
+#[tokio::test]
+async fn informational_response_before_the_final_one_is_skipped() {
+    let env = Env::start(|_, _| {
+        Reply::raw(&[
+            b"HTTP/1.1 103 Early Hints\r\nLink: </style.css>; rel=preload\r\n\r\n",
+            b"HTTP/1.1 200 OK\r\nContent-Len",
+            b"gth: 5\r\n\r\nhel",
+            b"lo",
+        ])
+    })
+    .await;
+    let mut c = env.client().await;
+    for path in ["/hints", "/again"] {
+        c.send(&get(path)).await;
+        let r = c.response().await;
+        assert_ok(&r, "hello");
+        assert_eq!(r.get("link"), None, "the 103's fields are not the 200's");
+    }
+    assert_eq!(env.tool.connections(), 1);
+}
+
+#[tokio::test]
+async fn kept_tool_connection_closed_by_the_tool_is_reopened() {
+    let env = Env::start(|n, r| echo(n, r).then_close()).await;
+    let mut c = env.client().await;
+    c.send(&get("/one")).await;
+    assert_ok(&c.response().await, "GET /base/one []");
+    // Let the tool's close arrive before the next request.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    c.send(&get("/two")).await;
+    assert_ok(&c.response().await, "GET /base/two []");
+    let seen = env.tool.received();
+    assert_eq!(seen.len(), 2);
+    assert_eq!((seen[0].conn, seen[1].conn), (0, 1));
+    assert_eq!(via(&seen[1].req), Via::Fast);
+}
+
+/// What a `POST` with a body gets after the tool closed the kept
+/// connection the previous request used.
+async fn post_after_tool_close(fast: bool) -> (Message, usize) {
+    let env = Env::with_fast_path(fast, |n, r| echo(n, r).then_close()).await;
+    let mut c = env.client().await;
+    c.send(&get("/info/refs")).await;
+    assert_ok(&c.response().await, "GET /base/info/refs []");
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let auth = bearer(TOKEN_A);
+    let fields = [("Authorization", auth.as_str()), ("Content-Length", "4")];
+    c.send(&request(
+        "POST",
+        &format!("{BASE}/git-upload-pack"),
+        &fields,
+        b"want",
+    ))
+    .await;
+    (c.response().await, env.tool.received().len())
+}
+
+#[tokio::test]
+async fn request_with_body_after_the_tool_closed_the_kept_connection() {
+    let (general, _) = post_after_tool_close(false).await;
+    assert_ok(&general, "POST /base/git-upload-pack [want]");
+    let (fast, received) = post_after_tool_close(true).await;
+    assert_ok(&fast, "POST /base/git-upload-pack [want]");
+    assert_eq!(received, 2);
+}
+
+#[tokio::test]
+async fn hop_by_hop_fields_are_dropped_both_ways() {
+    let env = Env::start(|_, _| {
+        Reply::raw(&[b"HTTP/1.1 200 OK\r\nConnection: X-Hop-Response\r\nX-Hop-Response: 1\r\nKeep-Alive: timeout=5\r\nX-End-To-End: kept\r\nContent-Length: 3\r\n\r\nhop"])
+    })
+    .await;
+    let mut c = env.client().await;
+    let auth = bearer(TOKEN_A);
+    let fields = [
+        ("Authorization", auth.as_str()),
+        ("Connection", "keep-alive, X-Hop"),
+        ("X-Hop", "1"),
+        ("Keep-Alive", "timeout=5"),
+        ("TE", "trailers"),
+        ("Proxy-Authorization", "Basic eDp5"),
+        ("Private-Token", "pt-private-9c1"),
+        ("X-End-To-End", "yes"),
+        PROBE,
+    ];
+    c.send(&request("GET", &format!("{BASE}/hop"), &fields, b""))
+        .await;
+    let r = c.response().await;
+    assert_ok(&r, "hop");
+
+    let seen = env.tool.only();
+    assert_eq!(via(&seen), Via::Fast);
+    for name in [
+        "x-hop",
+        "keep-alive",
+        "te",
+        "proxy-authorization",
+        "private-token",
+        "connection",
+    ] {
+        assert_eq!(seen.get(name), None, "{name} reached the tool");
+    }
+    assert!(!seen.head.raw.contains("pt-private-9c1"));
+    assert_eq!(seen.get("x-end-to-end"), Some("yes"));
+    assert_credential_swapped(&seen);
+
+    for name in ["x-hop-response", "keep-alive", "connection"] {
+        assert_eq!(r.get(name), None, "{name} reached the client");
+    }
+    assert_eq!(r.get("x-end-to-end"), Some("kept"));
+}
+
+#[tokio::test]
+async fn expect_continue_is_handed_off_and_answered() {
+    let env = Env::start(echo).await;
+    let mut c = env.client().await;
+    let auth = bearer(TOKEN_A);
+    let fields = [
+        ("Authorization", auth.as_str()),
+        ("Expect", "100-continue"),
+        ("Content-Length", "11"),
+        PROBE,
+    ];
+    c.send(&request("PUT", &format!("{BASE}/up"), &fields, b""))
+        .await;
+    assert_eq!(c.next_head().await.status(), 100);
+    c.send(b"hello world").await;
+    assert_ok(&c.response().await, "PUT /base/up [hello world]");
+    let seen = env.tool.only();
+    assert_eq!(via(&seen), Via::General);
+    assert_eq!(seen.body, b"hello world");
+    assert_credential_swapped(&seen);
+}
+
+#[tokio::test]
+async fn chunked_request_after_a_fast_one_is_handed_off_with_its_bytes() {
+    let env = Env::start(echo).await;
+    let mut c = env.client().await;
+    let auth = bearer(TOKEN_A);
+    let fields = [
+        ("Authorization", auth.as_str()),
+        ("Transfer-Encoding", "chunked"),
+        PROBE,
+    ];
+    let chunked = request(
+        "POST",
+        &format!("{BASE}/up"),
+        &fields,
+        b"5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n",
+    );
+    // Both in one write: the second is read by the fast path, then handed
+    // over with the bytes already read.
+    c.send(&[get("/first"), chunked].concat()).await;
+    assert_ok(&c.response().await, "GET /base/first []");
+    assert_ok(&c.response().await, "POST /base/up [hello world]");
+    let seen = env.tool.received();
+    assert_eq!(seen.len(), 2);
+    assert_eq!(via(&seen[0].req), Via::Fast);
+    assert_eq!(via(&seen[1].req), Via::General);
+    assert_eq!(seen[1].req.body, b"hello world");
+    assert_credential_swapped(&seen[1].req);
+}
+
+#[tokio::test]
+async fn refusals_answer_on_the_fast_path_and_keep_the_connection() {
+    let env = Env::start(echo).await;
+    let mut c = env.client().await;
+
+    let no_token = request("GET", &format!("{BASE}/x"), &[PROBE], b"");
+    c.send(&no_token).await;
+    let r = c.response().await;
+    assert_eq!(r.status(), 401, "{}", r.text());
+    assert_eq!(
+        r.get("www-authenticate"),
+        Some("Basic realm=\"connectors-proxy\"")
+    );
+    assert_eq!(r.get("connection"), None);
+
+    c.send(&get_with(TOKEN_B, "/x")).await;
+    let r = c.response().await;
+    assert_eq!(r.status(), 403, "{}", r.text());
+    assert_eq!(r.get("connection"), None);
+
+    c.send(&get("/x")).await;
+    assert_ok(&c.response().await, "GET /base/x []");
+    assert_eq!(env.tool.only().target(), "/base/x");
+}
+
+#[tokio::test]
+async fn refused_tool_connection_is_502_and_the_client_stays() {
+    let env = Env::start(echo).await;
+    let closed = closed_port();
+    env.catalog.put_connector(connector(
+        "team-a",
+        "down",
+        "git",
+        &format!("http://{closed}"),
+        "basicAuth",
+        Some("git-cred"),
+    ));
+    let mut c = env.client().await;
+    let auth = bearer(TOKEN_A);
+    c.send(&request(
+        "GET",
+        "/namespaces/team-a/connectors/down/x",
+        &[("Authorization", &auth)],
+        b"",
+    ))
+    .await;
+    let r = c.response().await;
+    assert_eq!(r.status(), 502, "{}", r.text());
+    assert!(r.text().contains("refused"), "{}", r.text());
+    assert!(!r.text().contains(PASSWORD));
+
+    c.send(&get("/x")).await;
+    assert_ok(&c.response().await, "GET /base/x []");
+}
+
+#[tokio::test]
+async fn client_close_is_honoured_after_the_response() {
+    let env = Env::start(echo).await;
+    let mut c = env.client().await;
+    let auth = bearer(TOKEN_A);
+    let fields = [("Authorization", auth.as_str()), ("Connection", "close")];
+    c.send(&request("GET", &format!("{BASE}/bye"), &fields, b""))
+        .await;
+    let r = c.response().await;
+    assert_ok(&r, "GET /base/bye []");
+    assert_eq!(r.get("connection"), Some("close"));
+    assert!(c.closes().await, "the proxy kept the connection open");
+}
+
+#[tokio::test]
+async fn head_response_has_no_body_and_the_connection_goes_on() {
+    let env = Env::start(|n, r| match n {
+        0 => Reply::raw(&[b"HTTP/1.1 200 OK\r\nContent-Length: 42\r\n\r\n"]),
+        _ => echo(n, r),
+    })
+    .await;
+    let mut c = env.client().await;
+    let auth = bearer(TOKEN_A);
+    c.send(&request(
+        "HEAD",
+        &format!("{BASE}/size"),
+        &[("Authorization", &auth)],
+        b"",
+    ))
+    .await;
+    let r = c.head_response().await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.get("content-length"), Some("42"));
+    c.send(&get("/next")).await;
+    assert_ok(&c.response().await, "GET /base/next []");
+    assert_eq!(env.tool.connections(), 1);
+}
+
+/// What the tool received (if anything) and what the client got for one
+/// request on a fresh proxy, with or without the fast path.
+async fn relay_once(fast: bool, req: &[u8]) -> (Option<Message>, Message) {
+    let env = Env::with_fast_path(fast, echo).await;
+    let mut c = env.client().await;
+    c.send(req).await;
+    let r = c.response().await;
+    (env.tool.received().pop().map(|s| s.req), r)
+}
+
+#[tokio::test]
+async fn fast_path_and_general_server_relay_the_same_request() {
+    let auth = basic("any-user", TOKEN_A);
+    let common = [
+        ("User-Agent", "git/2.45.1"),
+        ("Accept", "*/*"),
+        ("Accept-Encoding", "gzip"),
+        ("Authorization", auth.as_str()),
+        ("Connection", "keep-alive"),
+        ("Git-Protocol", "version=2"),
+        PROBE,
+    ];
+    let post_fields = [&common[..], &[("Content-Length", "9")]].concat();
+    for req in [
+        request(
+            "GET",
+            &format!("{BASE}/info/refs?service=git-upload-pack"),
+            &common,
+            b"",
+        ),
+        request(
+            "POST",
+            &format!("{BASE}/git-upload-pack"),
+            &post_fields,
+            b"0000want!",
+        ),
+    ] {
+        let what = String::from_utf8_lossy(&req);
+        let (general_tool, general) = relay_once(false, &req).await;
+        let (fast_tool, fast) = relay_once(true, &req).await;
+        let (general_tool, fast_tool) = (general_tool.unwrap(), fast_tool.unwrap());
+        assert_eq!(
+            (via(&general_tool), via(&fast_tool)),
+            (Via::General, Via::Fast)
+        );
+        assert_eq!(general_tool.names(), fast_tool.names(), "{what}");
+        assert_eq!(general_tool.body, fast_tool.body, "{what}");
+        assert_eq!(general.status(), 200, "{what}");
+        assert_eq!(
+            (general.status(), &general.body),
+            (fast.status(), &fast.body)
+        );
+    }
+}
+
+#[tokio::test]
+async fn client_gets_the_same_fields_on_both_paths() {
+    let relayed = get("/x");
+    let refused = request("GET", &format!("{BASE}/x"), &[PROBE], b"");
+    for req in [relayed, refused] {
+        let (_, general) = relay_once(false, &req).await;
+        let (_, fast) = relay_once(true, &req).await;
+        assert_eq!(general.status(), fast.status());
+        assert!(general.get("date").is_some());
+        assert_eq!(
+            general.names(),
+            fast.names(),
+            "\n{}\n{}",
+            general.head.raw,
+            fast.head.raw
+        );
+    }
+}
+
+#[tokio::test]
+async fn refused_request_body_is_skipped_not_read_as_a_request() {
+    let env = Env::start(echo).await;
+    let mut c = env.client().await;
+    let inner = get("/smuggled");
+    let len = inner.len().to_string();
+    let refused = request(
+        "POST",
+        &format!("{BASE}/x"),
+        &[("Content-Length", &len)],
+        &inner,
+    );
+    c.send(&[refused, get("/next")].concat()).await;
+    assert_eq!(c.response().await.status(), 401);
+    assert_ok(&c.response().await, "GET /base/next []");
+    assert_eq!(env.tool.only().target(), "/base/next");
+}
+
+#[tokio::test]
+async fn truncated_response_body_cuts_the_client_connection() {
+    let env = Env::start(|_, _| {
+        Reply::raw(&[b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nshort"]).then_close()
+    })
+    .await;
+    let mut c = env.client().await;
+    c.send(&get("/cut")).await;
+    let head = c.next_head().await;
+    assert_eq!(head.status(), 200);
+    assert_eq!(head.get("content-length"), Some("100"));
+    assert_eq!(c.until_close().await, b"short");
+}
+
+#[tokio::test]
+async fn http10_request_is_handed_off() {
+    let env = Env::start(echo).await;
+    let mut c = env.client().await;
+    let req = String::from_utf8(get("/old")).unwrap();
+    c.send(req.replacen(" HTTP/1.1\r\n", " HTTP/1.0\r\n", 1).as_bytes())
+        .await;
+    assert_ok(&c.response().await, "GET /base/old []");
+    assert!(
+        c.closes().await,
+        "an HTTP/1.0 connection ends after its answer"
+    );
+    let seen = env.tool.only();
+    assert_eq!(via(&seen), Via::General);
+    assert_credential_swapped(&seen);
+}
