@@ -135,7 +135,8 @@ pub struct ProxyArgs {
     /// nginx worker processes of the upstream.
     #[arg(long, value_name = "N", default_value_t = 1)]
     pub upstream_workers: usize,
-    /// nginx worker processes of the anchor (the nginx reverse proxy).
+    /// nginx worker processes of the anchor (the nginx reverse proxy); the
+    /// proxy under test gets as many worker threads (`--proxy-workers`).
     #[arg(long, value_name = "N", default_value_t = 1)]
     pub anchor_workers: usize,
     /// Worker threads of this program's runtime (the load generator);

@@ -139,12 +139,14 @@ pub struct Proxy {
 
 impl Proxy {
     /// Writes `manifests` into `config_dir` and starts `bin standalone`
-    /// with `--log-level log_level`.
+    /// with `--log-level log_level` and `--proxy-workers workers` (0: one
+    /// per CPU).
     pub fn start(
         bin: &Path,
         config_dir: &Path,
         manifests: &[String],
         log_level: &str,
+        workers: usize,
     ) -> Result<Proxy> {
         std::fs::create_dir_all(config_dir)?;
         std::fs::write(config_dir.join("bench.yaml"), manifests.join("---\n"))?;
@@ -153,6 +155,7 @@ impl Proxy {
             config_dir,
             StandaloneOptions {
                 log_level: log_level.to_string(),
+                extra_args: vec!["--proxy-workers".into(), workers.to_string()],
                 ..StandaloneOptions::default()
             },
         )?;

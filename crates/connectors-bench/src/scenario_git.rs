@@ -61,6 +61,7 @@ pub fn run(args: &GitArgs, common: &CommonArgs) -> Result<GitReport> {
         &tmp.path().join("manifests"),
         &manifests,
         &common.proxy_log_level,
+        0,
     )?;
     eprintln!(
         "[git-clone] connectors standalone (pid {}) on {}",

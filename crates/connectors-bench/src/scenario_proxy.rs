@@ -104,10 +104,13 @@ pub fn run(rt: &Runtime, args: &ProxyArgs, common: &CommonArgs) -> Result<ProxyR
         &dir.join("manifests"),
         &manifests,
         &common.proxy_log_level,
+        // Like for like: as many proxy threads as anchor worker processes.
+        args.anchor_workers,
     )?;
     eprintln!(
-        "[proxy] connectors standalone (pid {}) on {} from {}",
+        "[proxy] connectors standalone (pid {}, {} proxy worker(s)) on {} from {}",
         proxy.standalone.pid(),
+        args.anchor_workers,
         proxy.standalone.proxy_url(),
         bin.display()
     );

@@ -99,6 +99,7 @@ pub struct RequestLog {
     pub(crate) started: Instant,
     pub(crate) headers_after: Option<Duration>,
     request: Option<Arc<Progress>>,
+    bytes_in: u64,
     bytes: u64,
     complete: bool,
     failed: bool,
@@ -139,6 +140,7 @@ impl RequestLog {
             started: Instant::now(),
             headers_after: None,
             request: None,
+            bytes_in: 0,
             bytes: 0,
             complete: false,
             failed: false,
@@ -150,6 +152,11 @@ impl RequestLog {
     /// Counts the request body through this progress tracker.
     pub(crate) fn track_request_body(&mut self, progress: Arc<Progress>) {
         self.request = Some(progress);
+    }
+
+    /// Counts a request body sent whole.
+    pub(crate) fn add_request_bytes(&mut self, n: usize) {
+        self.bytes_in = self.bytes_in.saturating_add(n as u64);
     }
 
     pub(crate) fn add_bytes(&mut self, n: usize) {
@@ -168,7 +175,7 @@ impl RequestLog {
 impl Drop for RequestLog {
     fn drop(&mut self) {
         let duration = self.started.elapsed();
-        let bytes_in = self.request.as_ref().map(|p| p.bytes()).unwrap_or(0);
+        let bytes_in = self.bytes_in + self.request.as_ref().map_or(0, |p| p.bytes());
         self.telemetry.metrics.finished(Finished {
             mode: self.mode,
             class: self.class.as_ref(),

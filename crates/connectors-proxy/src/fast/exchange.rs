@@ -15,19 +15,18 @@ use super::response::{self, ClientHead, Parsed};
 use super::upconn::UpConn;
 use super::{reply, Conn, Next};
 use crate::audit::RequestLog;
-use crate::body::Progress;
 use crate::error::RequestError;
 use crate::identify::Target;
 use crate::reverse::rewrite_location;
 use crate::route::{Route, UpstreamTarget};
 use crate::Shared;
 use bytes::{Buf, BytesMut};
-use std::sync::Arc;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// Bodies up to this size go out in the same write as their head.
 const COALESCE: usize = 16 * 1024;
-/// A kept connection idle this long is checked before it is used.
+/// A kept connection whose last request started this long ago is checked
+/// before it is used.
 const PROBE_IDLE: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// Why a request could not be sent or answered.
@@ -55,8 +54,6 @@ pub(crate) async fn run(shared: &Shared, conn: &mut Conn, plan: Plan) -> Next {
     };
     let target = &forward.upstream;
     let ca = route.ca().ok().flatten();
-    let progress = Progress::new();
-    log.track_request_body(progress.clone());
 
     let mut retried = false;
     let (mut up, client_head) = loop {
@@ -64,7 +61,8 @@ pub(crate) async fn run(shared: &Shared, conn: &mut Conn, plan: Plan) -> Next {
         // A request with a body cannot be sent again if the kept connection
         // turns out closed, and a long-idle one may well be: look first.
         if let Some(u) = reuse.as_mut() {
-            if (!body.is_empty() || u.idle_since.elapsed() >= PROBE_IDLE)
+            if (!body.is_empty()
+                || log.started.saturating_duration_since(u.last_used) >= PROBE_IDLE)
                 && u.closed_meanwhile().await
             {
                 reuse = None;
@@ -84,7 +82,7 @@ pub(crate) async fn run(shared: &Shared, conn: &mut Conn, plan: Plan) -> Next {
             &mut up,
             &head,
             body,
-            &progress,
+            &mut log,
             target,
             head_method,
             client_close,
@@ -167,10 +165,11 @@ pub(crate) async fn run(shared: &Shared, conn: &mut Conn, plan: Plan) -> Next {
         }
     }
     log.mark_complete();
+    let started = log.started;
     drop(log);
     if client_head.reusable && up.buf.is_empty() {
         up.served += 1;
-        up.idle_since = std::time::Instant::now();
+        up.last_used = started;
         if up.buf.capacity() > 64 * 1024 {
             up.buf = BytesMut::with_capacity(8 * 1024);
         }
@@ -192,7 +191,7 @@ async fn send(
     up: &mut UpConn,
     head: &[u8],
     body: Framing,
-    progress: &Arc<Progress>,
+    log: &mut RequestLog,
     target: &UpstreamTarget,
     head_method: bool,
     client_close: bool,
@@ -208,7 +207,9 @@ async fn send(
         Framing::Length(n) => usize::try_from(n).unwrap_or(usize::MAX).min(conn.buf.len()),
         _ => 0,
     };
-    let written = if n <= COALESCE {
+    let written = if n == 0 {
+        up.io.write_all(head).await
+    } else if n <= COALESCE {
         let mut out = Vec::with_capacity(head.len() + n);
         out.extend_from_slice(head);
         out.extend_from_slice(&conn.buf[..n]);
@@ -227,7 +228,7 @@ async fn send(
         ));
     }
     conn.buf.advance(n);
-    progress.count(n);
+    log.add_request_bytes(n);
     let body_done = true;
     if let Err(e) = up.io.flush().await {
         return Err(Failure::Answer(

@@ -33,10 +33,11 @@ use crate::Shared;
 use bytes::{Buf, BytesMut};
 use prepare::Prepared;
 use rewind::Rewind;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
-use tokio::sync::watch;
 use upconn::UpConn;
 
 /// One client connection on the fast path.
@@ -46,7 +47,7 @@ pub(crate) struct Conn {
     pub(crate) buf: BytesMut,
     /// The connection to the tool of the last request, kept for the next.
     pub(crate) up: Option<UpConn>,
-    memo: prepare::TokenMemo,
+    memo: prepare::Memo,
 }
 
 /// What to do after a request.
@@ -71,11 +72,16 @@ pub(crate) async fn serve(shared: Arc<Shared>, io: ConnIo<TcpStream>, ctx: ConnC
         io,
         buf: BytesMut::with_capacity(4096),
         up: None,
-        memo: prepare::TokenMemo::default(),
+        memo: prepare::Memo::default(),
     };
+    // One wait for shutdown over the connection's life, polled while idle.
     let mut stop = shared.stop.subscribe();
+    let stopping = std::pin::pin!(async move {
+        let _ = stop.wait_for(|s| *s).await;
+    });
+    let mut stopping = stopping;
     loop {
-        let end = match read_head(&shared, &mut conn, &mut stop).await {
+        let end = match read_head(&shared, &mut conn, stopping.as_mut()).await {
             Head::Ready(end) => end,
             Head::Closed => return,
             Head::HandOff => return hand_off(shared, conn, ctx).await,
@@ -118,7 +124,11 @@ pub(crate) async fn serve(shared: Arc<Shared>, io: ConnIo<TcpStream>, ctx: ConnC
     }
 }
 
-async fn read_head(shared: &Shared, conn: &mut Conn, stop: &mut watch::Receiver<bool>) -> Head {
+async fn read_head(
+    shared: &Shared,
+    conn: &mut Conn,
+    mut stopping: Pin<&mut (impl Future<Output = ()> + ?Sized)>,
+) -> Head {
     // The general server's parser bound; it answers bigger heads with 431.
     let limit = shared
         .config
@@ -138,7 +148,7 @@ async fn read_head(shared: &Shared, conn: &mut Conn, stop: &mut watch::Receiver<
         let read = if conn.buf.is_empty() {
             tokio::select! {
                 r = conn.io.read_buf(&mut conn.buf) => r,
-                _ = stop.wait_for(|s| *s) => return Head::Closed,
+                _ = stopping.as_mut() => return Head::Closed,
             }
         } else {
             conn.io.read_buf(&mut conn.buf).await

@@ -80,7 +80,7 @@ pub(crate) async fn prepare(
     ctx: &ConnCtx,
     head: &[u8],
     buffered: usize,
-    memo: &mut TokenMemo,
+    memo: &mut Memo,
 ) -> Prepared {
     let mut fields = [httparse::EMPTY_HEADER; MAX_FIELDS];
     let mut req = httparse::Request::new(&mut fields);
@@ -134,10 +134,7 @@ pub(crate) async fn prepare(
         Ok(t) => t,
         Err(e) => return refuse(log, e),
     };
-    let route = {
-        let snap = shared.catalog.snapshot();
-        shared.routes.lookup(&snap, target.namespace, target.name)
-    };
+    let route = memo.route(shared, target.namespace, target.name);
     // Unknown Connectors, token extractors and generators: the general path.
     let Some(route) = route else {
         return Prepared::HandOff;
@@ -150,7 +147,11 @@ pub(crate) async fn prepare(
     {
         return Prepared::HandOff;
     }
-    log.connector = Some(format!("{}/{}", target.namespace, target.name));
+    let mut connector = String::with_capacity(target.namespace.len() + target.name.len() + 1);
+    connector.push_str(target.namespace);
+    connector.push('/');
+    connector.push_str(target.name);
+    log.connector = Some(connector);
 
     let token = match token::from_values(scan.authorization(fields)) {
         Ok(Some(t)) => t,
@@ -218,23 +219,43 @@ pub(crate) async fn prepare(
     }))
 }
 
-/// The hash of the last token seen on a connection: clients send the same
-/// token request after request, and hashing it is the costliest part of a
-/// cache hit. Lives as long as the connection, whose buffers hold the token
-/// anyway.
+/// What the last request of a connection looked up, for the next one:
+/// clients send the same token to the same Connector request after request.
+///
+/// The token's hash (hashing is the costliest part of an auth cache hit);
+/// kept as long as the connection, whose buffers hold the token anyway.
+/// The route, while the catalog snapshot it came from is current (any
+/// change to any object makes a new generation).
 #[derive(Default)]
-pub(crate) struct TokenMemo(Option<(String, TokenHash)>);
+pub(crate) struct Memo {
+    token: Option<(String, TokenHash)>,
+    route: Option<(String, String, u64, Arc<Route>)>,
+}
 
-impl TokenMemo {
+impl Memo {
     fn hash(&mut self, token: &ClientToken) -> TokenHash {
-        match &self.0 {
+        match &self.token {
             Some((t, h)) if t == token.expose() => *h,
             _ => {
                 let h = TokenHash::of(token.expose());
-                self.0 = Some((token.expose().to_string(), h));
+                self.token = Some((token.expose().to_string(), h));
                 h
             }
         }
+    }
+
+    fn route(&mut self, shared: &Shared, namespace: &str, name: &str) -> Option<Arc<Route>> {
+        let snap = shared.catalog.snapshot();
+        if let Some((ns, n, generation, route)) = &self.route {
+            if *generation == snap.generation && ns == namespace && n == name {
+                return Some(route.clone());
+            }
+        }
+        let route = shared.routes.lookup(&snap, namespace, name);
+        self.route = route
+            .clone()
+            .map(|r| (namespace.to_string(), name.to_string(), snap.generation, r));
+        route
     }
 }
 

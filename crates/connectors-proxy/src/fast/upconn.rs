@@ -32,8 +32,8 @@ pub(crate) struct UpConn {
     pub(crate) buf: BytesMut,
     /// Requests already answered on this connection.
     pub(crate) served: u64,
-    /// When the last response ended.
-    pub(crate) idle_since: std::time::Instant,
+    /// When the last request on this connection started.
+    pub(crate) last_used: std::time::Instant,
     key: Key,
 }
 
@@ -88,7 +88,7 @@ impl UpConn {
             io,
             buf: BytesMut::with_capacity(8 * 1024),
             served: 0,
-            idle_since: std::time::Instant::now(),
+            last_used: std::time::Instant::now(),
             key: Key {
                 https,
                 authority: target.authority.as_str().to_string(),
