@@ -101,6 +101,15 @@ pub(crate) struct Route {
 }
 
 impl Route {
+    /// The Connector's namespace and name.
+    pub(crate) fn connector_ref(&self) -> (&str, &str) {
+        let m = &self.connector.metadata;
+        (
+            m.namespace.as_deref().unwrap_or_default(),
+            m.name.as_deref().unwrap_or_default(),
+        )
+    }
+
     /// The published proxy address of the Connector.
     pub(crate) fn proxy_address(&self) -> Option<&str> {
         self.connector.proxy_address()

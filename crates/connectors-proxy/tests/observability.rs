@@ -323,3 +323,61 @@ async fn wait_for_metrics(addr: std::net::SocketAddr) -> String {
     }
     panic!("metrics never showed the requests");
 }
+
+/// Requests the listener's fast path gives to the general server (an
+/// unknown Connector, an `Expect` request) are recorded once, by the server
+/// that answers them, like the ones it answers itself.
+#[tokio::test]
+async fn every_request_is_audited_once_whichever_path_answers() {
+    let env = env().await;
+    let bearer = format!("Bearer {TOKEN}");
+    let answered = [
+        (
+            "/namespaces/team-a/connectors/nope/x",
+            &[][..],
+            StatusCode::NOT_FOUND,
+        ),
+        (
+            "/namespaces/team-a/connectors/git/x",
+            &[("expect", "100-continue")][..],
+            StatusCode::OK,
+        ),
+        (
+            "/namespaces/team-a/connectors/git/y",
+            &[][..],
+            StatusCode::OK,
+        ),
+        (
+            "/namespaces/team-a/connectors/git/z",
+            &[("authorization", "Bearer wrong")][..],
+            StatusCode::UNAUTHORIZED,
+        ),
+    ];
+    for (path, extra, want) in answered {
+        let mut headers = vec![("authorization", bearer.as_str())];
+        headers.retain(|(k, _)| !extra.iter().any(|(e, _)| e == k));
+        headers.extend_from_slice(extra);
+        let r = get(env.proxy.addr, path, &headers).await;
+        assert_eq!(r.status, want, "{path}");
+    }
+    let text = wait_for(|| {
+        let text = std::fs::read_to_string(&env.audit_file).unwrap_or_default();
+        (text.lines().count() >= answered.len()).then_some(text)
+    })
+    .await;
+    // Give a stray second record time to appear.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let text = std::fs::read_to_string(&env.audit_file).unwrap_or(text);
+    let records: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(records.len(), answered.len(), "{records:#?}");
+    let statuses: Vec<u64> = records
+        .iter()
+        .map(|r| r["status"].as_u64().unwrap())
+        .collect();
+    for (_, _, want) in answered {
+        assert!(statuses.contains(&u64::from(want.as_u16())), "{statuses:?}");
+    }
+}

@@ -331,9 +331,10 @@ async fn fail(
 fn locate(loc: &str, route: &Route, r: &Redirect) -> Option<String> {
     let forward = route.forward.as_ref().ok()?;
     let up = &forward.upstream;
+    let (namespace, name) = route.connector_ref();
     let target = Target {
-        namespace: &r.namespace,
-        name: &r.name,
+        namespace,
+        name,
         rest: "",
         format: r.format,
     };

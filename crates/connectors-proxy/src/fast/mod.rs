@@ -31,11 +31,13 @@ use crate::conn::ConnIo;
 use crate::server::{self, ConnCtx};
 use crate::Shared;
 use bytes::{Buf, BytesMut};
+use memchr::memmem;
 use prepare::Prepared;
 use rewind::Rewind;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::sync::LazyLock;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use upconn::UpConn;
@@ -166,9 +168,12 @@ async fn read_head(
 /// The end of the head (after its blank line) in `buf`, if it is there.
 /// Lines end with CRLF; a bare LF is accepted, as the parser does.
 fn head_end(buf: &[u8]) -> Option<usize> {
-    let crlf = memchr::memmem::find(buf, b"\n\r\n").map(|at| at + 3);
+    static CRLF: LazyLock<memmem::Finder<'static>> =
+        LazyLock::new(|| memmem::Finder::new(b"\n\r\n"));
+    static LF: LazyLock<memmem::Finder<'static>> = LazyLock::new(|| memmem::Finder::new(b"\n\n"));
+    let crlf = CRLF.find(buf).map(|at| at + 3);
     let scan = &buf[..crlf.unwrap_or(buf.len())];
-    let lf = memchr::memmem::find(scan, b"\n\n").map(|at| at + 2);
+    let lf = LF.find(scan).map(|at| at + 2);
     lf.or(crlf)
 }
 

@@ -59,10 +59,9 @@ pub(crate) struct Plan {
     pub(crate) redirect: Redirect,
 }
 
-/// How the client named the Connector, for `Location` rewriting.
+/// How the client named the Connector, for `Location` rewriting (the
+/// Connector itself is the route's).
 pub(crate) struct Redirect {
-    pub(crate) namespace: String,
-    pub(crate) name: String,
     pub(crate) format: Format,
     pub(crate) client_host: Option<String>,
     /// Path and query sent to the tool.
@@ -114,15 +113,18 @@ pub(crate) async fn prepare(
         _ => return Prepared::HandOff,
     }
 
-    let busy = ctx.state.busy();
-    let mut log = Box::new(RequestLog::new(
-        shared.ids.next(),
-        shared.telemetry.clone(),
-        Some(busy),
-        method.clone(),
-        "reverse",
-        pq.path(),
-    ));
+    // Decide whether the general server takes this request before a log
+    // record exists: each request is recorded once, by whoever answers it.
+    let new_log = || {
+        Box::new(RequestLog::new(
+            shared.ids.next(),
+            shared.telemetry.clone(),
+            Some(ctx.state.busy()),
+            method.clone(),
+            "reverse",
+            pq.path(),
+        ))
+    };
     let refuse = |log, error| Prepared::Refuse {
         log,
         error,
@@ -132,7 +134,7 @@ pub(crate) async fn prepare(
 
     let target = match identify(pq.path(), scan.host) {
         Ok(t) => t,
-        Err(e) => return refuse(log, e),
+        Err(e) => return refuse(new_log(), e),
     };
     let route = memo.route(shared, target.namespace, target.name);
     // Unknown Connectors, token extractors and generators: the general path.
@@ -147,6 +149,7 @@ pub(crate) async fn prepare(
     {
         return Prepared::HandOff;
     }
+    let mut log = new_log();
     let mut connector = String::with_capacity(target.namespace.len() + target.name.len() + 1);
     connector.push_str(target.namespace);
     connector.push('/');
@@ -202,8 +205,6 @@ pub(crate) async fn prepare(
         .map_or(sent.as_str(), |(p, _)| p)
         .to_string();
     let redirect = Redirect {
-        namespace: target.namespace.to_string(),
-        name: target.name.to_string(),
         format: target.format,
         client_host: scan.host.map(str::to_string),
         sent,
