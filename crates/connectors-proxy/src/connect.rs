@@ -113,7 +113,11 @@ async fn run(shared: Arc<Shared>, on_upgrade: OnUpgrade, tunnel: Arc<Tunnel>) {
         state,
         tunnel: Some(tunnel),
     };
-    server::serve_connection(shared, io, ctx, h2).await;
+    if !h2 && shared.config.http1_fast_path {
+        crate::fast::serve(shared, io, ctx).await;
+    } else {
+        server::serve_connection(shared, io, ctx, h2).await;
+    }
 }
 
 /// One request decrypted from a tunnel.

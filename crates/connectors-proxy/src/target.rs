@@ -54,8 +54,17 @@ impl ForwardTarget {
 
     /// Inside a CONNECT tunnel: `https://<tunnel host:port><path>`.
     pub(crate) fn in_tunnel(tunnel: &TunnelTarget, uri: &Uri) -> ForwardTarget {
-        let path = normalize_path(uri.path());
-        let path_and_query = match uri.query() {
+        ForwardTarget::in_tunnel_parts(tunnel, uri.path(), uri.query())
+    }
+
+    /// Like [`in_tunnel`](Self::in_tunnel), from a request's path and query.
+    pub(crate) fn in_tunnel_parts(
+        tunnel: &TunnelTarget,
+        path: &str,
+        query: Option<&str>,
+    ) -> ForwardTarget {
+        let path = normalize_path(path);
+        let path_and_query = match query {
             Some(q) => format!("{path}?{q}"),
             None => path.into_owned(),
         };

@@ -13,12 +13,12 @@ use super::framing::{self, Framing, RelayError};
 use super::prepare::{Plan, Redirect};
 use super::response::{self, ClientHead, Parsed};
 use super::upconn::UpConn;
-use super::{reply, Conn, Next};
+use super::{reply, ClientIo, Conn, Next};
 use crate::audit::RequestLog;
 use crate::error::RequestError;
 use crate::identify::Target;
 use crate::reverse::rewrite_location;
-use crate::route::{Route, UpstreamTarget};
+use crate::route::Route;
 use crate::Shared;
 use bytes::{Buf, BytesMut};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -38,26 +38,20 @@ enum Failure {
     Answer(RequestError, bool),
 }
 
-pub(crate) async fn run(shared: &Shared, conn: &mut Conn, plan: Plan) -> Next {
+pub(crate) async fn run<IO: ClientIo>(shared: &Shared, conn: &mut Conn<IO>, plan: Plan) -> Next {
     let Plan {
         mut log,
-        route,
+        dest,
         head,
         body,
         head_method,
         client_close,
         redirect,
     } = plan;
-    let Ok(forward) = &route.forward else {
-        // `prepare` only plans requests whose route can forward.
-        return Next::Close;
-    };
-    let target = &forward.upstream;
-    let ca = route.ca().ok().flatten();
 
     let mut retried = false;
     let (mut up, client_head) = loop {
-        let mut reuse = conn.up.take().filter(|u| u.serves(target, ca));
+        let mut reuse = conn.up.take().filter(|u| u.serves(&dest));
         // A request with a body cannot be sent again if the kept connection
         // turns out closed, and a long-idle one may well be: look first.
         if let Some(u) = reuse.as_mut() {
@@ -70,12 +64,16 @@ pub(crate) async fn run(shared: &Shared, conn: &mut Conn, plan: Plan) -> Next {
         }
         let mut up = match reuse {
             Some(u) => u,
-            None => match UpConn::open(shared, target, ca).await {
+            None => match UpConn::open(shared, &dest).await {
                 Ok(u) => u,
                 Err(e) => return fail(shared, conn, &mut log, &e, body, client_close).await,
             },
         };
-        let location = |loc: &str| locate(loc, &route, &redirect);
+        let location = |loc: &str| {
+            redirect
+                .as_ref()
+                .and_then(|(route, r)| locate(loc, route, r))
+        };
         match send(
             shared,
             conn,
@@ -83,7 +81,7 @@ pub(crate) async fn run(shared: &Shared, conn: &mut Conn, plan: Plan) -> Next {
             &head,
             body,
             &mut log,
-            target,
+            &dest.label,
             head_method,
             client_close,
             &location,
@@ -94,7 +92,7 @@ pub(crate) async fn run(shared: &Shared, conn: &mut Conn, plan: Plan) -> Next {
             Err(Failure::Stale) if !retried && up.served > 0 && body.is_empty() => retried = true,
             Err(Failure::Stale) => {
                 let e = RequestError::UpstreamFailed {
-                    host: target.host.clone(),
+                    host: dest.label.clone(),
                     reason: "connection closed before a response".into(),
                 };
                 return fail(shared, conn, &mut log, &e, Framing::Length(0), true).await;
@@ -127,7 +125,9 @@ pub(crate) async fn run(shared: &Shared, conn: &mut Conn, plan: Plan) -> Next {
         client_head.body
     };
     #[cfg(target_os = "linux")]
-    if let (Framing::Length(n), super::upconn::UpIo::Plain(tcp)) = (rest, &up.io) {
+    if let (Framing::Length(n), super::upconn::UpIo::Plain(_), Some(_)) =
+        (rest, &up.io, conn.io.get_ref().tcp())
+    {
         if n >= super::splice::MIN_SPLICE {
             // What was read with the head first, then the rest in the kernel.
             let k = up.buf.len().min(n as usize);
@@ -136,16 +136,18 @@ pub(crate) async fn run(shared: &Shared, conn: &mut Conn, plan: Plan) -> Next {
             }
             up.buf.advance(k);
             log.add_bytes(k);
-            let spliced = super::splice::relay(tcp, conn.io.get_ref(), n - k as u64, &mut |b| {
-                log.add_bytes(b)
-            })
-            .await;
+            let (super::upconn::UpIo::Plain(tcp), Some(client)) = (&up.io, conn.io.get_ref().tcp())
+            else {
+                return Next::Close;
+            };
+            let spliced =
+                super::splice::relay(tcp, client, n - k as u64, &mut |b| log.add_bytes(b)).await;
             match spliced {
                 Ok(()) => rest = Framing::Length(0),
                 Err(super::splice::SpliceError::Sink(_)) => return Next::Close,
                 Err(e) => {
                     log.mark_failed();
-                    tracing::warn!(request_id = %log.id, connector = log.connector.as_deref().unwrap_or("-"), host = %target.host, error = %e, "the tool's response body broke off");
+                    tracing::warn!(request_id = %log.id, connector = log.connector.as_deref().unwrap_or("-"), host = %dest.label, error = %e, "the tool's response body broke off");
                     return Next::Close;
                 }
             }
@@ -160,7 +162,7 @@ pub(crate) async fn run(shared: &Shared, conn: &mut Conn, plan: Plan) -> Next {
         Err(RelayError::Sink(_)) => return Next::Close,
         Err(e) => {
             log.mark_failed();
-            tracing::warn!(request_id = %log.id, connector = log.connector.as_deref().unwrap_or("-"), host = %target.host, error = %e, "the tool's response body broke off");
+            tracing::warn!(request_id = %log.id, connector = log.connector.as_deref().unwrap_or("-"), host = %dest.label, error = %e, "the tool's response body broke off");
             return Next::Close;
         }
     }
@@ -185,20 +187,20 @@ pub(crate) async fn run(shared: &Shared, conn: &mut Conn, plan: Plan) -> Next {
 /// Sends the head and the body; returns the client's response head, the
 /// tool's body (or its start) left in `up.buf`.
 #[allow(clippy::too_many_arguments)]
-async fn send(
+async fn send<IO: ClientIo>(
     shared: &Shared,
-    conn: &mut Conn,
+    conn: &mut Conn<IO>,
     up: &mut UpConn,
     head: &[u8],
     body: Framing,
     log: &mut RequestLog,
-    target: &UpstreamTarget,
+    host: &str,
     head_method: bool,
     client_close: bool,
     location: &(dyn Fn(&str) -> Option<String> + Sync),
 ) -> Result<ClientHead, Failure> {
     let failed = |reason: String| RequestError::UpstreamFailed {
-        host: target.host.clone(),
+        host: host.to_string(),
         reason,
     };
     // The body is buffered whole (see `prepare`); a short one goes out in
@@ -243,7 +245,7 @@ async fn send(
         loop {
             if !up.buf.is_empty() {
                 seen = true;
-                match response::parse(&up.buf, &target.host, head_method, client_close, location) {
+                match response::parse(&up.buf, host, head_method, client_close, location) {
                     Ok(Parsed::Final(n, h)) => {
                         up.buf.advance(n);
                         return Ok(h);
@@ -295,7 +297,7 @@ async fn send(
         Ok(r) => r,
         Err(_) => Err(Failure::Answer(
             RequestError::UpstreamTimeout {
-                host: target.host.clone(),
+                host: host.to_string(),
                 what: "answer",
                 after: limit,
             },
@@ -314,9 +316,9 @@ fn stale_or(up: &UpConn, e: RequestError, body_done: bool) -> Failure {
     }
 }
 
-async fn fail(
+async fn fail<IO: ClientIo>(
     shared: &Shared,
-    conn: &mut Conn,
+    conn: &mut Conn<IO>,
     log: &mut RequestLog,
     e: &RequestError,
     body: Framing,

@@ -25,6 +25,7 @@ mod response;
 mod rewind;
 #[cfg(target_os = "linux")]
 mod splice;
+mod tunnel;
 mod upconn;
 
 use crate::conn::ConnIo;
@@ -38,13 +39,33 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::LazyLock;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 use upconn::UpConn;
 
+/// A client's byte stream: the listener's TCP socket, or the decrypted
+/// stream of an intercepted tunnel.
+pub(crate) trait ClientIo: AsyncRead + AsyncWrite + Unpin + Send + 'static {
+    /// The TCP socket itself, when bytes can be spliced straight into it.
+    fn tcp(&self) -> Option<&TcpStream> {
+        None
+    }
+}
+
+impl ClientIo for TcpStream {
+    fn tcp(&self) -> Option<&TcpStream> {
+        Some(self)
+    }
+}
+
+impl<T: AsyncRead + AsyncWrite + Unpin + Send + 'static> ClientIo
+    for tokio_rustls::server::TlsStream<T>
+{
+}
+
 /// One client connection on the fast path.
-pub(crate) struct Conn {
-    pub(crate) io: ConnIo<TcpStream>,
+pub(crate) struct Conn<IO> {
+    pub(crate) io: ConnIo<IO>,
     /// Bytes read from the client and not yet used.
     pub(crate) buf: BytesMut,
     /// The connection to the tool of the last request, kept for the next.
@@ -69,7 +90,7 @@ enum Head {
 }
 
 /// Serves one client connection until it closes.
-pub(crate) async fn serve(shared: Arc<Shared>, io: ConnIo<TcpStream>, ctx: ConnCtx) {
+pub(crate) async fn serve<IO: ClientIo>(shared: Arc<Shared>, io: ConnIo<IO>, ctx: ConnCtx) {
     let mut conn = Conn {
         io,
         buf: BytesMut::with_capacity(4096),
@@ -126,9 +147,9 @@ pub(crate) async fn serve(shared: Arc<Shared>, io: ConnIo<TcpStream>, ctx: ConnC
     }
 }
 
-async fn read_head(
+async fn read_head<IO: ClientIo>(
     shared: &Shared,
-    conn: &mut Conn,
+    conn: &mut Conn<IO>,
     mut stopping: Pin<&mut (impl Future<Output = ()> + ?Sized)>,
 ) -> Head {
     // The general server's parser bound; it answers bigger heads with 431.
@@ -177,7 +198,7 @@ fn head_end(buf: &[u8]) -> Option<usize> {
     lf.or(crlf)
 }
 
-async fn hand_off(shared: Arc<Shared>, conn: Conn, ctx: ConnCtx) {
+async fn hand_off<IO: ClientIo>(shared: Arc<Shared>, conn: Conn<IO>, ctx: ConnCtx) {
     let Conn { io, buf, .. } = conn;
     server::serve_connection(shared, Rewind::new(buf.freeze(), io), ctx, false).await
 }

@@ -12,6 +12,7 @@
 //! limit) is handed to the general server, which answers it as before.
 
 use super::framing::Framing;
+use super::upconn::Destination;
 use crate::audit::RequestLog;
 use crate::auth_cache::TokenHash;
 use crate::error::RequestError;
@@ -47,7 +48,7 @@ pub(crate) enum Prepared {
 /// A request ready for the tool.
 pub(crate) struct Plan {
     pub(crate) log: Box<RequestLog>,
-    pub(crate) route: Arc<Route>,
+    pub(crate) dest: Destination,
     /// The request head for the tool, ending with the blank line.
     pub(crate) head: Vec<u8>,
     pub(crate) body: Framing,
@@ -55,8 +56,8 @@ pub(crate) struct Plan {
     pub(crate) head_method: bool,
     /// The client asked to close after this response.
     pub(crate) client_close: bool,
-    /// For rewriting a `Location` from the tool.
-    pub(crate) redirect: Redirect,
+    /// Reverse mode: for rewriting a `Location` from the tool.
+    pub(crate) redirect: Option<(Arc<Route>, Redirect)>,
 }
 
 /// How the client named the Connector, for `Location` rewriting (the
@@ -68,12 +69,53 @@ pub(crate) struct Redirect {
     pub(crate) sent: String,
 }
 
+/// A parsed request head the fast path can carry.
+pub(crate) struct Head<'a> {
+    pub(crate) method: Method,
+    pub(crate) pq: PathAndQuery,
+    pub(crate) fields: &'a [httparse::Header<'a>],
+    pub(crate) scan: Scan<'a>,
+}
+
+impl Head<'_> {
+    /// A log record for this request.
+    pub(crate) fn log(
+        &self,
+        shared: &Shared,
+        ctx: &ConnCtx,
+        mode: &'static str,
+        path: &str,
+    ) -> Box<RequestLog> {
+        Box::new(RequestLog::new(
+            shared.ids.next(),
+            shared.telemetry.clone(),
+            Some(ctx.state.busy()),
+            self.method.clone(),
+            mode,
+            path,
+        ))
+    }
+
+    /// Answer with `error`.
+    pub(crate) fn refuse(&self, log: Box<RequestLog>, error: RequestError) -> Prepared {
+        Prepared::Refuse {
+            log,
+            error,
+            body: self.scan.body,
+            client_close: self.scan.close,
+        }
+    }
+}
+
 /// Looks at one complete request head (`head` ends with its blank line);
 /// `buffered` bytes of what follows have been read already.
 ///
 /// Only requests whose body is already read whole are carried: the tool
 /// may answer before it has read a longer body, and the general server
 /// streams both directions at once.
+///
+/// The decision to hand a request to the general server is made before a
+/// log record exists: each request is recorded once, by whoever answers it.
 pub(crate) async fn prepare(
     shared: &Shared,
     ctx: &ConnCtx,
@@ -112,29 +154,29 @@ pub(crate) async fn prepare(
         Framing::Length(n) if n <= buffered as u64 => {}
         _ => return Prepared::HandOff,
     }
-
-    // Decide whether the general server takes this request before a log
-    // record exists: each request is recorded once, by whoever answers it.
-    let new_log = || {
-        Box::new(RequestLog::new(
-            shared.ids.next(),
-            shared.telemetry.clone(),
-            Some(ctx.state.busy()),
-            method.clone(),
-            "reverse",
-            pq.path(),
-        ))
+    let head = Head {
+        method,
+        pq,
+        fields,
+        scan,
     };
-    let refuse = |log, error| Prepared::Refuse {
-        log,
-        error,
-        body: scan.body,
-        client_close: scan.close,
-    };
+    match &ctx.tunnel {
+        None => reverse(shared, ctx, &head, memo).await,
+        Some(tunnel) => super::tunnel::plan(shared, ctx, tunnel, &head, memo).await,
+    }
+}
 
+/// A reverse-mode request: the Connector named by path or host.
+async fn reverse(shared: &Shared, ctx: &ConnCtx, head: &Head<'_>, memo: &mut Memo) -> Prepared {
+    let Head {
+        method,
+        pq,
+        fields,
+        scan,
+    } = head;
     let target = match identify(pq.path(), scan.host) {
         Ok(t) => t,
-        Err(e) => return refuse(new_log(), e),
+        Err(e) => return head.refuse(head.log(shared, ctx, "reverse", pq.path()), e),
     };
     let route = memo.route(shared, target.namespace, target.name);
     // Unknown Connectors, token extractors and generators: the general path.
@@ -149,7 +191,7 @@ pub(crate) async fn prepare(
     {
         return Prepared::HandOff;
     }
-    let mut log = new_log();
+    let mut log = head.log(shared, ctx, "reverse", pq.path());
     let mut connector = String::with_capacity(target.namespace.len() + target.name.len() + 1);
     connector.push_str(target.namespace);
     connector.push('/');
@@ -158,42 +200,47 @@ pub(crate) async fn prepare(
 
     let token = match token::from_values(scan.authorization(fields)) {
         Ok(Some(t)) => t,
-        Ok(None) => return refuse(log, RequestError::NoToken),
-        Err(e) => return refuse(log, e),
+        Ok(None) => return head.refuse(log, RequestError::NoToken),
+        Err(e) => return head.refuse(log, e),
     };
     let hash = memo.hash(&token);
     let caller = match shared.auth.authenticate_hashed(hash, &token).await {
         Ok(c) => c,
-        Err(e) => return refuse(log, e),
+        Err(e) => return head.refuse(log, e),
     };
     log.subject = Some(caller.identity.clone());
     if let Err(e) = shared
         .auth
-        .authorize(&caller, target.namespace, target.name, &method)
+        .authorize(&caller, target.namespace, target.name, method)
         .await
     {
-        return refuse(log, e);
+        return head.refuse(log, e);
     }
     log.class = Some(route.class_label.clone());
     let forward = match &route.forward {
         Ok(f) => f,
-        Err(e) => return refuse(log, e.clone()),
+        Err(e) => return head.refuse(log, e.clone()),
     };
     let upstream = &forward.upstream;
-    if upstream.scheme == http::uri::Scheme::HTTPS {
-        if let Err(e) = route.ca() {
-            return refuse(log, e);
+    let ca = if upstream.scheme == http::uri::Scheme::HTTPS {
+        match &route.ca {
+            Ok(ca) => ca.clone(),
+            Err(e) => return head.refuse(log, e.clone()),
         }
-    }
+    } else {
+        None
+    };
+    let Some(dest) = Destination::of_upstream(upstream, ca) else {
+        return Prepared::HandOff;
+    };
 
     let sent = join_path(&upstream.base, target.rest, pq.query());
     let out = upstream_head(
-        &method,
+        head,
         &sent,
         upstream.authority.as_str(),
-        fields,
-        &scan,
         &token,
+        true,
         match &forward.credential {
             Credential::Header(v) => Some(v.as_bytes()),
             _ => None,
@@ -211,12 +258,12 @@ pub(crate) async fn prepare(
     };
     Prepared::Go(Box::new(Plan {
         log,
+        dest,
         head: out,
         body: scan.body,
-        head_method: method == Method::HEAD,
+        head_method: *method == Method::HEAD,
         client_close: scan.close,
-        redirect,
-        route,
+        redirect: Some((route, redirect)),
     }))
 }
 
@@ -234,7 +281,7 @@ pub(crate) struct Memo {
 }
 
 impl Memo {
-    fn hash(&mut self, token: &ClientToken) -> TokenHash {
+    pub(crate) fn hash(&mut self, token: &ClientToken) -> TokenHash {
         match &self.token {
             Some((t, h)) if t == token.expose() => *h,
             _ => {
@@ -271,10 +318,10 @@ fn head_bytes(method: &Method, target: &str, fields: &[httparse::Header<'_>]) ->
 
 /// What the fields of a request head say about framing, connection and
 /// the Connector's host.
-struct Scan<'b> {
-    host: Option<&'b str>,
-    body: Framing,
-    close: bool,
+pub(crate) struct Scan<'b> {
+    pub(crate) host: Option<&'b str>,
+    pub(crate) body: Framing,
+    pub(crate) close: bool,
     /// Field names listed in `Connection`.
     listed: Vec<&'b str>,
 }
@@ -342,7 +389,7 @@ impl<'b> Scan<'b> {
         })
     }
 
-    fn authorization<'a>(
+    pub(crate) fn authorization<'a>(
         &'a self,
         fields: &'a [httparse::Header<'b>],
     ) -> impl Iterator<Item = &'b [u8]> + 'a {
@@ -352,9 +399,11 @@ impl<'b> Scan<'b> {
             .map(|f| f.value)
     }
 
-    /// Whether a client field stays off the upstream request.
-    fn dropped(&self, name: &str) -> bool {
-        const DROPPED: [&str; 10] = [
+    /// Whether a client field stays off the upstream request: hop-by-hop
+    /// fields, `Host`, framing (written anew), and with `credentials` the
+    /// client's credentials.
+    fn dropped(&self, name: &str, credentials: bool) -> bool {
+        const DROPPED: [&str; 8] = [
             "host",
             "connection",
             "keep-alive",
@@ -362,12 +411,13 @@ impl<'b> Scan<'b> {
             "trailer",
             "transfer-encoding",
             "upgrade",
-            "authorization",
-            "private-token",
             "content-length",
         ];
         DROPPED.iter().any(|d| name.eq_ignore_ascii_case(d))
             || starts_with_ignore_case(name, "proxy-")
+            || (credentials
+                && (name.eq_ignore_ascii_case("authorization")
+                    || name.eq_ignore_ascii_case("private-token")))
             || self.listed.iter().any(|l| name.eq_ignore_ascii_case(l))
     }
 }
@@ -386,16 +436,23 @@ fn visible_ascii(v: &[u8]) -> Option<&str> {
     }
 }
 
-/// The request head for the tool.
-fn upstream_head(
-    method: &Method,
+/// The request head for the tool. `strip_credentials`: every client
+/// credential goes (the Connector's replaces it); otherwise only fields
+/// carrying the client's token do.
+pub(crate) fn upstream_head(
+    head: &Head<'_>,
     path_and_query: &str,
     authority: &str,
-    fields: &[httparse::Header<'_>],
-    scan: &Scan<'_>,
     token: &ClientToken,
+    strip_credentials: bool,
     authorization: Option<&[u8]>,
 ) -> Vec<u8> {
+    let Head {
+        method,
+        fields,
+        scan,
+        ..
+    } = head;
     let mut h = Vec::with_capacity(
         256 + fields
             .iter()
@@ -408,8 +465,8 @@ fn upstream_head(
     h.extend_from_slice(b" HTTP/1.1\r\nhost: ");
     h.extend_from_slice(authority.as_bytes());
     h.extend_from_slice(b"\r\n");
-    for f in fields {
-        if scan.dropped(f.name) || carries_token(f.value, token.expose()) {
+    for f in fields.iter() {
+        if scan.dropped(f.name, strip_credentials) || carries_token(f.value, token.expose()) {
             continue;
         }
         h.extend_from_slice(f.name.as_bytes());
@@ -464,13 +521,18 @@ mod tests {
         assert_eq!(scan.body, Framing::Length(3));
         assert_eq!(scan.host, Some("proxy:80"));
         let token = ClientToken::new("tok".into(), Source::Bearer);
+        let head = Head {
+            method: Method::POST,
+            pq: PathAndQuery::from_static("/x"),
+            fields,
+            scan,
+        };
         let out = upstream_head(
-            &Method::POST,
+            &head,
             "/base/x",
             "tool:8080",
-            fields,
-            &scan,
             &token,
+            true,
             Some(b"Basic c2VjcmV0"),
         );
         assert_eq!(

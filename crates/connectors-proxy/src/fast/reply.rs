@@ -2,7 +2,7 @@
 //! error responses as the general server, written straight to the socket.
 
 use super::framing::Framing;
-use super::{Conn, Next};
+use super::{ClientIo, Conn, Next};
 use crate::audit::RequestLog;
 use crate::error::RequestError;
 use crate::server::error_response;
@@ -23,9 +23,9 @@ pub(crate) fn skip_body(buf: &mut BytesMut, body: Framing) -> bool {
 }
 
 /// Answers with `e` and finishes the request's record.
-pub(crate) async fn error(
+pub(crate) async fn error<IO: ClientIo>(
     shared: &Shared,
-    conn: &mut Conn,
+    conn: &mut Conn<IO>,
     log: &mut RequestLog,
     e: &RequestError,
     close: bool,

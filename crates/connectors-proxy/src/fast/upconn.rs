@@ -7,6 +7,7 @@
 
 use crate::error::RequestError;
 use crate::route::UpstreamTarget;
+use crate::target::ForwardTarget;
 use crate::tls::upstream::CaSet;
 use crate::Shared;
 use bytes::BytesMut;
@@ -14,10 +15,60 @@ use rustls::pki_types::ServerName;
 use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 use tokio_rustls::client::TlsStream;
+
+/// Where a request goes.
+pub(crate) struct Destination {
+    pub(crate) https: bool,
+    /// Host name, or IP address (IPv6 without brackets).
+    pub(crate) host: String,
+    pub(crate) port: u16,
+    /// `host[:port]` as sent in `Host`.
+    pub(crate) authority: String,
+    /// `host:port` for messages and logs.
+    pub(crate) label: String,
+    /// Extra CA certificates trusted for this tool.
+    pub(crate) ca: Option<Arc<CaSet>>,
+}
+
+impl Destination {
+    /// A Connector's `spec.address`.
+    pub(crate) fn of_upstream(t: &UpstreamTarget, ca: Option<Arc<CaSet>>) -> Option<Destination> {
+        let host = match t.base.host()? {
+            url::Host::Domain(d) => d.to_string(),
+            url::Host::Ipv4(ip) => ip.to_string(),
+            url::Host::Ipv6(ip) => ip.to_string(),
+        };
+        Some(Destination {
+            https: t.scheme == http::uri::Scheme::HTTPS,
+            host,
+            port: t.base.port_or_known_default()?,
+            authority: t.authority.as_str().to_string(),
+            label: t.host.clone(),
+            ca,
+        })
+    }
+
+    /// A forward-mode target (in a tunnel: always `https`).
+    pub(crate) fn of_forward(t: &ForwardTarget, ca: Option<Arc<CaSet>>) -> Destination {
+        Destination {
+            https: t.scheme == http::uri::Scheme::HTTPS,
+            host: t
+                .host
+                .trim_start_matches('[')
+                .trim_end_matches(']')
+                .to_string(),
+            port: t.port,
+            authority: t.authority.as_str().to_string(),
+            label: t.host_port(),
+            ca,
+        }
+    }
+}
 
 /// A byte stream to the tool.
 pub(crate) enum UpIo {
@@ -45,11 +96,11 @@ struct Key {
 }
 
 impl UpConn {
-    /// Whether this connection goes where `target` (trusting `ca`) goes.
-    pub(crate) fn serves(&self, target: &UpstreamTarget, ca: Option<&CaSet>) -> bool {
-        self.key.https == (target.scheme == http::uri::Scheme::HTTPS)
-            && self.key.authority == target.authority.as_str()
-            && self.key.ca == ca.map(|c| c.fingerprint)
+    /// Whether this connection goes where `dest` goes.
+    pub(crate) fn serves(&self, dest: &Destination) -> bool {
+        self.key.https == dest.https
+            && self.key.authority == dest.authority
+            && self.key.ca == dest.ca.as_ref().map(|c| c.fingerprint)
     }
 
     /// Whether the tool has closed this kept connection (or sent bytes
@@ -66,19 +117,14 @@ impl UpConn {
         .await
     }
 
-    /// Opens a connection to `target`.
-    pub(crate) async fn open(
-        shared: &Shared,
-        target: &UpstreamTarget,
-        ca: Option<&CaSet>,
-    ) -> Result<UpConn, RequestError> {
+    /// Opens a connection to `dest`.
+    pub(crate) async fn open(shared: &Shared, dest: &Destination) -> Result<UpConn, RequestError> {
         let limit = shared.config.connect_timeout;
-        let https = target.scheme == http::uri::Scheme::HTTPS;
-        let io = match tokio::time::timeout(limit, open_io(shared, target, ca, https)).await {
+        let io = match tokio::time::timeout(limit, open_io(shared, dest)).await {
             Ok(r) => r?,
             Err(_) => {
                 return Err(RequestError::UpstreamTimeout {
-                    host: target.host.clone(),
+                    host: dest.label.clone(),
                     what: "accept a connection",
                     after: limit,
                 })
@@ -90,48 +136,36 @@ impl UpConn {
             served: 0,
             last_used: std::time::Instant::now(),
             key: Key {
-                https,
-                authority: target.authority.as_str().to_string(),
-                ca: ca.map(|c| c.fingerprint),
+                https: dest.https,
+                authority: dest.authority.clone(),
+                ca: dest.ca.as_ref().map(|c| c.fingerprint),
             },
         })
     }
 }
 
-async fn open_io(
-    shared: &Shared,
-    target: &UpstreamTarget,
-    ca: Option<&CaSet>,
-    https: bool,
-) -> Result<UpIo, RequestError> {
+async fn open_io(shared: &Shared, dest: &Destination) -> Result<UpIo, RequestError> {
     let unreachable = |reason: String| RequestError::UpstreamUnreachable {
-        host: target.host.clone(),
+        host: dest.label.clone(),
         reason,
     };
-    let port = target
-        .base
-        .port_or_known_default()
-        .ok_or_else(|| unreachable("the address has no port".into()))?;
-    let (addrs, name): (Vec<SocketAddr>, ServerName<'static>) = match target.base.host() {
-        Some(url::Host::Ipv4(ip)) => (
-            vec![SocketAddr::from((ip, port))],
-            ServerName::IpAddress(std::net::IpAddr::V4(ip).into()),
-        ),
-        Some(url::Host::Ipv6(ip)) => (
-            vec![SocketAddr::from((ip, port))],
-            ServerName::IpAddress(std::net::IpAddr::V6(ip).into()),
-        ),
-        Some(url::Host::Domain(d)) => {
-            let addrs: Vec<SocketAddr> = tokio::net::lookup_host((d, port))
-                .await
-                .map_err(|_| unreachable("its name does not resolve".into()))?
-                .collect();
-            let name = ServerName::try_from(d.to_string())
-                .map_err(|_| unreachable("its name is not a valid TLS server name".into()))?;
-            (addrs, name)
-        }
-        None => return Err(unreachable("the address has no host".into())),
-    };
+    let port = dest.port;
+    let (addrs, name): (Vec<SocketAddr>, ServerName<'static>) =
+        match dest.host.parse::<std::net::IpAddr>() {
+            Ok(ip) => (
+                vec![SocketAddr::new(ip, port)],
+                ServerName::IpAddress(ip.into()),
+            ),
+            Err(_) => {
+                let addrs: Vec<SocketAddr> = tokio::net::lookup_host((dest.host.as_str(), port))
+                    .await
+                    .map_err(|_| unreachable("its name does not resolve".into()))?
+                    .collect();
+                let name = ServerName::try_from(dest.host.clone())
+                    .map_err(|_| unreachable("its name is not a valid TLS server name".into()))?;
+                (addrs, name)
+            }
+        };
     let mut last: Option<io::Error> = None;
     let mut tcp = None;
     for a in &addrs {
@@ -157,10 +191,10 @@ async fn open_io(
     let _ = socket2::SockRef::from(&tcp).set_tcp_keepalive(
         &socket2::TcpKeepalive::new().with_time(std::time::Duration::from_secs(60)),
     );
-    if !https {
+    if !dest.https {
         return Ok(UpIo::Plain(tcp));
     }
-    let connector = tokio_rustls::TlsConnector::from(shared.upstream.tls_http1(ca));
+    let connector = tokio_rustls::TlsConnector::from(shared.upstream.tls_http1(dest.ca.as_deref()));
     match connector.connect(name, tcp).await {
         Ok(s) => Ok(UpIo::Tls(Box::new(s))),
         Err(e) => {
@@ -170,7 +204,7 @@ async fn open_io(
                 .map(|t| t.to_string())
                 .unwrap_or_else(|| format!("handshake failed: {}", e.kind()));
             Err(RequestError::UpstreamTls {
-                host: target.host.clone(),
+                host: dest.label.clone(),
                 reason: reason.chars().take(200).collect(),
             })
         }
