@@ -62,6 +62,10 @@ pub enum Scenario {
     ///                 /namespaces/bench/connectors/plain/..., Bearer token
     ///   nginx-anchor  client -> second nginx with proxy_pass, a static
     ///                 Authorization (proxy_set_header) and upstream keepalive 64
+    ///                 (baseline of ours-reverse)
+    ///   nginx-anchor-tls  client -TLS-> the same nginx, TLS to the upstream's
+    ///                 TLS port, same header and keepalive (baseline of
+    ///                 ours-forward: the same TLS work on both sides)
     ///   ours-forward  client -> CONNECT through connectors standalone
     ///                 (Proxy-Authorization: Basic bench/tls:TOKEN), TLS to
     ///                 the proxy's leaf certificate, requests inside the tunnel
@@ -79,8 +83,10 @@ pub enum Scenario {
     /// body for each tier: client (this program), middle (our proxy or the
     /// anchor) and upstream nginx,
     /// ratios, and PASS/MISS target lines: small-request req/s >= 1.0x the
-    /// anchor, added p99 <= the anchor's, body MB/s >= 0.9x direct, idle
-    /// RSS <= 30 MiB.
+    /// anchor doing the same work (nginx-anchor for ours-reverse,
+    /// nginx-anchor-tls for ours-forward), added p99 <= that anchor's, body
+    /// MB/s >= 0.9x direct (direct-tls for ours-forward), idle RSS <= 30 MiB.
+    /// The proxy gets as many worker threads as the anchor has workers.
     ///
     /// The load generator runs in this process on a multi-threaded runtime;
     /// on a small machine client, proxy and upstream share the cores, so

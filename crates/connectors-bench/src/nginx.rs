@@ -109,13 +109,34 @@ pub fn start_upstream(dir: &Path, files: &UpstreamFiles, workers: usize) -> Resu
 /// `Authorization: <authorization>`.
 pub fn start_anchor(
     dir: &Path,
-    upstream_port: u16,
+    upstream: &Nginx,
+    files: &UpstreamFiles,
     authorization: &str,
     workers: usize,
 ) -> Result<Nginx> {
-    start(dir, "anchor", false, |port, _| {
-        anchor_conf(dir, workers, port, upstream_port, authorization)
+    let upstream_tls = upstream.tls_port.context("the upstream has no TLS port")?;
+    start(dir, "anchor", true, |port, tls_port| {
+        anchor_conf(
+            dir,
+            workers,
+            AnchorPorts {
+                plain: port,
+                tls: tls_port.unwrap_or(0),
+                upstream: upstream.port,
+                upstream_tls,
+            },
+            files,
+            authorization,
+        )
     })
+}
+
+/// Ports of the anchor and of what it proxies to.
+struct AnchorPorts {
+    plain: u16,
+    tls: u16,
+    upstream: u16,
+    upstream_tls: u16,
 }
 
 fn start(
@@ -236,17 +257,29 @@ http {{
     )
 }
 
+/// The anchor: on `plain`, HTTP to the upstream's plain port (the
+/// baseline of our reverse proxy); on `tls`, TLS from the client and TLS to
+/// the upstream's TLS port (the baseline of our CONNECT-intercepting forward
+/// proxy, which also terminates and originates TLS). Both add a static
+/// `Authorization` and keep upstream connections alive.
 fn anchor_conf(
     parent: &Path,
     workers: usize,
-    port: u16,
-    upstream_port: u16,
+    ports: AnchorPorts,
+    files: &UpstreamFiles,
     authorization: &str,
 ) -> String {
     let d = parent.join("anchor");
     let http = common_http(&d);
     let user = user_line();
     let dd = d.display();
+    let AnchorPorts {
+        plain,
+        tls,
+        upstream,
+        upstream_tls,
+    } = ports;
+    let (cert, key) = (files.cert.display(), files.key.display());
     format!(
         r#"{user}
 worker_processes {workers};
@@ -257,17 +290,35 @@ events {{ worker_connections 4096; }}
 http {{
 {http}
   upstream up {{
-    server 127.0.0.1:{upstream_port};
+    server 127.0.0.1:{upstream};
+    keepalive 64;
+    keepalive_requests 10000000;
+  }}
+  upstream up_tls {{
+    server 127.0.0.1:{upstream_tls};
     keepalive 64;
     keepalive_requests 10000000;
   }}
   server {{
-    listen 127.0.0.1:{port};
+    listen 127.0.0.1:{plain};
     location / {{
       proxy_pass http://up;
       proxy_http_version 1.1;
       proxy_set_header Connection "";
       proxy_set_header Authorization "{authorization}";
+      proxy_max_temp_file_size 0;
+    }}
+  }}
+  server {{
+    listen 127.0.0.1:{tls} ssl;
+    ssl_certificate {cert};
+    ssl_certificate_key {key};
+    location / {{
+      proxy_pass https://up_tls;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_set_header Authorization "{authorization}";
+      proxy_ssl_session_reuse on;
       proxy_max_temp_file_size 0;
     }}
   }}
@@ -287,7 +338,19 @@ mod tests {
 
     #[test]
     fn anchor_adds_credentials_and_keeps_upstream_connections() {
-        let conf = anchor_conf(Path::new("/x"), 1, 8080, 9090, "Basic abc");
+        let files = UpstreamFiles {
+            root: "/x/root".into(),
+            htpasswd: "/x/htpasswd".into(),
+            cert: "/x/cert.pem".into(),
+            key: "/x/key.pem".into(),
+        };
+        let ports = AnchorPorts {
+            plain: 8080,
+            tls: 8443,
+            upstream: 9090,
+            upstream_tls: 9443,
+        };
+        let conf = anchor_conf(Path::new("/x"), 1, ports, &files, "Basic abc");
         for needle in [
             "server 127.0.0.1:9090;",
             "keepalive 64;",
@@ -295,6 +358,10 @@ mod tests {
             "proxy_set_header Connection \"\";",
             "proxy_set_header Authorization \"Basic abc\";",
             "listen 127.0.0.1:8080;",
+            "listen 127.0.0.1:8443 ssl;",
+            "server 127.0.0.1:9443;",
+            "proxy_pass https://up_tls;",
+            "ssl_certificate /x/cert.pem;",
             "worker_processes 1;",
         ] {
             assert!(conf.contains(needle), "{needle} missing from\n{conf}");

@@ -77,9 +77,10 @@ pub fn run(rt: &Runtime, args: &ProxyArgs, common: &CommonArgs) -> Result<ProxyR
         "Basic {}",
         base64::engine::general_purpose::STANDARD.encode(format!("{USER}:{PASSWORD}"))
     );
-    let anchor = nginx::start_anchor(dir, upstream.port, &basic, args.anchor_workers)?;
+    let anchor = nginx::start_anchor(dir, &upstream, &files, &basic, args.anchor_workers)?;
+    let anchor_tls_port = anchor.tls_port.context("anchor has no TLS port")?;
     eprintln!(
-        "[proxy] anchor nginx on 127.0.0.1:{}, {} worker(s)",
+        "[proxy] anchor nginx on 127.0.0.1:{} (TLS to TLS :{anchor_tls_port}), {} worker(s)",
         anchor.port, args.anchor_workers
     );
 
@@ -122,6 +123,7 @@ pub fn run(rt: &Runtime, args: &ProxyArgs, common: &CommonArgs) -> Result<ProxyR
     let tls_host = format!("127.0.0.1:{tls_port}");
     let proxy_host = proxy_addr.to_string();
     let anchor_host = format!("127.0.0.1:{}", anchor.port);
+    let anchor_tls_host = format!("127.0.0.1:{anchor_tls_port}");
     let bearer = format!("Bearer {}", proxy.token);
     let prefix = format!("/namespaces/{NAMESPACE}/connectors/{PLAIN}");
     let proxy_basic = format!(
@@ -154,7 +156,7 @@ pub fn run(rt: &Runtime, args: &ProxyArgs, common: &CommonArgs) -> Result<ProxyR
     let direct_tls = spec(
         Transport::Tls {
             addr: loopback(tls_port),
-            tls: upstream_ca,
+            tls: upstream_ca.clone(),
             server_name: ip_name(),
         },
         &tls_host,
@@ -172,6 +174,16 @@ pub fn run(rt: &Runtime, args: &ProxyArgs, common: &CommonArgs) -> Result<ProxyR
             addr: loopback(anchor.port),
         },
         &anchor_host,
+        "/small",
+        None,
+    )?;
+    let anchor_tls_spec = spec(
+        Transport::Tls {
+            addr: loopback(anchor_tls_port),
+            tls: upstream_ca.clone(),
+            server_name: ip_name(),
+        },
+        &anchor_tls_host,
         "/small",
         None,
     )?;
@@ -229,6 +241,15 @@ pub fn run(rt: &Runtime, args: &ProxyArgs, common: &CommonArgs) -> Result<ProxyR
             baseline: "direct",
         },
         Mode {
+            name: "nginx-anchor-tls",
+            path: format!("client -TLS-> nginx proxy {anchor_tls_host} -TLS-> nginx"),
+            big: anchor_tls_spec.with_path("/big.bin"),
+            small: anchor_tls_spec,
+            wrk: None,
+            ours: false,
+            baseline: "direct-tls",
+        },
+        Mode {
             name: "ours-forward",
             path: format!("client -CONNECT+TLS-> connectors -TLS-> nginx {tls_host}"),
             big: forward.with_path("/big.bin"),
@@ -274,7 +295,7 @@ pub fn run(rt: &Runtime, args: &ProxyArgs, common: &CommonArgs) -> Result<ProxyR
     let upstream_pid = upstream.pid();
     let middle_pid = |m: &Mode| match m.name {
         _ if m.ours => Some(proxy.standalone.pid()),
-        "nginx-anchor" => Some(anchor.pid()),
+        "nginx-anchor" | "nginx-anchor-tls" => Some(anchor.pid()),
         _ => None,
     };
     let cpu_now = |middle: Option<u32>| -> Result<CpuSplit> {
@@ -453,6 +474,7 @@ pub fn run(rt: &Runtime, args: &ProxyArgs, common: &CommonArgs) -> Result<ProxyR
         direct_tls: fig("direct-tls"),
         reverse: fig("ours-reverse"),
         anchor: fig("nginx-anchor"),
+        anchor_tls: fig("nginx-anchor-tls"),
         forward: fig("ours-forward"),
         idle_rss_kib: rss[0].1,
     };
