@@ -231,7 +231,11 @@ async fn reverse(shared: &Shared, ctx: &ConnCtx, head: &Head<'_>, memo: &mut Mem
         None
     };
     let Some(dest) = Destination::of_upstream(upstream, ca) else {
-        return Prepared::HandOff;
+        let e = RequestError::UpstreamUnreachable {
+            host: upstream.host.clone(),
+            reason: "the address has no host or port".into(),
+        };
+        return head.refuse(log, e);
     };
 
     let sent = join_path(&upstream.base, target.rest, pq.query());

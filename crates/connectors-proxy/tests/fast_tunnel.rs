@@ -1,0 +1,898 @@
+//! The HTTP/1.1 fast path inside intercepted CONNECT tunnels (ALPN
+//! http/1.1), on the wire: a raw client writes exact bytes through the
+//! tunnel's TLS, and a raw TLS tool behind the proxy — trusted through the
+//! Connector's `caCertSecretRef` — records exactly what it receives, field
+//! names as written (which tells which server relayed a request, see
+//! [`via`]).
+
+mod support;
+
+use connectors_proxy::ProxyConfig;
+use connectors_types::secret::BEARER_TOKEN;
+use std::collections::BTreeSet;
+use std::fmt::Write as _;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use support::{
+    b64, builtin_class, ca_secret, connector, pki, proxy_auth, secret, start_proxy, test_config,
+    with_ca_secret, MemCatalog, Pki, RunningProxy,
+};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio_rustls::client::TlsStream;
+
+/// The Connector's credential for the tool.
+const BEARER: &str = "tunnel-bearer-4b7e";
+/// The workload's token, given in the CONNECT request.
+const TOKEN: &str = "tok-tunnel-a-81f3";
+/// A token of another namespace, which may not use the Connector.
+const TOKEN_B: &str = "tok-tunnel-b-0d52";
+/// The Connector listed in the CONNECT request.
+const CONNECTOR: &str = "team-a/k8s";
+/// The path of the Connector's address: requests under it are covered.
+const PREFIX: &str = "/api";
+/// How long a test waits for the proxy to answer.
+const IO_TIMEOUT: Duration = Duration::from_secs(10);
+/// A field whose name tells which server relayed a request (see [`via`]).
+const PROBE: (&str, &str) = ("X-Probe", "1");
+
+// ---------------------------------------------------------------- messages
+
+/// A message head as it was on the wire.
+#[derive(Clone, Debug)]
+struct Head {
+    /// Request line or status line.
+    start: String,
+    /// Fields in order, names as written.
+    fields: Vec<(String, String)>,
+    /// The whole head, blank line included.
+    raw: String,
+}
+
+impl Head {
+    fn parse(raw: Vec<u8>) -> Head {
+        let raw = String::from_utf8(raw).expect("head is not UTF-8");
+        let mut lines = raw.split("\r\n");
+        let start = lines.next().unwrap_or_default().to_string();
+        let fields = lines
+            .filter(|l| !l.is_empty())
+            .map(|l| {
+                let (n, v) = l
+                    .split_once(':')
+                    .unwrap_or_else(|| panic!("bad field {l:?}"));
+                (n.to_string(), v.trim().to_string())
+            })
+            .collect();
+        Head { start, fields, raw }
+    }
+
+    fn word(&self, i: usize) -> &str {
+        self.start.split(' ').nth(i).unwrap_or_default()
+    }
+
+    fn status(&self) -> u16 {
+        self.word(1).parse().expect("not a status line")
+    }
+
+    fn method(&self) -> &str {
+        self.word(0)
+    }
+
+    fn target(&self) -> &str {
+        self.word(1)
+    }
+
+    fn all(&self, name: &str) -> Vec<&str> {
+        self.fields
+            .iter()
+            .filter(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+            .collect()
+    }
+
+    fn get(&self, name: &str) -> Option<&str> {
+        self.all(name).first().copied()
+    }
+
+    /// Field names, lower case.
+    fn names(&self) -> BTreeSet<String> {
+        self.fields
+            .iter()
+            .map(|(n, _)| n.to_ascii_lowercase())
+            .collect()
+    }
+}
+
+/// A head with its body (without framing).
+#[derive(Clone, Debug)]
+struct Message {
+    head: Head,
+    body: Vec<u8>,
+}
+
+impl Message {
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+}
+
+/// How a body's end is known.
+enum Body {
+    Length(usize),
+    Chunked,
+    ToEnd,
+}
+
+fn body_framing(head: &Head, default: Body) -> Body {
+    let chunked = head
+        .get("transfer-encoding")
+        .is_some_and(|v| v.to_ascii_lowercase().ends_with("chunked"));
+    match head.get("content-length") {
+        _ if chunked => Body::Chunked,
+        Some(n) => Body::Length(n.parse().expect("bad content-length")),
+        None => default,
+    }
+}
+
+fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    hay.windows(needle.len()).position(|w| w == needle)
+}
+
+// ---------------------------------------------------------------- wire
+
+/// One byte stream (TCP or TLS) read message by message.
+struct Wire<S> {
+    io: S,
+    buf: Vec<u8>,
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin> Wire<S> {
+    fn new(io: S) -> Wire<S> {
+        Wire {
+            io,
+            buf: Vec::new(),
+        }
+    }
+
+    async fn send(&mut self, bytes: &[u8]) {
+        self.io.write_all(bytes).await.unwrap();
+        self.io.flush().await.unwrap();
+    }
+
+    /// Reads more; `false` at the end of the stream (or an error).
+    async fn fill(&mut self) -> bool {
+        let mut chunk = [0u8; 16 * 1024];
+        let n = self.io.read(&mut chunk).await.unwrap_or(0);
+        self.buf.extend_from_slice(&chunk[..n]);
+        n > 0
+    }
+
+    async fn take(&mut self, n: usize) -> Vec<u8> {
+        while self.buf.len() < n {
+            assert!(self.fill().await, "the stream ended in a body");
+        }
+        self.buf.drain(..n).collect()
+    }
+
+    /// The next line, CRLF included.
+    async fn line(&mut self) -> Vec<u8> {
+        loop {
+            if let Some(at) = find(&self.buf, b"\r\n") {
+                return self.buf.drain(..at + 2).collect();
+            }
+            assert!(self.fill().await, "the stream ended in a line");
+        }
+    }
+
+    /// The next head; `None` when the stream ends first.
+    async fn head(&mut self) -> Option<Head> {
+        loop {
+            if let Some(at) = find(&self.buf, b"\r\n\r\n") {
+                return Some(Head::parse(self.buf.drain(..at + 4).collect()));
+            }
+            if !self.fill().await {
+                return None;
+            }
+        }
+    }
+
+    async fn body(&mut self, framing: Body) -> Vec<u8> {
+        match framing {
+            Body::Length(n) => self.take(n).await,
+            Body::ToEnd => {
+                while self.fill().await {}
+                std::mem::take(&mut self.buf)
+            }
+            Body::Chunked => {
+                let mut body = Vec::new();
+                loop {
+                    let line = String::from_utf8(self.line().await).unwrap();
+                    let size = line.trim_end().split(';').next().unwrap_or_default();
+                    let size = usize::from_str_radix(size.trim(), 16).expect("bad chunk size");
+                    if size == 0 {
+                        while self.line().await != b"\r\n" {}
+                        return body;
+                    }
+                    let data = self.take(size + 2).await;
+                    body.extend_from_slice(&data[..size]);
+                }
+            }
+        }
+    }
+
+    /// The next request (the tool's side); `None` when the proxy closed.
+    async fn request(&mut self) -> Option<Message> {
+        let head = self.head().await?;
+        let body = self.body(body_framing(&head, Body::Length(0))).await;
+        Some(Message { head, body })
+    }
+
+    /// The next head from the proxy, within [`IO_TIMEOUT`].
+    async fn next_head(&mut self) -> Head {
+        tokio::time::timeout(IO_TIMEOUT, self.head())
+            .await
+            .expect("the proxy did not answer in time")
+            .expect("the proxy closed the connection without an answer")
+    }
+
+    /// The next final response; `bodiless` for the answer to `HEAD`.
+    async fn response(&mut self, bodiless: bool) -> Message {
+        let head = loop {
+            let head = self.next_head().await;
+            if head.status() >= 200 {
+                break head;
+            }
+        };
+        let framing = match head.status() {
+            _ if bodiless => Body::Length(0),
+            204 | 304 => Body::Length(0),
+            _ => body_framing(&head, Body::ToEnd),
+        };
+        let body = tokio::time::timeout(IO_TIMEOUT, self.body(framing))
+            .await
+            .expect("the response body did not end in time");
+        Message { head, body }
+    }
+
+    /// Sends one request and reads its response.
+    async fn exchange(&mut self, req: &[u8]) -> Message {
+        self.send(req).await;
+        self.response(req.starts_with(b"HEAD ")).await
+    }
+}
+
+// ---------------------------------------------------------------- tool
+
+/// One request as the tool received it, with the number of its connection.
+#[derive(Clone, Debug)]
+struct Received {
+    conn: usize,
+    req: Message,
+}
+
+/// A raw HTTP/1.1 tool over TLS (certificate of the test PKI, ALPN
+/// http/1.1): records each request and answers with [`answer`].
+struct Tool {
+    addr: SocketAddr,
+    seen: Arc<Mutex<Vec<Received>>>,
+    connections: Arc<AtomicUsize>,
+}
+
+impl Tool {
+    async fn start(p: &Pki) -> Tool {
+        let mut config = p.server_config();
+        config.alpn_protocols = vec![b"http/1.1".to_vec()];
+        let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let connections = Arc::new(AtomicUsize::new(0));
+        let (s, c) = (seen.clone(), connections.clone());
+        tokio::spawn(async move {
+            while let Ok((tcp, _)) = listener.accept().await {
+                let conn = c.fetch_add(1, Ordering::SeqCst);
+                let (acceptor, s) = (acceptor.clone(), s.clone());
+                tokio::spawn(async move {
+                    if let Ok(tls) = acceptor.accept(tcp).await {
+                        serve_tool(Wire::new(tls), conn, s).await;
+                    }
+                });
+            }
+        });
+        Tool {
+            addr,
+            seen,
+            connections,
+        }
+    }
+
+    fn received(&self) -> Vec<Received> {
+        self.seen.lock().unwrap().clone()
+    }
+
+    /// The last request received.
+    fn last(&self) -> Message {
+        self.received()
+            .pop()
+            .expect("the tool received no request")
+            .req
+    }
+
+    fn connections(&self) -> usize {
+        self.connections.load(Ordering::SeqCst)
+    }
+}
+
+async fn serve_tool<S: AsyncRead + AsyncWrite + Unpin>(
+    mut wire: Wire<S>,
+    conn: usize,
+    seen: Arc<Mutex<Vec<Received>>>,
+) {
+    while let Some(req) = wire.request().await {
+        let reply = answer(&req);
+        seen.lock().unwrap().push(Received { conn, req });
+        if wire.io.write_all(&reply).await.is_err() || wire.io.flush().await.is_err() {
+            return;
+        }
+    }
+}
+
+/// `HEAD`: `200` announcing 42 bytes it does not send; `…/cached`: `304`;
+/// anything else: `200` with `"<method> <target> [<body>]"`.
+fn answer(req: &Message) -> Vec<u8> {
+    if req.head.method() == "HEAD" {
+        return b"HTTP/1.1 200 OK\r\nContent-Length: 42\r\n\r\n".to_vec();
+    }
+    if req.head.target().ends_with("/cached") {
+        return b"HTTP/1.1 304 Not Modified\r\nETag: \"v1\"\r\n\r\n".to_vec();
+    }
+    let body = format!(
+        "{} {} [{}]",
+        req.head.method(),
+        req.head.target(),
+        req.text()
+    );
+    format!(
+        "HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .into_bytes()
+}
+
+// ---------------------------------------------------------------- setup
+
+/// A proxy with Connector `team-a/k8s` (class `k8s`, Bearer credential,
+/// address `https://127.0.0.1:<port>/api`, the tool's CA through
+/// `caCertSecretRef`) in front of a raw TLS tool.
+struct Env {
+    tool: Tool,
+    proxy: RunningProxy,
+    /// `127.0.0.1:<tool port>`: the CONNECT authority.
+    authority: String,
+}
+
+impl Env {
+    async fn start() -> Env {
+        Env::with_fast_path(true).await
+    }
+
+    async fn with_fast_path(fast: bool) -> Env {
+        let p = pki();
+        let tool = Tool::start(&p).await;
+        let authority = format!("127.0.0.1:{}", tool.addr.port());
+        let catalog = MemCatalog::new();
+        catalog.put_class(builtin_class("k8s"));
+        catalog.put_secret(secret("team-a", "kube", BEARER_TOKEN, &[("token", BEARER)]));
+        catalog.put_secret(ca_secret("team-a", "tool-ca", &p.ca_pem));
+        catalog.put_connector(with_ca_secret(
+            connector(
+                "team-a",
+                "k8s",
+                "k8s",
+                &format!("https://{authority}{PREFIX}"),
+                "bearerTokenAuth",
+                Some("kube"),
+            ),
+            "tool-ca",
+        ));
+        catalog.add_token(TOKEN, "team-a", "builder");
+        catalog.add_token(TOKEN_B, "team-b", "other");
+        let config = ProxyConfig {
+            http1_fast_path: fast,
+            ..test_config()
+        };
+        let proxy = start_proxy(catalog, config).await;
+        Env {
+            tool,
+            proxy,
+            authority,
+        }
+    }
+
+    /// A tunnel opened with [`TOKEN`].
+    async fn open(&self) -> Wire<TlsStream<TcpStream>> {
+        self.open_as(TOKEN).await
+    }
+
+    /// `CONNECT` to the tool listing [`CONNECTOR`] with `token`, then TLS
+    /// with ALPN http/1.1, trusting only the proxy's CA.
+    async fn open_as(&self, token: &str) -> Wire<TlsStream<TcpStream>> {
+        let mut tcp = Wire::new(TcpStream::connect(self.proxy.addr).await.unwrap());
+        let a = &self.authority;
+        let pa = proxy_auth(CONNECTOR, token);
+        tcp.send(
+            format!("CONNECT {a} HTTP/1.1\r\nHost: {a}\r\nProxy-Authorization: {pa}\r\n\r\n")
+                .as_bytes(),
+        )
+        .await;
+        let head = tcp.next_head().await;
+        assert_eq!(head.status(), 200, "{}", head.raw);
+        assert!(tcp.buf.is_empty(), "bytes after the CONNECT answer");
+        let mut roots = rustls::RootCertStore::empty();
+        roots
+            .add(rustls::pki_types::CertificateDer::from(
+                self.proxy.proxy.ca().ca_der().to_vec(),
+            ))
+            .unwrap();
+        let mut config = rustls::ClientConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+        config.alpn_protocols = vec![b"http/1.1".to_vec()];
+        let name = rustls::pki_types::ServerName::try_from("127.0.0.1").unwrap();
+        let tls = tokio_rustls::TlsConnector::from(Arc::new(config))
+            .connect(name, tcp.io)
+            .await
+            .unwrap();
+        assert_eq!(tls.get_ref().1.alpn_protocol(), Some(&b"http/1.1"[..]));
+        Wire::new(tls)
+    }
+}
+
+/// A request: the request line, `Host`, then `fields` as given, then
+/// `body` as is.
+fn request(
+    method: &str,
+    target: &str,
+    host: &str,
+    fields: &[(&str, &str)],
+    body: &[u8],
+) -> Vec<u8> {
+    let mut head = format!("{method} {target} HTTP/1.1\r\nHost: {host}\r\n");
+    for (n, v) in fields {
+        let _ = write!(head, "{n}: {v}\r\n");
+    }
+    head.push_str("\r\n");
+    [head.as_bytes(), body].concat()
+}
+
+/// A `GET` of `target` for `host` with the probe.
+fn get(target: &str, host: &str) -> Vec<u8> {
+    request("GET", target, host, &[PROBE], b"")
+}
+
+fn basic(user: &str, password: &str) -> String {
+    format!("Basic {}", b64(&format!("{user}:{password}")))
+}
+
+/// The forms of the workload token the tests send: bare, as a Git-style
+/// Basic password, and as the CONNECT request's `Proxy-Authorization`.
+fn token_forms() -> [String; 3] {
+    [
+        TOKEN.to_string(),
+        basic("", TOKEN),
+        proxy_auth(CONNECTOR, TOKEN),
+    ]
+}
+
+/// A `GET` of `target` carrying every kind of client credential — its own
+/// `Authorization` and `Private-Token` as given, a `Proxy-Authorization` —
+/// and the workload token in other fields.
+fn get_with_credentials(
+    target: &str,
+    authority: &str,
+    authorization: &str,
+    private_token: &str,
+) -> Vec<u8> {
+    let [bare, git, pa] = token_forms();
+    request(
+        "GET",
+        target,
+        authority,
+        &[
+            ("Authorization", authorization),
+            ("Private-Token", private_token),
+            ("Proxy-Authorization", &pa),
+            ("X-Token", &bare),
+            ("X-Git", &git),
+            ("Accept", "application/json"),
+            PROBE,
+        ],
+        b"",
+    )
+}
+
+/// A covered `GET` with client credentials (see [`get_with_credentials`]).
+fn covered_get(authority: &str) -> Vec<u8> {
+    let target = format!("{PREFIX}/v1/pods?watch=0");
+    get_with_credentials(&target, authority, "Bearer fake-token", "glpat-client")
+}
+
+/// The client's own `Authorization` for a path outside the Connector's
+/// address.
+fn own_authorization() -> String {
+    basic("me", "my-own-pass")
+}
+
+/// An uncovered `GET` (same host, outside the address path) with the
+/// client's own credentials (see [`get_with_credentials`]).
+fn uncovered_get(authority: &str) -> Vec<u8> {
+    get_with_credentials("/other/thing", authority, &own_authorization(), "glpat-own")
+}
+
+/// A covered `HEAD` (the tool announces a body it does not send).
+fn head_request(authority: &str) -> Vec<u8> {
+    request("HEAD", "/api/h", authority, &[PROBE], b"")
+}
+
+/// A covered conditional `GET` (the tool answers `304`).
+fn conditional_get(authority: &str) -> Vec<u8> {
+    let fields = [("If-None-Match", "\"v1\""), PROBE];
+    request("GET", "/api/cached", authority, &fields, b"")
+}
+
+/// A covered `POST` with a body and hop-by-hop fields.
+fn post_with_hop_fields(authority: &str) -> Vec<u8> {
+    let fields = [
+        ("Content-Length", "3"),
+        ("Content-Type", "text/plain"),
+        ("Connection", "keep-alive, X-Hop"),
+        ("X-Hop", "1"),
+        ("TE", "trailers"),
+        PROBE,
+    ];
+    request("POST", "/api/p", authority, &fields, b"abc")
+}
+
+/// Which server relayed a request to the tool, told by the probe field's
+/// name: the fast path copies names as the client wrote them, the general
+/// server's HTTP library writes them in lower case.
+#[derive(Debug, PartialEq, Eq)]
+enum Via {
+    Fast,
+    General,
+}
+
+fn via(req: &Message) -> Via {
+    let names: Vec<&str> = req
+        .head
+        .fields
+        .iter()
+        .filter(|(n, _)| n.eq_ignore_ascii_case(PROBE.0))
+        .map(|(n, _)| n.as_str())
+        .collect();
+    match names[..] {
+        [n] if n == PROBE.0 => Via::Fast,
+        [n] if n == PROBE.0.to_ascii_lowercase() => Via::General,
+        _ => panic!("the probe field did not arrive once: {names:?}"),
+    }
+}
+
+/// No form of the workload token and no `Proxy-*` field reached the tool.
+fn assert_no_workload_token(req: &Message) {
+    let raw = [req.head.raw.as_bytes(), &req.body].concat();
+    for leak in token_forms() {
+        assert!(
+            find(&raw, leak.as_bytes()).is_none(),
+            "{leak} reached the tool:\n{}",
+            req.head.raw
+        );
+    }
+    for (n, _) in &req.head.fields {
+        assert!(
+            !n.to_ascii_lowercase().starts_with("proxy-"),
+            "{n} reached the tool"
+        );
+    }
+}
+
+/// The tool got the Connector's credential, once, and none of the
+/// client's.
+fn assert_credential_swapped(req: &Message) {
+    assert_eq!(
+        req.head.all("authorization"),
+        [format!("Bearer {BEARER}")],
+        "{}",
+        req.head.raw
+    );
+    assert!(req.head.get("private-token").is_none(), "{}", req.head.raw);
+    assert_no_workload_token(req);
+}
+
+fn assert_ok(r: &Message, body: &str) {
+    assert_eq!(r.head.status(), 200, "{}\n{}", r.head.raw, r.text());
+    assert_eq!(r.text(), body);
+}
+
+// ---------------------------------------------------------------- tests
+
+#[tokio::test]
+async fn covered_request_gets_the_connectors_credential_on_the_fast_path() {
+    let env = Env::start().await;
+    let mut t = env.open().await;
+    let r = t.exchange(&covered_get(&env.authority)).await;
+    assert_ok(&r, "GET /api/v1/pods?watch=0 []");
+
+    let seen = env.tool.last();
+    assert_eq!(via(&seen), Via::Fast);
+    assert_eq!(seen.head.target(), "/api/v1/pods?watch=0");
+    assert_eq!(seen.head.all("host"), [env.authority.as_str()]);
+    assert_eq!(seen.head.get("Accept"), Some("application/json"));
+    assert_credential_swapped(&seen);
+    for gone in ["x-token", "x-git"] {
+        assert!(seen.head.get(gone).is_none(), "{gone} carried the token");
+    }
+}
+
+#[tokio::test]
+async fn uncovered_path_gets_no_credential_and_keeps_the_clients_own() {
+    let env = Env::start().await;
+    let mut t = env.open().await;
+    let r = t.exchange(&uncovered_get(&env.authority)).await;
+    assert_ok(&r, "GET /other/thing []");
+
+    let seen = env.tool.last();
+    assert_eq!(via(&seen), Via::Fast);
+    assert_eq!(seen.head.all("authorization"), [own_authorization()]);
+    assert_eq!(seen.head.all("private-token"), ["glpat-own"]);
+    assert!(
+        !seen.head.raw.contains(BEARER),
+        "the Connector's credential reached an uncovered path:\n{}",
+        seen.head.raw
+    );
+    for gone in ["x-token", "x-git"] {
+        assert!(seen.head.get(gone).is_none(), "{gone} carried the token");
+    }
+    assert_no_workload_token(&seen);
+}
+
+#[tokio::test]
+async fn requests_on_one_tunnel_share_one_tool_connection() {
+    let env = Env::start().await;
+    let mut t = env.open().await;
+    let a = &env.authority;
+    assert_ok(&t.exchange(&get("/api/one", a)).await, "GET /api/one []");
+    let post = request(
+        "POST",
+        "/api/two",
+        a,
+        &[("Content-Length", "5"), PROBE],
+        b"hello",
+    );
+    assert_ok(&t.exchange(&post).await, "POST /api/two [hello]");
+    assert_ok(
+        &t.exchange(&get("/api/three", a)).await,
+        "GET /api/three []",
+    );
+
+    let seen = env.tool.received();
+    let targets: Vec<&str> = seen.iter().map(|s| s.req.head.target()).collect();
+    assert_eq!(targets, ["/api/one", "/api/two", "/api/three"]);
+    for s in &seen {
+        assert_eq!(s.conn, 0, "{}", s.req.head.raw);
+        assert_eq!(via(&s.req), Via::Fast);
+        assert_credential_swapped(&s.req);
+    }
+    assert_eq!(env.tool.connections(), 1, "the tool connection is kept");
+}
+
+#[tokio::test]
+async fn request_naming_another_authority_is_misdirected_and_the_tunnel_goes_on() {
+    let env = Env::start().await;
+    let a = env.authority.as_str();
+    let port = env.tool.addr.port();
+    let cases = [
+        (
+            "Host naming another name of the tool",
+            get("/api/x", &format!("localhost:{port}")),
+        ),
+        ("Host naming another port", get("/api/x", "127.0.0.1:1")),
+        (
+            "a second Host naming another authority",
+            request("GET", "/api/x", a, &[("Host", "evil.example"), PROBE], b""),
+        ),
+        (
+            "absolute form naming another authority",
+            get("https://evil.example/api/x", a),
+        ),
+    ];
+    for (what, bad) in &cases {
+        let mut t = env.open().await;
+        let r = t.exchange(bad).await;
+        assert_eq!(r.head.status(), 421, "{what}: {}\n{}", r.head.raw, r.text());
+        assert_ok(&t.exchange(&get("/api/ok", a)).await, "GET /api/ok []");
+        assert_credential_swapped(&env.tool.last());
+    }
+    let targets: Vec<String> = env
+        .tool
+        .received()
+        .iter()
+        .map(|s| s.req.head.target().to_string())
+        .collect();
+    assert_eq!(
+        targets,
+        vec!["/api/ok"; cases.len()],
+        "misdirected ones went out"
+    );
+}
+
+#[tokio::test]
+async fn handed_off_request_keeps_its_bytes_and_the_same_rules() {
+    let env = Env::start().await;
+    let mut t = env.open().await;
+    let a = &env.authority;
+    assert_ok(
+        &t.exchange(&get("/api/first", a)).await,
+        "GET /api/first []",
+    );
+    let [bare, ..] = token_forms();
+    let chunked = request(
+        "POST",
+        "/api/up",
+        a,
+        &[
+            ("Authorization", "Bearer fake-token"),
+            ("X-Token", &bare),
+            ("Transfer-Encoding", "chunked"),
+            PROBE,
+        ],
+        b"5\r\nhello\r\n0\r\n\r\n",
+    );
+    assert_ok(&t.exchange(&chunked).await, "POST /api/up [hello]");
+    assert_ok(&t.exchange(&get("/api/last", a)).await, "GET /api/last []");
+
+    let seen = env.tool.received();
+    let vias: Vec<Via> = seen.iter().map(|s| via(&s.req)).collect();
+    assert_eq!(
+        vias[..2],
+        [Via::Fast, Via::General],
+        "chunked is handed off"
+    );
+    for s in &seen {
+        assert_credential_swapped(&s.req);
+    }
+}
+
+/// A request built for a tunnel's authority.
+type Build = fn(&str) -> Vec<u8>;
+
+/// The status, field names (lower case) and body of an answer.
+type Summary = (u16, BTreeSet<String>, String);
+
+/// An answer's [`Summary`], for comparing paths; without the request id
+/// the proxy's own answers carry, which differs every time.
+fn summary(r: &Message) -> Summary {
+    let mut names = r.head.names();
+    names.remove("x-request-id");
+    (r.head.status(), names, r.text())
+}
+
+/// What one request through a tunnel came to.
+#[derive(Debug, PartialEq, Eq)]
+struct Outcome {
+    /// What the client got (see [`summary`]).
+    client: Summary,
+    /// Target and field names (lower case) the tool received.
+    target: String,
+    tool_names: BTreeSet<String>,
+}
+
+/// `req` (built for the tunnel's authority) on a fresh proxy, with or
+/// without the fast path; and which server relayed it.
+async fn relay_once(fast: bool, req: Build) -> (Via, Outcome) {
+    let env = Env::with_fast_path(fast).await;
+    let mut t = env.open().await;
+    let r = t.exchange(&req(&env.authority)).await;
+    let seen = env.tool.last();
+    let outcome = Outcome {
+        client: summary(&r),
+        target: seen.head.target().to_string(),
+        tool_names: seen.head.names(),
+    };
+    (via(&seen), outcome)
+}
+
+#[tokio::test]
+async fn fast_path_and_general_server_relay_the_same_tunnel_requests() {
+    let requests: [(&str, u16, Build); 8] = [
+        ("covered", 200, covered_get),
+        ("uncovered", 200, uncovered_get),
+        ("HEAD", 200, head_request),
+        ("conditional", 304, conditional_get),
+        ("POST with hop-by-hop fields", 200, post_with_hop_fields),
+        ("dot segments", 200, |a| get("/api/../api/x/./y?q=1", a)),
+        ("encoded dot segments", 200, |a| get("/api/%2e%2e/other", a)),
+        ("Host with a trailing dot", 200, |a| {
+            get("/api/x", &a.replace("127.0.0.1", "127.0.0.1."))
+        }),
+    ];
+    for (what, status, req) in requests {
+        let (general_via, general) = relay_once(false, req).await;
+        let (fast_via, fast) = relay_once(true, req).await;
+        assert_eq!((general_via, fast_via), (Via::General, Via::Fast), "{what}");
+        assert_eq!(general.client.0, status, "{what}: {:?}", general.client);
+        assert_eq!(general, fast, "{what}");
+    }
+}
+
+#[tokio::test]
+async fn head_and_not_modified_answers_keep_the_tunnel_in_step() {
+    let env = Env::start().await;
+    let mut t = env.open().await;
+    let a = &env.authority;
+    let r = t.exchange(&head_request(a)).await;
+    assert_eq!(r.head.status(), 200, "{}", r.head.raw);
+    assert_eq!(r.head.get("content-length"), Some("42"));
+    let r = t.exchange(&conditional_get(a)).await;
+    assert_eq!(r.head.status(), 304, "{}", r.head.raw);
+    assert_eq!(r.head.get("etag"), Some("\"v1\""));
+    assert_ok(
+        &t.exchange(&get("/api/after", a)).await,
+        "GET /api/after []",
+    );
+    assert!(t.buf.is_empty(), "stray bytes after the last answer");
+
+    let seen = env.tool.received();
+    assert_eq!(seen.len(), 3);
+    assert!(seen.iter().all(|s| s.conn == 0 && via(&s.req) == Via::Fast));
+    assert_eq!(env.tool.connections(), 1);
+}
+
+#[tokio::test]
+async fn caller_not_allowed_to_use_the_connector_is_refused_alike_on_both_paths() {
+    let mut refusals = Vec::new();
+    for (fast, path) in [(false, Via::General), (true, Via::Fast)] {
+        let env = Env::with_fast_path(fast).await;
+        let mut t = env.open_as(TOKEN_B).await;
+        let a = &env.authority;
+        let refused = t.exchange(&covered_get(a)).await;
+        assert_eq!(refused.head.status(), 403, "{}", refused.text());
+        // The tunnel goes on, on the same path; a path no Connector covers
+        // needs no permission.
+        assert_ok(
+            &t.exchange(&get("/other/open", a)).await,
+            "GET /other/open []",
+        );
+        let seen = env.tool.received();
+        assert_eq!(seen.len(), 1, "the refused request went out");
+        assert_eq!(via(&seen[0].req), path);
+        assert!(seen[0].req.head.get("authorization").is_none());
+        refusals.push(summary(&refused));
+    }
+    assert_eq!(refusals[0], refusals[1]);
+}
+
+#[tokio::test]
+async fn pipelined_requests_are_answered_in_order_across_a_hand_off() {
+    let env = Env::start().await;
+    let mut t = env.open().await;
+    let a = &env.authority;
+    let misdirected = get("/api/two", "evil.example");
+    t.send(&[get("/api/one", a), misdirected, get("/api/three", a)].concat())
+        .await;
+    assert_ok(&t.response(false).await, "GET /api/one []");
+    assert_eq!(t.response(false).await.head.status(), 421);
+    assert_ok(&t.response(false).await, "GET /api/three []");
+
+    let seen = env.tool.received();
+    let targets: Vec<&str> = seen.iter().map(|s| s.req.head.target()).collect();
+    assert_eq!(targets, ["/api/one", "/api/three"]);
+    for s in &seen {
+        assert_credential_swapped(&s.req);
+    }
+}
