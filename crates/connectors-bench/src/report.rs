@@ -415,7 +415,7 @@ impl ProxyReport {
             self.anchor_workers
         ));
         s.push_str(&format!(
-            "{:<13} {:>10} {:>9} {:>9} {:>10} {:>7} {:>9}   {:>10} {:>9} {:>9}\n",
+            "{:<16} {:>10} {:>9} {:>9} {:>10} {:>7} {:>9}   {:>10} {:>9} {:>9}\n",
             "mode",
             "req/s",
             "p50 ms",
@@ -433,7 +433,7 @@ impl ProxyReport {
                     .unwrap_or_else(|| "-".into())
             };
             s.push_str(&format!(
-                "{:<13} {:>10.0} {:>9.3} {:>9.3} {:>10} {:>7} {:>9}   {:>10} {:>9} {:>9}\n",
+                "{:<16} {:>10.0} {:>9.3} {:>9.3} {:>10} {:>7} {:>9}   {:>10} {:>9} {:>9}\n",
                 m.mode,
                 m.small.rps,
                 m.small.p50_ms,
@@ -448,7 +448,7 @@ impl ProxyReport {
         }
         s.push('\n');
         s.push_str(&format!(
-            "{:<13} {:>28}   {:>28}\n{:<13} {:>8} {:>9} {:>9}   {:>8} {:>9} {:>9}\n",
+            "{:<16} {:>28}   {:>28}\n{:<16} {:>8} {:>9} {:>9}   {:>8} {:>9} {:>9}\n",
             "CPU (u+s)",
             "per small request (us)",
             "per GiB of body (s)",
@@ -468,7 +468,7 @@ impl ProxyReport {
             let c = m.cpu_us_per_request;
             let b = m.body_cpu_s_per_gib;
             s.push_str(&format!(
-                "{:<13} {:>8.1} {:>9} {:>9.1}   {:>8} {:>9} {:>9}\n",
+                "{:<16} {:>8.1} {:>9} {:>9.1}   {:>8} {:>9} {:>9}\n",
                 m.mode,
                 c.client,
                 opt(c.middle, 1),
