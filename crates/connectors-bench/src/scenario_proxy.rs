@@ -418,9 +418,18 @@ pub fn run(rt: &Runtime, args: &ProxyArgs, common: &CommonArgs) -> Result<ProxyR
                     body_bytes >> 20
                 );
                 let before = cpu_now(middle_pid(m))?;
-                let d = rt
-                    .block_on(load::download(&m.big, m.name, body_bytes))
-                    .with_context(|| format!("body download on mode {}", m.name))?;
+                let d = match rt.block_on(load::download(&m.big, m.name, body_bytes)) {
+                    Ok(d) => d,
+                    Err(e) => {
+                        if m.ours {
+                            eprintln!(
+                                "[proxy] last lines of the proxy's log:\n{}",
+                                tail(&proxy.standalone.log_text(), 40)
+                            );
+                        }
+                        return Err(e.context(format!("body download on mode {}", m.name)));
+                    }
+                };
                 spent.add(cpu_now(middle_pid(m))?.since(before));
                 eprintln!(
                     "[proxy] {}: {:.0} MB/s ({:.2}s)",
@@ -497,4 +506,10 @@ pub fn run(rt: &Runtime, args: &ProxyArgs, common: &CommonArgs) -> Result<ProxyR
         ratios: report::proxy_ratios(&figures),
         checks: report::proxy_checks(&figures),
     })
+}
+
+/// The last `n` lines of `text`.
+fn tail(text: &str, n: usize) -> String {
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(n)..].join("\n")
 }
