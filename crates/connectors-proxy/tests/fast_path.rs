@@ -6,17 +6,16 @@ mod support;
 
 use connectors_proxy::ProxyConfig;
 use connectors_types::secret::BASIC_AUTH;
-use std::collections::BTreeSet;
 use std::fmt::Write as _;
 use std::net::SocketAddr;
-use std::ops::Deref;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+use support::wire::{contains_ignore_case, find, via, Message, Via, Wire, PROBE};
 use support::{
     b64, builtin_class, connector, secret, start_proxy, test_config, MemCatalog, RunningProxy,
 };
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
 
 const PASSWORD: &str = "s3cret-pass-9f2c";
@@ -24,296 +23,6 @@ const TOKEN_A: &str = "tok-team-a-7d1e";
 const TOKEN_B: &str = "tok-team-b-21aa";
 /// The Connector's path-format prefix; the tool's address path is `/base`.
 const BASE: &str = "/namespaces/team-a/connectors/git";
-/// How long a test waits for the proxy to answer.
-const IO_TIMEOUT: Duration = Duration::from_secs(10);
-/// A field whose name tells which server relayed a request (see [`via`]).
-const PROBE: (&str, &str) = ("X-Probe", "1");
-
-// ---------------------------------------------------------------- messages
-
-/// A message head as it was on the wire.
-#[derive(Clone, Debug)]
-struct Head {
-    /// Request line or status line.
-    start: String,
-    /// Fields in order, names as written.
-    fields: Vec<(String, String)>,
-    /// The whole head, blank line included.
-    raw: String,
-}
-
-impl Head {
-    fn parse(raw: Vec<u8>) -> Head {
-        let raw = String::from_utf8(raw).expect("head is not UTF-8");
-        let mut lines = raw.split("\r\n");
-        let start = lines.next().unwrap_or_default().to_string();
-        let fields = lines
-            .filter(|l| !l.is_empty())
-            .map(|l| {
-                let (n, v) = l
-                    .split_once(':')
-                    .unwrap_or_else(|| panic!("bad field {l:?}"));
-                (n.to_string(), v.trim().to_string())
-            })
-            .collect();
-        Head { start, fields, raw }
-    }
-
-    fn word(&self, i: usize) -> &str {
-        self.start.split(' ').nth(i).unwrap_or_default()
-    }
-
-    fn status(&self) -> u16 {
-        self.word(1).parse().expect("not a status line")
-    }
-
-    fn method(&self) -> &str {
-        self.word(0)
-    }
-
-    fn target(&self) -> &str {
-        self.word(1)
-    }
-
-    fn all(&self, name: &str) -> Vec<&str> {
-        self.fields
-            .iter()
-            .filter(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
-            .collect()
-    }
-
-    fn get(&self, name: &str) -> Option<&str> {
-        self.all(name).first().copied()
-    }
-
-    /// Field names, lower case.
-    fn names(&self) -> BTreeSet<String> {
-        self.fields
-            .iter()
-            .map(|(n, _)| n.to_ascii_lowercase())
-            .collect()
-    }
-}
-
-/// A head with its body.
-#[derive(Clone, Debug)]
-struct Message {
-    head: Head,
-    /// The body, without its framing.
-    body: Vec<u8>,
-    /// The body as framed on the wire (chunk lines and trailers included).
-    wire: Vec<u8>,
-}
-
-impl Deref for Message {
-    type Target = Head;
-    fn deref(&self) -> &Head {
-        &self.head
-    }
-}
-
-impl Message {
-    fn text(&self) -> String {
-        String::from_utf8_lossy(&self.body).into_owned()
-    }
-
-    /// Head and framed body, as they were on the wire.
-    fn raw(&self) -> Vec<u8> {
-        [self.head.raw.as_bytes(), &self.wire].concat()
-    }
-}
-
-/// How a body's end is known.
-enum Body {
-    Length(usize),
-    Chunked,
-    ToEnd,
-}
-
-fn body_framing(head: &Head, default: Body) -> Body {
-    let chunked = head
-        .get("transfer-encoding")
-        .is_some_and(|v| v.to_ascii_lowercase().ends_with("chunked"));
-    match head.get("content-length") {
-        _ if chunked => Body::Chunked,
-        Some(n) => Body::Length(n.parse().expect("bad content-length")),
-        None => default,
-    }
-}
-
-fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
-    hay.windows(needle.len()).position(|w| w == needle)
-}
-
-fn contains_ignore_case(hay: &[u8], needle: &str) -> bool {
-    find(
-        &hay.to_ascii_lowercase(),
-        needle.to_ascii_lowercase().as_bytes(),
-    )
-    .is_some()
-}
-
-// ---------------------------------------------------------------- wire
-
-/// One TCP connection read message by message.
-struct Wire {
-    stream: TcpStream,
-    buf: Vec<u8>,
-}
-
-impl Wire {
-    async fn connect(addr: SocketAddr) -> Wire {
-        Wire::new(TcpStream::connect(addr).await.unwrap())
-    }
-
-    fn new(stream: TcpStream) -> Wire {
-        Wire {
-            stream,
-            buf: Vec::new(),
-        }
-    }
-
-    async fn send(&mut self, bytes: &[u8]) {
-        self.stream.write_all(bytes).await.unwrap();
-    }
-
-    /// Reads more; `false` at the end of the stream (or a reset).
-    async fn fill(&mut self) -> bool {
-        let mut chunk = [0u8; 16 * 1024];
-        let n = self.stream.read(&mut chunk).await.unwrap_or(0);
-        self.buf.extend_from_slice(&chunk[..n]);
-        n > 0
-    }
-
-    async fn take(&mut self, n: usize) -> Vec<u8> {
-        while self.buf.len() < n {
-            assert!(self.fill().await, "the stream ended in a body");
-        }
-        self.buf.drain(..n).collect()
-    }
-
-    /// The next line, CRLF included.
-    async fn line(&mut self) -> Vec<u8> {
-        loop {
-            if let Some(at) = find(&self.buf, b"\r\n") {
-                return self.buf.drain(..at + 2).collect();
-            }
-            assert!(self.fill().await, "the stream ended in a line");
-        }
-    }
-
-    /// The next head; `None` when the stream ends first.
-    async fn head(&mut self) -> Option<Head> {
-        loop {
-            if let Some(at) = find(&self.buf, b"\r\n\r\n") {
-                return Some(Head::parse(self.buf.drain(..at + 4).collect()));
-            }
-            if !self.fill().await {
-                return None;
-            }
-        }
-    }
-
-    /// A body and its framed bytes.
-    async fn body(&mut self, framing: Body) -> (Vec<u8>, Vec<u8>) {
-        match framing {
-            Body::Length(n) => {
-                let b = self.take(n).await;
-                (b.clone(), b)
-            }
-            Body::Chunked => self.chunked().await,
-            Body::ToEnd => {
-                while self.fill().await {}
-                let b = std::mem::take(&mut self.buf);
-                (b.clone(), b)
-            }
-        }
-    }
-
-    async fn chunked(&mut self) -> (Vec<u8>, Vec<u8>) {
-        let (mut body, mut wire) = (Vec::new(), Vec::new());
-        loop {
-            let line = self.line().await;
-            wire.extend_from_slice(&line);
-            let size = std::str::from_utf8(&line).unwrap().trim_end();
-            let size = size.split(';').next().unwrap_or_default().trim();
-            let size = usize::from_str_radix(size, 16).expect("bad chunk size");
-            if size == 0 {
-                loop {
-                    let line = self.line().await;
-                    wire.extend_from_slice(&line);
-                    if line == b"\r\n" {
-                        return (body, wire);
-                    }
-                }
-            }
-            let data = self.take(size + 2).await;
-            assert_eq!(&data[size..], b"\r\n", "chunk data must end with CRLF");
-            body.extend_from_slice(&data[..size]);
-            wire.extend_from_slice(&data);
-        }
-    }
-
-    /// The next request (the tool's side); `None` when the proxy closed.
-    async fn request(&mut self) -> Option<Message> {
-        let head = self.head().await?;
-        let (body, wire) = self.body(body_framing(&head, Body::Length(0))).await;
-        Some(Message { head, body, wire })
-    }
-
-    /// The next head from the proxy, within [`IO_TIMEOUT`].
-    async fn next_head(&mut self) -> Head {
-        tokio::time::timeout(IO_TIMEOUT, self.head())
-            .await
-            .expect("the proxy did not answer in time")
-            .expect("the proxy closed the connection without an answer")
-    }
-
-    /// The next final response; informational ones are skipped.
-    async fn response(&mut self) -> Message {
-        self.read_response(false).await
-    }
-
-    /// The response to a `HEAD` request.
-    async fn head_response(&mut self) -> Message {
-        self.read_response(true).await
-    }
-
-    async fn read_response(&mut self, bodiless: bool) -> Message {
-        let head = loop {
-            let head = self.next_head().await;
-            if head.status() >= 200 {
-                break head;
-            }
-        };
-        let framing = match head.status() {
-            _ if bodiless => Body::Length(0),
-            204 | 304 => Body::Length(0),
-            _ => body_framing(&head, Body::ToEnd),
-        };
-        let (body, wire) = tokio::time::timeout(IO_TIMEOUT, self.body(framing))
-            .await
-            .expect("the response body did not end in time");
-        Message { head, body, wire }
-    }
-
-    /// Everything until the peer closes, within [`IO_TIMEOUT`].
-    async fn until_close(&mut self) -> Vec<u8> {
-        tokio::time::timeout(IO_TIMEOUT, self.body(Body::ToEnd))
-            .await
-            .expect("the proxy kept the connection open")
-            .0
-    }
-
-    /// Whether the peer closes the connection within a short while.
-    async fn closes(&mut self) -> bool {
-        matches!(
-            tokio::time::timeout(Duration::from_millis(500), self.fill()).await,
-            Ok(false)
-        )
-    }
-}
 
 // ---------------------------------------------------------------- tool
 
@@ -416,7 +125,7 @@ impl RawTool {
 }
 
 async fn serve_tool(
-    mut wire: Wire,
+    mut wire: Wire<TcpStream>,
     conn: usize,
     seen: Arc<Mutex<Vec<Received>>>,
     script: Arc<Script>,
@@ -435,12 +144,12 @@ async fn serve_tool(
             if i > 0 {
                 tokio::time::sleep(Duration::from_millis(20)).await;
             }
-            if wire.stream.write_all(part).await.is_err() {
+            if wire.io.write_all(part).await.is_err() {
                 return;
             }
         }
         if reply.close {
-            let _ = wire.stream.shutdown().await;
+            let _ = wire.io.shutdown().await;
             return;
         }
     }
@@ -496,7 +205,7 @@ impl Env {
         }
     }
 
-    async fn client(&self) -> Wire {
+    async fn client(&self) -> Wire<TcpStream> {
         Wire::connect(self.proxy.addr).await
     }
 }
@@ -533,29 +242,6 @@ fn get_with(token: &str, path: &str) -> Vec<u8> {
 
 fn get(path: &str) -> Vec<u8> {
     get_with(TOKEN_A, path)
-}
-
-/// Which server relayed a request to the tool, told by the probe field's
-/// name: the fast path copies names as the client wrote them, the general
-/// server's HTTP library writes them in lower case.
-#[derive(Debug, PartialEq, Eq)]
-enum Via {
-    Fast,
-    General,
-}
-
-fn via(req: &Message) -> Via {
-    let names: Vec<&str> = req
-        .fields
-        .iter()
-        .filter(|(n, _)| n.eq_ignore_ascii_case(PROBE.0))
-        .map(|(n, _)| n.as_str())
-        .collect();
-    match names[..] {
-        [n] if n == PROBE.0 => Via::Fast,
-        [n] if n == PROBE.0.to_ascii_lowercase() => Via::General,
-        _ => panic!("the probe field did not arrive once: {names:?}"),
-    }
 }
 
 /// The tool got the Connector's credential, once, and no trace of the

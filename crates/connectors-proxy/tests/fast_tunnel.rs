@@ -14,12 +14,12 @@ use std::fmt::Write as _;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use support::wire::{find, via, Message, Via, Wire, PROBE};
 use support::{
     b64, builtin_class, ca_secret, connector, pki, proxy_auth, secret, start_proxy, test_config,
     with_ca_secret, MemCatalog, Pki, RunningProxy,
 };
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio_rustls::client::TlsStream;
 
@@ -33,235 +33,6 @@ const TOKEN_B: &str = "tok-tunnel-b-0d52";
 const CONNECTOR: &str = "team-a/k8s";
 /// The path of the Connector's address: requests under it are covered.
 const PREFIX: &str = "/api";
-/// How long a test waits for the proxy to answer.
-const IO_TIMEOUT: Duration = Duration::from_secs(10);
-/// A field whose name tells which server relayed a request (see [`via`]).
-const PROBE: (&str, &str) = ("X-Probe", "1");
-
-// ---------------------------------------------------------------- messages
-
-/// A message head as it was on the wire.
-#[derive(Clone, Debug)]
-struct Head {
-    /// Request line or status line.
-    start: String,
-    /// Fields in order, names as written.
-    fields: Vec<(String, String)>,
-    /// The whole head, blank line included.
-    raw: String,
-}
-
-impl Head {
-    fn parse(raw: Vec<u8>) -> Head {
-        let raw = String::from_utf8(raw).expect("head is not UTF-8");
-        let mut lines = raw.split("\r\n");
-        let start = lines.next().unwrap_or_default().to_string();
-        let fields = lines
-            .filter(|l| !l.is_empty())
-            .map(|l| {
-                let (n, v) = l
-                    .split_once(':')
-                    .unwrap_or_else(|| panic!("bad field {l:?}"));
-                (n.to_string(), v.trim().to_string())
-            })
-            .collect();
-        Head { start, fields, raw }
-    }
-
-    fn word(&self, i: usize) -> &str {
-        self.start.split(' ').nth(i).unwrap_or_default()
-    }
-
-    fn status(&self) -> u16 {
-        self.word(1).parse().expect("not a status line")
-    }
-
-    fn method(&self) -> &str {
-        self.word(0)
-    }
-
-    fn target(&self) -> &str {
-        self.word(1)
-    }
-
-    fn all(&self, name: &str) -> Vec<&str> {
-        self.fields
-            .iter()
-            .filter(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
-            .collect()
-    }
-
-    fn get(&self, name: &str) -> Option<&str> {
-        self.all(name).first().copied()
-    }
-
-    /// Field names, lower case.
-    fn names(&self) -> BTreeSet<String> {
-        self.fields
-            .iter()
-            .map(|(n, _)| n.to_ascii_lowercase())
-            .collect()
-    }
-}
-
-/// A head with its body (without framing).
-#[derive(Clone, Debug)]
-struct Message {
-    head: Head,
-    body: Vec<u8>,
-}
-
-impl Message {
-    fn text(&self) -> String {
-        String::from_utf8_lossy(&self.body).into_owned()
-    }
-}
-
-/// How a body's end is known.
-enum Body {
-    Length(usize),
-    Chunked,
-    ToEnd,
-}
-
-fn body_framing(head: &Head, default: Body) -> Body {
-    let chunked = head
-        .get("transfer-encoding")
-        .is_some_and(|v| v.to_ascii_lowercase().ends_with("chunked"));
-    match head.get("content-length") {
-        _ if chunked => Body::Chunked,
-        Some(n) => Body::Length(n.parse().expect("bad content-length")),
-        None => default,
-    }
-}
-
-fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
-    hay.windows(needle.len()).position(|w| w == needle)
-}
-
-// ---------------------------------------------------------------- wire
-
-/// One byte stream (TCP or TLS) read message by message.
-struct Wire<S> {
-    io: S,
-    buf: Vec<u8>,
-}
-
-impl<S: AsyncRead + AsyncWrite + Unpin> Wire<S> {
-    fn new(io: S) -> Wire<S> {
-        Wire {
-            io,
-            buf: Vec::new(),
-        }
-    }
-
-    async fn send(&mut self, bytes: &[u8]) {
-        self.io.write_all(bytes).await.unwrap();
-        self.io.flush().await.unwrap();
-    }
-
-    /// Reads more; `false` at the end of the stream (or an error).
-    async fn fill(&mut self) -> bool {
-        let mut chunk = [0u8; 16 * 1024];
-        let n = self.io.read(&mut chunk).await.unwrap_or(0);
-        self.buf.extend_from_slice(&chunk[..n]);
-        n > 0
-    }
-
-    async fn take(&mut self, n: usize) -> Vec<u8> {
-        while self.buf.len() < n {
-            assert!(self.fill().await, "the stream ended in a body");
-        }
-        self.buf.drain(..n).collect()
-    }
-
-    /// The next line, CRLF included.
-    async fn line(&mut self) -> Vec<u8> {
-        loop {
-            if let Some(at) = find(&self.buf, b"\r\n") {
-                return self.buf.drain(..at + 2).collect();
-            }
-            assert!(self.fill().await, "the stream ended in a line");
-        }
-    }
-
-    /// The next head; `None` when the stream ends first.
-    async fn head(&mut self) -> Option<Head> {
-        loop {
-            if let Some(at) = find(&self.buf, b"\r\n\r\n") {
-                return Some(Head::parse(self.buf.drain(..at + 4).collect()));
-            }
-            if !self.fill().await {
-                return None;
-            }
-        }
-    }
-
-    async fn body(&mut self, framing: Body) -> Vec<u8> {
-        match framing {
-            Body::Length(n) => self.take(n).await,
-            Body::ToEnd => {
-                while self.fill().await {}
-                std::mem::take(&mut self.buf)
-            }
-            Body::Chunked => {
-                let mut body = Vec::new();
-                loop {
-                    let line = String::from_utf8(self.line().await).unwrap();
-                    let size = line.trim_end().split(';').next().unwrap_or_default();
-                    let size = usize::from_str_radix(size.trim(), 16).expect("bad chunk size");
-                    if size == 0 {
-                        while self.line().await != b"\r\n" {}
-                        return body;
-                    }
-                    let data = self.take(size + 2).await;
-                    body.extend_from_slice(&data[..size]);
-                }
-            }
-        }
-    }
-
-    /// The next request (the tool's side); `None` when the proxy closed.
-    async fn request(&mut self) -> Option<Message> {
-        let head = self.head().await?;
-        let body = self.body(body_framing(&head, Body::Length(0))).await;
-        Some(Message { head, body })
-    }
-
-    /// The next head from the proxy, within [`IO_TIMEOUT`].
-    async fn next_head(&mut self) -> Head {
-        tokio::time::timeout(IO_TIMEOUT, self.head())
-            .await
-            .expect("the proxy did not answer in time")
-            .expect("the proxy closed the connection without an answer")
-    }
-
-    /// The next final response; `bodiless` for the answer to `HEAD`.
-    async fn response(&mut self, bodiless: bool) -> Message {
-        let head = loop {
-            let head = self.next_head().await;
-            if head.status() >= 200 {
-                break head;
-            }
-        };
-        let framing = match head.status() {
-            _ if bodiless => Body::Length(0),
-            204 | 304 => Body::Length(0),
-            _ => body_framing(&head, Body::ToEnd),
-        };
-        let body = tokio::time::timeout(IO_TIMEOUT, self.body(framing))
-            .await
-            .expect("the response body did not end in time");
-        Message { head, body }
-    }
-
-    /// Sends one request and reads its response.
-    async fn exchange(&mut self, req: &[u8]) -> Message {
-        self.send(req).await;
-        self.response(req.starts_with(b"HEAD ")).await
-    }
-}
 
 // ---------------------------------------------------------------- tool
 
@@ -557,30 +328,6 @@ fn post_with_hop_fields(authority: &str) -> Vec<u8> {
         PROBE,
     ];
     request("POST", "/api/p", authority, &fields, b"abc")
-}
-
-/// Which server relayed a request to the tool, told by the probe field's
-/// name: the fast path copies names as the client wrote them, the general
-/// server's HTTP library writes them in lower case.
-#[derive(Debug, PartialEq, Eq)]
-enum Via {
-    Fast,
-    General,
-}
-
-fn via(req: &Message) -> Via {
-    let names: Vec<&str> = req
-        .head
-        .fields
-        .iter()
-        .filter(|(n, _)| n.eq_ignore_ascii_case(PROBE.0))
-        .map(|(n, _)| n.as_str())
-        .collect();
-    match names[..] {
-        [n] if n == PROBE.0 => Via::Fast,
-        [n] if n == PROBE.0.to_ascii_lowercase() => Via::General,
-        _ => panic!("the probe field did not arrive once: {names:?}"),
-    }
 }
 
 /// No form of the workload token and no `Proxy-*` field reached the tool.
@@ -885,9 +632,9 @@ async fn pipelined_requests_are_answered_in_order_across_a_hand_off() {
     let misdirected = get("/api/two", "evil.example");
     t.send(&[get("/api/one", a), misdirected, get("/api/three", a)].concat())
         .await;
-    assert_ok(&t.response(false).await, "GET /api/one []");
-    assert_eq!(t.response(false).await.head.status(), 421);
-    assert_ok(&t.response(false).await, "GET /api/three []");
+    assert_ok(&t.response().await, "GET /api/one []");
+    assert_eq!(t.response().await.head.status(), 421);
+    assert_ok(&t.response().await, "GET /api/three []");
 
     let seen = env.tool.received();
     let targets: Vec<&str> = seen.iter().map(|s| s.req.head.target()).collect();

@@ -183,20 +183,11 @@ async fn reverse(shared: &Shared, ctx: &ConnCtx, head: &Head<'_>, memo: &mut Mem
     let Some(route) = route else {
         return Prepared::HandOff;
     };
-    if route.extractor.is_some()
-        || matches!(
-            route.forward,
-            Ok(ref f) if matches!(f.credential, Credential::Generator { .. })
-        )
-    {
+    if runs_policies(&route) {
         return Prepared::HandOff;
     }
     let mut log = head.log(shared, ctx, "reverse", pq.path());
-    let mut connector = String::with_capacity(target.namespace.len() + target.name.len() + 1);
-    connector.push_str(target.namespace);
-    connector.push('/');
-    connector.push_str(target.name);
-    log.connector = Some(connector);
+    log.connector = Some(connector_label(target.namespace, target.name));
 
     let token = match token::from_values(scan.authorization(fields)) {
         Ok(Some(t)) => t,
@@ -309,6 +300,25 @@ impl Memo {
             .map(|r| (namespace.to_string(), name.to_string(), snap.generation, r));
         route
     }
+}
+
+/// Whether requests for this Connector run class policies (a token
+/// extractor or a credential generator): the general server does that.
+pub(crate) fn runs_policies(route: &Route) -> bool {
+    route.extractor.is_some()
+        || matches!(
+            route.forward,
+            Ok(ref f) if matches!(f.credential, Credential::Generator { .. })
+        )
+}
+
+/// `namespace/name`, as logs name a Connector.
+pub(crate) fn connector_label(namespace: &str, name: &str) -> String {
+    let mut s = String::with_capacity(namespace.len() + name.len() + 1);
+    s.push_str(namespace);
+    s.push('/');
+    s.push_str(name);
+    s
 }
 
 /// The size of a head as [`HeadLimits`](crate::limits::HeadLimits)

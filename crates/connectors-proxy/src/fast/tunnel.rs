@@ -9,7 +9,7 @@
 //! A `Host` naming another authority, token extractors and credential
 //! generators go to the general server.
 
-use super::prepare::{upstream_head, Head, Memo, Plan, Prepared};
+use super::prepare::{connector_label, runs_policies, upstream_head, Head, Memo, Plan, Prepared};
 use super::upconn::Destination;
 use crate::connect::Tunnel;
 use crate::error::RequestError;
@@ -39,15 +39,12 @@ pub(crate) async fn plan(
         let snap = shared.catalog.snapshot();
         target::select(&shared.routes, &snap, entries, &target)
     };
-    if let Some((route, _)) = &selection.covered {
-        if route.extractor.is_some()
-            || matches!(
-                route.forward,
-                Ok(ref f) if matches!(f.credential, Credential::Generator { .. })
-            )
-        {
-            return Prepared::HandOff;
-        }
+    if selection
+        .covered
+        .as_ref()
+        .is_some_and(|(route, _)| runs_policies(route))
+    {
+        return Prepared::HandOff;
     }
 
     let mut log = head.log(shared, ctx, "connect", target.path());
@@ -76,11 +73,7 @@ pub(crate) async fn plan(
         }
         Some((route, i)) => {
             let entry = &entries[*i];
-            let mut connector = String::with_capacity(entry.namespace.len() + entry.name.len() + 1);
-            connector.push_str(&entry.namespace);
-            connector.push('/');
-            connector.push_str(&entry.name);
-            log.connector = Some(connector);
+            log.connector = Some(connector_label(&entry.namespace, &entry.name));
             log.class = Some(route.class_label.clone());
             if let Err(e) = shared
                 .auth
