@@ -12,7 +12,7 @@
 use std::future::Future;
 use std::io;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
@@ -23,6 +23,9 @@ use tokio::time::{Instant, Sleep};
 #[derive(Debug, Default)]
 pub(crate) struct ConnState {
     busy: AtomicUsize,
+    /// Requests started so far: a request handled whole between two reads
+    /// (the fast path reads nothing while busy) still ends a head phase.
+    started: AtomicU64,
     handed_off: AtomicBool,
     /// The reader parked while requests were in flight; woken when the
     /// last one finishes so the idle deadline starts.
@@ -33,6 +36,7 @@ impl ConnState {
     /// Marks one request in flight until the guard is dropped.
     pub(crate) fn busy(self: &Arc<Self>) -> BusyGuard {
         self.busy.fetch_add(1, Ordering::AcqRel);
+        self.started.fetch_add(1, Ordering::AcqRel);
         BusyGuard(self.clone())
     }
 
@@ -89,6 +93,8 @@ pub(crate) struct ConnIo<T> {
     state: Arc<ConnState>,
     deadlines: Deadlines,
     phase: Phase,
+    /// `ConnState::started` as last seen.
+    seen_started: u64,
     sleep: Pin<Box<Sleep>>,
 }
 
@@ -101,6 +107,7 @@ impl<T> ConnIo<T> {
             state,
             deadlines,
             phase: Phase::Head,
+            seen_started: 0,
             sleep: Box::pin(tokio::time::sleep(deadlines.header)),
         }
     }
@@ -127,9 +134,14 @@ impl<T: AsyncRead + Unpin> AsyncRead for ConnIo<T> {
             return Pin::new(&mut this.inner).poll_read(cx, buf);
         }
         let busy = this.state.busy.load(Ordering::Acquire) > 0;
+        let started = this.state.started.load(Ordering::Acquire);
+        let served = started != this.seen_started;
+        this.seen_started = started;
         match (busy, this.phase) {
             (true, _) => this.phase = Phase::Busy,
             (false, Phase::Busy) => this.set_phase(Phase::Idle, this.deadlines.idle),
+            // A request came and went since the last read.
+            (false, _) if served => this.set_phase(Phase::Idle, this.deadlines.idle),
             _ => {}
         }
         let before = buf.filled().len();
@@ -220,6 +232,28 @@ mod tests {
         assert_eq!(io.read(&mut buf).await.unwrap(), 0);
         assert!(t.elapsed() >= Duration::from_millis(500));
         b.write_all(b"x").await.unwrap();
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_request_served_between_reads_restarts_the_clock() {
+        let (a, mut b) = tokio::io::duplex(64);
+        let state = Arc::new(ConnState::default());
+        let mut io = ConnIo::new(a, state.clone(), deadlines(1000));
+        let mut buf = [0u8; 8];
+        b.write_all(b"GET").await.unwrap();
+        assert_eq!(io.read(&mut buf).await.unwrap(), 3);
+        // Served without reading while busy, long after the connection
+        // opened: the next wait gets a whole idle period again.
+        tokio::time::sleep(Duration::from_millis(900)).await;
+        drop(state.busy());
+        tokio::time::sleep(Duration::from_millis(900)).await;
+        let reader = tokio::spawn(async move {
+            let mut buf = [0u8; 8];
+            io.read(&mut buf).await.unwrap()
+        });
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        b.write_all(b"next").await.unwrap();
+        assert_eq!(reader.await.unwrap(), 4);
     }
 
     #[tokio::test(start_paused = true)]

@@ -115,7 +115,8 @@ pub(crate) async fn run<IO: ClientIo>(shared: &Shared, conn: &mut Conn<IO>, plan
             sent_inline = n as usize;
         }
     }
-    if conn.io.write_all(&out).await.is_err() {
+    if let Err(e) = conn.io.write_all(&out).await {
+        tracing::debug!(request_id = %log.id, error = %e, "the client went away before the response head");
         return Next::Close;
     }
     log.add_bytes(sent_inline);
@@ -159,7 +160,10 @@ pub(crate) async fn run<IO: ClientIo>(shared: &Shared, conn: &mut Conn<IO>, plan
     .await;
     match relayed {
         Ok(()) => {}
-        Err(RelayError::Sink(_)) => return Next::Close,
+        Err(RelayError::Sink(e)) => {
+            tracing::debug!(request_id = %log.id, error = %e, "the client went away during the response body");
+            return Next::Close;
+        }
         Err(e) => {
             log.mark_failed();
             tracing::warn!(request_id = %log.id, connector = log.connector.as_deref().unwrap_or("-"), host = %dest.label, error = %e, "the tool's response body broke off");
