@@ -42,7 +42,7 @@ impl Progress {
         self.bytes.load(Ordering::Relaxed)
     }
 
-    pub(crate) fn count(&self, n: usize) {
+    fn count(&self, n: usize) {
         self.bytes.fetch_add(n as u64, Ordering::Relaxed);
     }
 

@@ -201,20 +201,7 @@ impl Env {
         let head = tcp.next_head().await;
         assert_eq!(head.status(), 200, "{}", head.raw);
         assert!(tcp.buf.is_empty(), "bytes after the CONNECT answer");
-        let mut roots = rustls::RootCertStore::empty();
-        roots
-            .add(rustls::pki_types::CertificateDer::from(
-                self.proxy.proxy.ca().ca_der().to_vec(),
-            ))
-            .unwrap();
-        let mut config = rustls::ClientConfig::builder_with_provider(Arc::new(
-            rustls::crypto::ring::default_provider(),
-        ))
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-        config.alpn_protocols = vec![b"http/1.1".to_vec()];
+        let config = support::client_tls(self.proxy.proxy.ca().ca_der(), &[b"http/1.1"]);
         let name = rustls::pki_types::ServerName::try_from("127.0.0.1").unwrap();
         let tls = tokio_rustls::TlsConnector::from(Arc::new(config))
             .connect(name, tcp.io)

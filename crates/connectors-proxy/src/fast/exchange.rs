@@ -33,9 +33,8 @@ const PROBE_IDLE: std::time::Duration = std::time::Duration::from_secs(1);
 enum Failure {
     /// The kept connection was closed by the tool before it read anything.
     Stale,
-    /// Answer the client with this error; `body_done` says whether the
-    /// request body was read whole.
-    Answer(RequestError, bool),
+    /// Answer the client with this error (the request body is used up).
+    Answer(RequestError),
 }
 
 pub(crate) async fn run<IO: ClientIo>(shared: &Shared, conn: &mut Conn<IO>, plan: Plan) -> Next {
@@ -97,9 +96,8 @@ pub(crate) async fn run<IO: ClientIo>(shared: &Shared, conn: &mut Conn<IO>, plan
                 };
                 return fail(shared, conn, &mut log, &e, Framing::Length(0), true).await;
             }
-            Err(Failure::Answer(e, body_done)) => {
-                let body = if body_done { Framing::Length(0) } else { body };
-                return fail(shared, conn, &mut log, &e, body, client_close).await;
+            Err(Failure::Answer(e)) => {
+                return fail(shared, conn, &mut log, &e, Framing::Length(0), client_close).await;
             }
         }
     };
@@ -226,21 +224,20 @@ async fn send<IO: ClientIo>(
             Err(e) => Err(e),
         }
     };
+    // The body is used up either way: sent, or answered with an error.
+    conn.buf.advance(n);
     if let Err(e) = written {
         return Err(stale_or(
             up,
             failed(format!("sending the request failed: {}", e.kind())),
-            false,
         ));
     }
-    conn.buf.advance(n);
     log.add_request_bytes(n);
-    let body_done = true;
     if let Err(e) = up.io.flush().await {
-        return Err(Failure::Answer(
-            failed(format!("sending the request failed: {}", e.kind())),
-            body_done,
-        ));
+        return Err(Failure::Answer(failed(format!(
+            "sending the request failed: {}",
+            e.kind()
+        ))));
     }
 
     let limit = shared.config.upstream_header_timeout;
@@ -259,7 +256,7 @@ async fn send<IO: ClientIo>(
                         continue;
                     }
                     Ok(Parsed::Partial) => {}
-                    Err(e) => return Err(Failure::Answer(e, body_done)),
+                    Err(e) => return Err(Failure::Answer(e)),
                 }
             }
             if up.buf.capacity() - up.buf.len() < 4096 {
@@ -270,28 +267,25 @@ async fn send<IO: ClientIo>(
                     return Err(stale_or(
                         up,
                         failed("connection closed before a response".into()),
-                        body_done,
                     ))
                 }
                 Ok(0) => {
-                    return Err(Failure::Answer(
-                        failed("connection closed in the response head".into()),
-                        body_done,
-                    ))
+                    return Err(Failure::Answer(failed(
+                        "connection closed in the response head".into(),
+                    )))
                 }
                 Ok(_) => {}
                 Err(e) if !seen => {
                     return Err(stale_or(
                         up,
                         failed(format!("reading the response failed: {}", e.kind())),
-                        body_done,
                     ))
                 }
                 Err(e) => {
-                    return Err(Failure::Answer(
-                        failed(format!("reading the response failed: {}", e.kind())),
-                        body_done,
-                    ))
+                    return Err(Failure::Answer(failed(format!(
+                        "reading the response failed: {}",
+                        e.kind()
+                    ))))
                 }
             }
         }
@@ -299,24 +293,21 @@ async fn send<IO: ClientIo>(
     .await;
     match read {
         Ok(r) => r,
-        Err(_) => Err(Failure::Answer(
-            RequestError::UpstreamTimeout {
-                host: host.to_string(),
-                what: "answer",
-                after: limit,
-            },
-            body_done,
-        )),
+        Err(_) => Err(Failure::Answer(RequestError::UpstreamTimeout {
+            host: host.to_string(),
+            what: "answer",
+            after: limit,
+        })),
     }
 }
 
 /// On a kept connection, a failure before any answer means the tool closed
 /// it meanwhile.
-fn stale_or(up: &UpConn, e: RequestError, body_done: bool) -> Failure {
+fn stale_or(up: &UpConn, e: RequestError) -> Failure {
     if up.served > 0 {
         Failure::Stale
     } else {
-        Failure::Answer(e, body_done)
+        Failure::Answer(e)
     }
 }
 

@@ -951,18 +951,7 @@ pub async fn open_tunnel(
     let upgraded = hyper::upgrade::on(resp)
         .await
         .map_err(std::io::Error::other)?;
-    let mut roots = rustls::RootCertStore::empty();
-    roots
-        .add(rustls::pki_types::CertificateDer::from(opts.trust.to_vec()))
-        .unwrap();
-    let mut config = rustls::ClientConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .unwrap()
-    .with_root_certificates(roots)
-    .with_no_client_auth();
-    config.alpn_protocols = opts.alpn.iter().map(|p| p.to_vec()).collect();
+    let config = client_tls(opts.trust, opts.alpn);
     let host = match opts.server_name {
         Some(n) => n.to_string(),
         None => {
@@ -1208,4 +1197,22 @@ impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Buffer {
     fn make_writer(&'a self) -> Buffer {
         self.clone()
     }
+}
+
+/// A TLS client configuration trusting only the CA `trust` (DER),
+/// offering `alpn`.
+pub fn client_tls(trust: &[u8], alpn: &[&[u8]]) -> rustls::ClientConfig {
+    let mut roots = rustls::RootCertStore::empty();
+    roots
+        .add(rustls::pki_types::CertificateDer::from(trust.to_vec()))
+        .unwrap();
+    let mut config = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
+    config
 }
