@@ -62,6 +62,7 @@ mod tls;
 mod token;
 mod upgrade;
 mod upstream;
+mod write_through;
 
 pub use audit::AUDIT_TARGET;
 pub use auth_cache::CacheStats;

@@ -56,137 +56,137 @@ where
     R: AsyncRead + Unpin + ?Sized,
     W: AsyncWrite + Unpin + ?Sized,
 {
+    let mut relay = Relay {
+        buf,
+        src,
+        dst,
+        counted,
+    };
     match framing {
-        Framing::Length(n) => relay_length(n, buf, src, dst, counted).await,
-        Framing::Chunked => relay_chunked(buf, src, dst, counted).await,
-        Framing::Close => relay_to_close(buf, src, dst, counted).await,
+        Framing::Length(n) => relay.length(n).await,
+        Framing::Chunked => relay.chunked().await,
+        Framing::Close => relay.until_close().await,
     }
 }
 
-async fn fill<R: AsyncRead + Unpin + ?Sized>(
-    buf: &mut BytesMut,
-    src: &mut R,
-) -> Result<(), RelayError> {
-    if buf.capacity() - buf.len() < READ_CHUNK / 4 {
-        buf.reserve(READ_CHUNK);
-    }
-    match src.read_buf(buf).await {
-        Ok(0) => Err(RelayError::Truncated),
-        Ok(_) => Ok(()),
-        Err(e) => Err(RelayError::Source(e)),
-    }
+/// One body on its way.
+struct Relay<'a, R: ?Sized, W: ?Sized> {
+    buf: &'a mut BytesMut,
+    src: &'a mut R,
+    dst: &'a mut W,
+    counted: &'a mut (dyn FnMut(usize) + Send),
 }
 
-async fn relay_length<R, W>(
-    mut left: u64,
-    buf: &mut BytesMut,
-    src: &mut R,
-    dst: &mut W,
-    counted: &mut (dyn FnMut(usize) + Send),
-) -> Result<(), RelayError>
+impl<R, W> Relay<'_, R, W>
 where
     R: AsyncRead + Unpin + ?Sized,
     W: AsyncWrite + Unpin + ?Sized,
 {
-    loop {
-        if left > 0 && !buf.is_empty() {
-            let k = usize::try_from(left).unwrap_or(usize::MAX).min(buf.len());
-            dst.write_all(&buf[..k]).await.map_err(RelayError::Sink)?;
-            buf.advance(k);
-            left -= k as u64;
-            counted(k);
+    /// Reads more into `buf`; the end of the stream is an early end.
+    async fn fill(&mut self) -> Result<(), RelayError> {
+        if self.buf.capacity() - self.buf.len() < READ_CHUNK / 4 {
+            self.buf.reserve(READ_CHUNK);
         }
-        if left == 0 {
+        match self.src.read_buf(self.buf).await {
+            Ok(0) => Err(RelayError::Truncated),
+            Ok(_) => Ok(()),
+            Err(e) => Err(RelayError::Source(e)),
+        }
+    }
+
+    async fn write(&mut self, bytes: &[u8]) -> Result<(), RelayError> {
+        if bytes.is_empty() {
             return Ok(());
         }
-        fill(buf, src).await?;
+        self.dst.write_all(bytes).await.map_err(RelayError::Sink)
     }
-}
 
-async fn relay_chunked<R, W>(
-    buf: &mut BytesMut,
-    src: &mut R,
-    dst: &mut W,
-    counted: &mut (dyn FnMut(usize) + Send),
-) -> Result<(), RelayError>
-where
-    R: AsyncRead + Unpin + ?Sized,
-    W: AsyncWrite + Unpin + ?Sized,
-{
-    let mut dec = ChunkedDecoder::default();
-    loop {
-        // Passed bytes are contiguous from `start` to `pos`.
-        let (mut start, mut pos) = (0, 0);
-        let mut ended = false;
-        while pos < buf.len() {
-            match dec.next(&buf[pos..])? {
-                Piece::Data(k) => {
-                    counted(k);
-                    pos += k;
+    /// Writes `buf[from..to]`.
+    async fn write_buffered(&mut self, from: usize, to: usize) -> Result<(), RelayError> {
+        if from == to {
+            return Ok(());
+        }
+        self.dst
+            .write_all(&self.buf[from..to])
+            .await
+            .map_err(RelayError::Sink)
+    }
+
+    async fn length(&mut self, mut left: u64) -> Result<(), RelayError> {
+        loop {
+            if left > 0 && !self.buf.is_empty() {
+                let k = usize::try_from(left)
+                    .unwrap_or(usize::MAX)
+                    .min(self.buf.len());
+                self.write_buffered(0, k).await?;
+                self.buf.advance(k);
+                left -= k as u64;
+                (self.counted)(k);
+            }
+            if left == 0 {
+                return Ok(());
+            }
+            self.fill().await?;
+        }
+    }
+
+    async fn chunked(&mut self) -> Result<(), RelayError> {
+        let mut dec = ChunkedDecoder::default();
+        loop {
+            // Passed bytes are contiguous from `start` to `pos`.
+            let (mut start, mut pos) = (0, 0);
+            let mut ended = false;
+            while pos < self.buf.len() {
+                match dec.next(&self.buf[pos..])? {
+                    Piece::Data(k) => {
+                        (self.counted)(k);
+                        pos += k;
+                    }
+                    Piece::Pass(k) => pos += k,
+                    Piece::Skip(k) => {
+                        self.write_buffered(start, pos).await?;
+                        pos += k;
+                        start = pos;
+                    }
+                    Piece::End(k) => {
+                        self.write_buffered(start, pos).await?;
+                        self.write(b"\r\n").await?;
+                        pos += k;
+                        start = pos;
+                        ended = true;
+                        break;
+                    }
+                    Piece::More => break,
                 }
-                Piece::Pass(k) => pos += k,
-                Piece::Skip(k) => {
-                    write(dst, &buf[start..pos]).await?;
-                    pos += k;
-                    start = pos;
-                }
-                Piece::End(k) => {
-                    write(dst, &buf[start..pos]).await?;
-                    write(dst, b"\r\n").await?;
-                    pos += k;
-                    start = pos;
-                    ended = true;
-                    break;
-                }
-                Piece::More => break,
+            }
+            self.write_buffered(start, pos).await?;
+            self.buf.advance(pos);
+            if ended || dec.is_done() {
+                return Ok(());
+            }
+            self.fill().await?;
+        }
+    }
+
+    async fn until_close(&mut self) -> Result<(), RelayError> {
+        let mut out = Vec::new();
+        loop {
+            if !self.buf.is_empty() {
+                out.clear();
+                out.extend_from_slice(format!("{:x}\r\n", self.buf.len()).as_bytes());
+                out.extend_from_slice(self.buf);
+                out.extend_from_slice(b"\r\n");
+                self.write(&out).await?;
+                (self.counted)(self.buf.len());
+                self.buf.clear();
+            }
+            match self.fill().await {
+                Ok(()) => {}
+                Err(RelayError::Truncated) => return self.write(b"0\r\n\r\n").await,
+                Err(e) => return Err(e),
             }
         }
-        write(dst, &buf[start..pos]).await?;
-        buf.advance(pos);
-        if ended || dec.is_done() {
-            return Ok(());
-        }
-        fill(buf, src).await?;
     }
-}
-
-async fn relay_to_close<R, W>(
-    buf: &mut BytesMut,
-    src: &mut R,
-    dst: &mut W,
-    counted: &mut (dyn FnMut(usize) + Send),
-) -> Result<(), RelayError>
-where
-    R: AsyncRead + Unpin + ?Sized,
-    W: AsyncWrite + Unpin + ?Sized,
-{
-    let mut out = Vec::new();
-    loop {
-        if !buf.is_empty() {
-            out.clear();
-            out.extend_from_slice(format!("{:x}\r\n", buf.len()).as_bytes());
-            out.extend_from_slice(buf);
-            out.extend_from_slice(b"\r\n");
-            write(dst, &out).await?;
-            counted(buf.len());
-            buf.clear();
-        }
-        match fill(buf, src).await {
-            Ok(()) => {}
-            Err(RelayError::Truncated) => return write(dst, b"0\r\n\r\n").await,
-            Err(e) => return Err(e),
-        }
-    }
-}
-
-async fn write<W: AsyncWrite + Unpin + ?Sized>(
-    dst: &mut W,
-    bytes: &[u8],
-) -> Result<(), RelayError> {
-    if bytes.is_empty() {
-        return Ok(());
-    }
-    dst.write_all(bytes).await.map_err(RelayError::Sink)
 }
 
 #[cfg(test)]
