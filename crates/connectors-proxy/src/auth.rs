@@ -3,11 +3,11 @@
 //!
 //! [`auth_cache`]: crate::auth_cache
 
-use crate::auth_cache::{AuthCache, CacheLimits, CacheStats, TokenHash};
+use crate::auth_cache::{AuthCache, CacheLimits, CacheStats, CheckRef, TokenHash};
 use crate::error::RequestError;
 use crate::metrics::CacheCounters;
 use crate::token::ClientToken;
-use connectors_catalog::{AccessCheck, AuthError, Catalog, Decision, Identity};
+use connectors_catalog::{AuthError, Catalog, Decision, Identity};
 use http::Method;
 use std::sync::Arc;
 
@@ -98,25 +98,25 @@ impl Authorizer {
         name: &str,
         method: &Method,
     ) -> Result<(), RequestError> {
-        self.check(caller, AccessCheck::get(namespace, name))
-            .await?;
+        self.check(caller, CheckRef::get(namespace, name)).await?;
         if self.check_proxy_subresource {
-            let check = AccessCheck {
-                namespace: namespace.to_string(),
-                name: name.to_string(),
-                verb: verb(method).to_string(),
-                subresource: Some("proxy".to_string()),
+            let check = CheckRef {
+                namespace,
+                name,
+                verb: verb(method),
+                subresource: Some("proxy"),
             };
             self.check(caller, check).await?;
         }
         Ok(())
     }
 
-    async fn check(&self, caller: &Caller, check: AccessCheck) -> Result<(), RequestError> {
-        let decision = match self.cache.decision(&caller.token, &check) {
+    async fn check(&self, caller: &Caller, check: CheckRef<'_>) -> Result<(), RequestError> {
+        let decision = match self.cache.decision(&caller.token, check) {
             Some(d) => d,
             None => {
-                let d = match self.catalog.authorize(&caller.identity, &check).await {
+                let owned = check.owned();
+                let d = match self.catalog.authorize(&caller.identity, &owned).await {
                     Ok(Decision::Allow) => Ok(()),
                     Ok(Decision::Deny(reason)) => Err(Arc::<str>::from(reason)),
                     Err(AuthError::Unauthenticated(m)) => {
@@ -125,7 +125,7 @@ impl Authorizer {
                     Err(AuthError::Unavailable(m)) => return Err(RequestError::AuthUnavailable(m)),
                 };
                 self.cache
-                    .put_decision(caller.token, &caller.identity, check.clone(), d.clone());
+                    .put_decision(caller.token, &caller.identity, owned, d.clone());
                 d
             }
         };
@@ -141,8 +141,8 @@ impl Authorizer {
             };
             RequestError::Forbidden {
                 who: caller.display(),
-                namespace: check.namespace,
-                name: check.name,
+                namespace: check.namespace.to_string(),
+                name: check.name.to_string(),
                 reason,
             }
         })

@@ -75,39 +75,78 @@ pub(crate) struct CacheLimits {
     pub(crate) max_entries: usize,
 }
 
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Clone)]
 struct DecisionKey {
     token: TokenHash,
     check: AccessCheck,
 }
 
-/// A decision key seen through borrows, so lookups need no owned copy of
-/// the check. [`DecisionKey`] and [`DecisionRef`] hash and compare alike.
+/// A permission check seen through borrows, so that a lookup makes no
+/// owned copy of it.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct CheckRef<'a> {
+    pub(crate) namespace: &'a str,
+    pub(crate) name: &'a str,
+    pub(crate) verb: &'a str,
+    pub(crate) subresource: Option<&'a str>,
+}
+
+impl<'a> CheckRef<'a> {
+    /// `get` on the Connector itself.
+    pub(crate) fn get(namespace: &'a str, name: &'a str) -> CheckRef<'a> {
+        CheckRef {
+            namespace,
+            name,
+            verb: "get",
+            subresource: None,
+        }
+    }
+
+    pub(crate) fn of(check: &'a AccessCheck) -> CheckRef<'a> {
+        CheckRef {
+            namespace: &check.namespace,
+            name: &check.name,
+            verb: &check.verb,
+            subresource: check.subresource.as_deref(),
+        }
+    }
+
+    pub(crate) fn owned(self) -> AccessCheck {
+        AccessCheck {
+            namespace: self.namespace.to_string(),
+            name: self.name.to_string(),
+            verb: self.verb.to_string(),
+            subresource: self.subresource.map(str::to_string),
+        }
+    }
+}
+
+/// A decision key, owned or borrowed; both hash and compare alike.
 trait DecisionQuery {
     fn token(&self) -> &TokenHash;
-    fn check(&self) -> &AccessCheck;
+    fn check(&self) -> CheckRef<'_>;
 }
 
 impl DecisionQuery for DecisionKey {
     fn token(&self) -> &TokenHash {
         &self.token
     }
-    fn check(&self) -> &AccessCheck {
-        &self.check
+    fn check(&self) -> CheckRef<'_> {
+        CheckRef::of(&self.check)
     }
 }
 
 /// A borrowed decision key, for lookups.
 struct DecisionRef<'a> {
     token: &'a TokenHash,
-    check: &'a AccessCheck,
+    check: CheckRef<'a>,
 }
 
 impl DecisionQuery for DecisionRef<'_> {
     fn token(&self) -> &TokenHash {
         self.token
     }
-    fn check(&self) -> &AccessCheck {
+    fn check(&self) -> CheckRef<'_> {
         self.check
     }
 }
@@ -121,17 +160,34 @@ impl<'a> Borrow<dyn DecisionQuery + 'a> for DecisionKey {
 impl Hash for dyn DecisionQuery + '_ {
     fn hash<H: Hasher>(&self, state: &mut H) {
         self.token().hash(state);
-        self.check().hash(state);
+        let c = self.check();
+        c.namespace.hash(state);
+        c.name.hash(state);
+        c.verb.hash(state);
+        c.subresource.hash(state);
     }
 }
 
 impl PartialEq for dyn DecisionQuery + '_ {
     fn eq(&self, other: &Self) -> bool {
-        self.token() == other.token() && self.check() == other.check()
+        let (a, b) = (self.check(), other.check());
+        self.token() == other.token()
+            && a.namespace == b.namespace
+            && a.name == b.name
+            && a.verb == b.verb
+            && a.subresource == b.subresource
     }
 }
 
 impl Eq for dyn DecisionQuery + '_ {}
+
+impl PartialEq for DecisionKey {
+    fn eq(&self, other: &Self) -> bool {
+        (self as &dyn DecisionQuery) == (other as &dyn DecisionQuery)
+    }
+}
+
+impl Eq for DecisionKey {}
 
 impl Hash for DecisionKey {
     fn hash<H: Hasher>(&self, state: &mut H) {
@@ -224,7 +280,7 @@ impl AuthCache {
     pub(crate) fn decision(
         &self,
         token: &TokenHash,
-        check: &AccessCheck,
+        check: CheckRef<'_>,
     ) -> Option<CachedDecision> {
         let now = Instant::now();
         let key = DecisionRef { token, check };
@@ -357,10 +413,10 @@ mod tests {
         let check = AccessCheck::get("ns", "c1");
         c.put_decision(t, &id, check.clone(), Ok(()));
         assert!(c.identity(&t).is_some());
-        assert_eq!(c.decision(&t, &check), Some(Ok(())));
+        assert_eq!(c.decision(&t, CheckRef::of(&check)), Some(Ok(())));
         std::thread::sleep(Duration::from_millis(250));
         assert!(c.identity(&t).is_none(), "kept past the token's expiry");
-        assert_eq!(c.decision(&t, &check), None);
+        assert_eq!(c.decision(&t, CheckRef::of(&check)), None);
     }
 
     #[test]
@@ -386,9 +442,9 @@ mod tests {
         let id = ident(None);
         let check = AccessCheck::get("ns", "c1");
         c.put_decision(t, &id, check.clone(), Ok(()));
-        assert_eq!(c.decision(&t, &check), Some(Ok(())));
-        assert_eq!(c.decision(&t, &AccessCheck::get("ns", "c2")), None);
-        assert_eq!(c.decision(&TokenHash::of("b"), &check), None);
+        assert_eq!(c.decision(&t, CheckRef::of(&check)), Some(Ok(())));
+        assert_eq!(c.decision(&t, CheckRef::get("ns", "c2")), None);
+        assert_eq!(c.decision(&TokenHash::of("b"), CheckRef::of(&check)), None);
         for i in 0..10 {
             c.put_decision(
                 t,

@@ -258,7 +258,6 @@ async fn handle(
         Err(e) => error_response(&shared, &mut log, &e),
     };
     log.status = resp.status().as_u16();
-    log.headers_after = Some(log.started.elapsed());
     resp.body_mut().attach_log(log);
     Ok(resp)
 }

@@ -103,7 +103,6 @@ pub(crate) async fn run<IO: ClientIo>(shared: &Shared, conn: &mut Conn<IO>, plan
     };
 
     log.status = client_head.status;
-    log.headers_after = Some(log.started.elapsed());
     let mut out = client_head.bytes;
     let mut sent_inline = 0;
     if let Framing::Length(n) = client_head.body {

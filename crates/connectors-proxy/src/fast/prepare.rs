@@ -48,7 +48,7 @@ pub(crate) enum Prepared {
 /// A request ready for the tool.
 pub(crate) struct Plan {
     pub(crate) log: Box<RequestLog>,
-    pub(crate) dest: Destination,
+    pub(crate) dest: Arc<Destination>,
     /// The request head for the tool, ending with the blank line.
     pub(crate) head: Vec<u8>,
     pub(crate) body: Framing,
@@ -123,9 +123,11 @@ pub(crate) async fn prepare(
     buffered: usize,
     memo: &mut Memo,
 ) -> Prepared {
-    let mut fields = [httparse::EMPTY_HEADER; MAX_FIELDS];
-    let mut req = httparse::Request::new(&mut fields);
-    match req.parse(head) {
+    // Left uninitialised: the parser writes the fields it finds.
+    let mut fields =
+        [const { std::mem::MaybeUninit::<httparse::Header<'_>>::uninit() }; MAX_FIELDS];
+    let mut req = httparse::Request::new(&mut []);
+    match req.parse_with_uninit_headers(head, &mut fields) {
         Ok(httparse::Status::Complete(n)) if n == head.len() => {}
         _ => return Prepared::HandOff,
     }
@@ -221,7 +223,7 @@ async fn reverse(shared: &Shared, ctx: &ConnCtx, head: &Head<'_>, memo: &mut Mem
     } else {
         None
     };
-    let Some(dest) = Destination::of_upstream(upstream, ca) else {
+    let Some(dest) = memo.destination(&route, || Destination::of_upstream(upstream, ca)) else {
         let e = RequestError::UpstreamUnreachable {
             host: upstream.host.clone(),
             reason: "the address has no host or port".into(),
@@ -273,6 +275,8 @@ async fn reverse(shared: &Shared, ctx: &ConnCtx, head: &Head<'_>, memo: &mut Mem
 pub(crate) struct Memo {
     token: Option<(String, TokenHash)>,
     route: Option<(String, String, u64, Arc<Route>)>,
+    /// Where the last route's requests go.
+    destination: Option<(Arc<Route>, Arc<Destination>)>,
 }
 
 impl Memo {
@@ -299,6 +303,22 @@ impl Memo {
             .clone()
             .map(|r| (namespace.to_string(), name.to_string(), snap.generation, r));
         route
+    }
+
+    /// The destination of `route`'s requests, made once per route.
+    fn destination(
+        &mut self,
+        route: &Arc<Route>,
+        make: impl FnOnce() -> Option<Destination>,
+    ) -> Option<Arc<Destination>> {
+        if let Some((r, d)) = &self.destination {
+            if Arc::ptr_eq(r, route) {
+                return Some(d.clone());
+            }
+        }
+        let d = Arc::new(make()?);
+        self.destination = Some((route.clone(), d.clone()));
+        Some(d)
     }
 }
 

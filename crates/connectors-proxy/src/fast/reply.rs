@@ -53,7 +53,6 @@ pub(crate) async fn error<IO: ClientIo>(
     out.extend_from_slice(b"\r\n");
     out.extend_from_slice(&body);
     log.status = status.as_u16();
-    log.headers_after = Some(log.started.elapsed());
     if conn.io.write_all(&out).await.is_err() {
         return Next::Close;
     }

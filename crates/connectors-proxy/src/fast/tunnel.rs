@@ -107,7 +107,7 @@ pub(crate) async fn plan(
     );
     Prepared::Go(Box::new(Plan {
         log,
-        dest: Destination::of_forward(&target, ca),
+        dest: std::sync::Arc::new(Destination::of_forward(&target, ca)),
         head: out,
         body: head.scan.body,
         head_method: head.method == http::Method::HEAD,
