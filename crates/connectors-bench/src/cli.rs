@@ -136,7 +136,7 @@ pub struct ProxyArgs {
     pub body_mib: u64,
     /// Downloads of the body per mode (modes alternate); the median MB/s
     /// is reported.
-    #[arg(long, value_name = "N", default_value_t = 3)]
+    #[arg(long, value_name = "N", default_value_t = 5)]
     pub body_repeat: usize,
     /// nginx worker processes of the upstream.
     #[arg(long, value_name = "N", default_value_t = 1)]
