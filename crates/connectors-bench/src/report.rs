@@ -71,8 +71,6 @@ pub struct Figures {
     pub rps: f64,
     pub p99_ms: f64,
     pub body_mb_s: Option<f64>,
-    /// CPU seconds per GiB of body, all processes of the path together.
-    pub body_cpu_s_per_gib: Option<f64>,
 }
 
 impl From<&ModeRow> for Figures {
@@ -81,9 +79,6 @@ impl From<&ModeRow> for Figures {
             rps: r.small.rps,
             p99_ms: r.small.p99_ms,
             body_mb_s: r.body_mb_s,
-            body_cpu_s_per_gib: r
-                .body_cpu_s_per_gib
-                .map(|c| c.client + c.middle.unwrap_or(0.0) + c.upstream),
         }
     }
 }
@@ -207,19 +202,6 @@ pub fn proxy_ratios(f: &ProxyFigures) -> Vec<Ratio> {
         "body MB/s ours-forward / direct-tls",
         f.forward.body_mb_s,
         f.direct_tls.body_mb_s,
-    ));
-    // When the cores are the limit, a path can stream at most as fast as
-    // the CPU it takes allows: direct's CPU per GiB over the proxied
-    // path's (client, middle and upstream together).
-    out.extend(body(
-        "body CPU/GiB direct / ours-reverse (all processes)",
-        f.direct.body_cpu_s_per_gib,
-        f.reverse.body_cpu_s_per_gib,
-    ));
-    out.extend(body(
-        "body CPU/GiB direct-tls / ours-forward (all processes)",
-        f.direct_tls.body_cpu_s_per_gib,
-        f.forward.body_cpu_s_per_gib,
     ));
     out
 }
@@ -543,7 +525,6 @@ mod tests {
             rps,
             p99_ms,
             body_mb_s: Some(body),
-            body_cpu_s_per_gib: None,
         }
     }
 
@@ -584,7 +565,6 @@ mod tests {
             rps: 1.0,
             p99_ms: 1.0,
             body_mb_s: None,
-            body_cpu_s_per_gib: None,
         };
         let f = ProxyFigures {
             direct: none,
