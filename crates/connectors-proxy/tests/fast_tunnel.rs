@@ -110,9 +110,23 @@ async fn serve_tool<S: AsyncRead + AsyncWrite + Unpin>(
     }
 }
 
+/// The size of the body of `…/big`.
+const BIG: usize = 8 << 20;
+
+/// Byte `i` of the body of `…/big`.
+fn big_byte(i: usize) -> u8 {
+    (i % 251) as u8
+}
+
 /// `HEAD`: `200` announcing 42 bytes it does not send; `…/cached`: `304`;
-/// anything else: `200` with `"<method> <target> [<body>]"`.
+/// `…/big`: `200` with [`BIG`] bytes; anything else: `200` with
+/// `"<method> <target> [<body>]"`.
 fn answer(req: &Message) -> Vec<u8> {
+    if req.head.target().ends_with("/big") {
+        let mut out = format!("HTTP/1.1 200 OK\r\nContent-Length: {BIG}\r\n\r\n").into_bytes();
+        out.extend((0..BIG).map(big_byte));
+        return out;
+    }
     if req.head.method() == "HEAD" {
         return b"HTTP/1.1 200 OK\r\nContent-Length: 42\r\n\r\n".to_vec();
     }
@@ -190,7 +204,21 @@ impl Env {
     /// `CONNECT` to the tool listing [`CONNECTOR`] with `token`, then TLS
     /// with ALPN http/1.1, trusting only the proxy's CA.
     async fn open_as(&self, token: &str) -> Wire<TlsStream<TcpStream>> {
-        let mut tcp = Wire::new(TcpStream::connect(self.proxy.addr).await.unwrap());
+        let tcp = TcpStream::connect(self.proxy.addr).await.unwrap();
+        self.open_over(tcp, token).await
+    }
+
+    /// A tunnel whose client socket has a small fixed receive buffer, so
+    /// that a slow reader soon fills the proxy's side.
+    async fn open_small_window(&self) -> Wire<TlsStream<TcpStream>> {
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket.set_recv_buffer_size(32 * 1024).unwrap();
+        let tcp = socket.connect(self.proxy.addr).await.unwrap();
+        self.open_over(tcp, TOKEN).await
+    }
+
+    async fn open_over(&self, tcp: TcpStream, token: &str) -> Wire<TlsStream<TcpStream>> {
+        let mut tcp = Wire::new(tcp);
         let a = &self.authority;
         let pa = proxy_auth(CONNECTOR, token);
         tcp.send(
@@ -371,6 +399,48 @@ async fn covered_request_gets_the_connectors_credential_on_the_fast_path() {
     for gone in ["x-token", "x-git"] {
         assert!(seen.head.get(gone).is_none(), "{gone} carried the token");
     }
+}
+
+/// The relay's last write into the client's TLS stream can find the
+/// socket full; what the stream keeps back must still be sent before the
+/// proxy waits for the next request (else the client waits for the end of
+/// the body until the idle timeout cuts the tunnel).
+#[tokio::test]
+async fn the_end_of_a_long_answer_reaches_a_slow_reader() {
+    let env = Env::start().await;
+    let mut t = env.open_small_window().await;
+    let a = &env.authority;
+    for round in 0..3 {
+        t.send(&get("/api/big", a)).await;
+        let whole = async {
+            loop {
+                if let Some(end) = find(&t.buf, b"\r\n\r\n") {
+                    if t.buf.len() >= end + 4 + BIG {
+                        return end + 4;
+                    }
+                }
+                // A slow reader keeps the proxy's socket full.
+                tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+                assert!(t.fill().await, "the tunnel closed in round {round}");
+            }
+        };
+        let start = tokio::time::timeout(std::time::Duration::from_secs(30), whole)
+            .await
+            .unwrap_or_else(|_| panic!("the end of the body never came in round {round}"));
+        let head = String::from_utf8_lossy(&t.buf[..start]).to_string();
+        assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+        let body: Vec<u8> = t.buf.drain(..start + BIG).skip(start).collect();
+        assert!(
+            body.iter().enumerate().all(|(i, b)| *b == big_byte(i)),
+            "the body was altered in round {round}"
+        );
+        assert!(t.buf.is_empty(), "bytes after the body in round {round}");
+        assert_eq!(via(&env.tool.last()), Via::Fast);
+    }
+    assert_ok(
+        &t.exchange(&get("/api/after", a)).await,
+        "GET /api/after []",
+    );
 }
 
 #[tokio::test]

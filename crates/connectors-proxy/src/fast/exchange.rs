@@ -167,6 +167,13 @@ pub(crate) async fn run<IO: ClientIo>(shared: &Shared, conn: &mut Conn<IO>, plan
             return Next::Close;
         }
     }
+    // A TLS client stream (in a tunnel) takes bytes it cannot send yet into
+    // its own buffer: the end of the response must be pushed out before the
+    // next read, which waits for the client, who waits for that end.
+    if let Err(e) = conn.io.flush().await {
+        tracing::debug!(request_id = %log.id, error = %e, "the client went away at the end of the response");
+        return Next::Close;
+    }
     log.mark_complete();
     let started = log.started;
     drop(log);

@@ -53,7 +53,8 @@ pub(crate) async fn error<IO: ClientIo>(
     out.extend_from_slice(b"\r\n");
     out.extend_from_slice(&body);
     log.status = status.as_u16();
-    if conn.io.write_all(&out).await.is_err() {
+    // Flushed: a TLS client stream may hold back what it could not send.
+    if conn.io.write_all(&out).await.is_err() || conn.io.flush().await.is_err() {
         return Next::Close;
     }
     log.add_bytes(body.len());
