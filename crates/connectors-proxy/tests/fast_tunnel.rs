@@ -19,7 +19,7 @@ use support::{
     b64, builtin_class, ca_secret, connector, pki, proxy_auth, secret, start_proxy, test_config,
     with_ca_secret, MemCatalog, Pki, RunningProxy,
 };
-use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio_rustls::client::TlsStream;
 
@@ -441,6 +441,44 @@ async fn the_end_of_a_long_answer_reaches_a_slow_reader() {
         &t.exchange(&get("/api/after", a)).await,
         "GET /api/after []",
     );
+}
+
+/// Why the fast path flushes after every response: a TLS stream whose
+/// transport is full accepts the last bytes into its own buffer and
+/// reports them written; they leave only on a later write or a flush.
+#[tokio::test]
+async fn a_tls_stream_keeps_back_what_its_transport_cannot_take_until_flushed() {
+    let p = pki();
+    let mut config = p.server_config();
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+    let client = support::client_tls(&p.ca_der, &[b"http/1.1"]);
+    let name = rustls::pki_types::ServerName::try_from("127.0.0.1").unwrap();
+    let (a, b) = tokio::io::duplex(4096);
+    let (server, client) = tokio::join!(
+        acceptor.accept(a),
+        tokio_rustls::TlsConnector::from(Arc::new(client)).connect(name, b)
+    );
+    let (mut server, mut client) = (server.unwrap(), client.unwrap());
+    let reader = tokio::spawn(async move {
+        let (mut got, mut buf) = (0usize, vec![0u8; 8192]);
+        let wait = std::time::Duration::from_millis(500);
+        while let Ok(Ok(n)) = tokio::time::timeout(wait, client.read(&mut buf)).await {
+            if n == 0 {
+                break;
+            }
+            got += n;
+        }
+        (got, client)
+    });
+    let data = vec![7u8; 1 << 20];
+    server.write_all(&data).await.unwrap();
+    let (got, mut client) = reader.await.unwrap();
+    assert!(got < data.len(), "all {got} bytes arrived without a flush");
+    let mut rest = vec![0u8; data.len() - got];
+    let (flushed, read) = tokio::join!(server.flush(), client.read_exact(&mut rest));
+    flushed.unwrap();
+    read.unwrap();
 }
 
 #[tokio::test]
