@@ -83,8 +83,10 @@ struct Series {
     code: u16,
     requests: Counter,
     duration: Histogram,
-    request_bytes: Counter,
-    response_bytes: Counter,
+    traffic: TrafficLabels,
+    /// Made on first use.
+    request_bytes: Option<Counter>,
+    response_bytes: Option<Counter>,
 }
 
 impl Series {
@@ -223,14 +225,25 @@ impl Metrics {
             if fresh {
                 *last = Some(self.series(r.mode, class, r.code));
             }
-            let Some(series) = &*last else { return };
+            let Some(series) = last.as_mut() else { return };
             series.requests.inc();
             series.duration.observe(r.duration.as_secs_f64());
+            // Byte series appear once bytes flowed, as before the cache.
             if r.bytes_in > 0 {
-                series.request_bytes.inc_by(r.bytes_in);
+                series
+                    .request_bytes
+                    .get_or_insert_with(|| {
+                        self.request_bytes.get_or_create(&series.traffic).clone()
+                    })
+                    .inc_by(r.bytes_in);
             }
             if r.bytes_out > 0 {
-                series.response_bytes.inc_by(r.bytes_out);
+                series
+                    .response_bytes
+                    .get_or_insert_with(|| {
+                        self.response_bytes.get_or_create(&series.traffic).clone()
+                    })
+                    .inc_by(r.bytes_out);
             }
         });
     }
@@ -254,8 +267,9 @@ impl Metrics {
                 })
                 .clone(),
             duration: self.duration.get_or_create(&ModeLabels { mode }).clone(),
-            request_bytes: self.request_bytes.get_or_create(&traffic).clone(),
-            response_bytes: self.response_bytes.get_or_create(&traffic).clone(),
+            traffic,
+            request_bytes: None,
+            response_bytes: None,
         }
     }
 
@@ -337,6 +351,11 @@ mod tests {
             "{tb}"
         );
         assert!(!tb.contains("code=\"404\""), "{tb}");
+        // No request body went anywhere: no series for it.
+        assert!(
+            !ta.contains("connectors_proxy_request_bytes_total{"),
+            "{ta}"
+        );
     }
 
     #[test]
