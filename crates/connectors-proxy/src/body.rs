@@ -114,6 +114,29 @@ impl UpstreamBody {
     }
 }
 
+impl UpstreamBody {
+    /// A body with nothing in it.
+    #[cfg(test)]
+    pub(crate) fn empty() -> UpstreamBody {
+        UpstreamBody {
+            head: VecDeque::new(),
+            rest: None,
+            progress: None,
+        }
+    }
+
+    /// Sends `bytes` instead of the client's body, which must have been
+    /// read whole (see [`UpstreamBody::read_bounded`]).
+    pub(crate) fn replace(&mut self, bytes: Bytes) {
+        debug_assert!(self.rest.is_none(), "replacing a body not read whole");
+        self.head.clear();
+        if !bytes.is_empty() {
+            self.head.push_back(bytes);
+        }
+        self.rest = None;
+    }
+}
+
 impl Body for UpstreamBody {
     type Data = Bytes;
     type Error = hyper::Error;

@@ -14,6 +14,7 @@
 use crate::audit::RequestLog;
 use crate::auth::Caller;
 use crate::body::{ResponseBody, UpstreamBody};
+use crate::body_merge;
 use crate::error::RequestError;
 use crate::inject::{self, Outgoing};
 use crate::policy;
@@ -124,6 +125,7 @@ pub(crate) async fn send(
     require_listed_connector(shared, caller, entries, req.method()).await?;
     let upgrade = Upgrade::take(&mut req);
     let (mut parts, incoming) = req.into_parts();
+    let mut body = UpstreamBody::new(incoming);
     let selection = {
         let snap = shared.catalog.snapshot();
         target::select(&shared.routes, &snap, entries, &target)
@@ -143,7 +145,12 @@ pub(crate) async fn send(
                 .auth
                 .authorize(caller, &entry.namespace, &entry.name, &parts.method)
                 .await?;
-            prepare_covered(&route, &mut parts, token, &target, &mut path_and_query)?;
+            let request = Covered {
+                parts: &mut parts,
+                body: &mut body,
+                path_and_query: &mut path_and_query,
+            };
+            prepare_covered(shared, &route, request, token, &target).await?;
             Some(route)
         }
     };
@@ -168,7 +175,7 @@ pub(crate) async fn send(
         &ctx.state,
         Outbound {
             parts,
-            body: UpstreamBody::new(incoming),
+            body,
             host: &host,
             ca,
             upgrade,
@@ -180,25 +187,43 @@ pub(crate) async fn send(
     Ok(Response::from_parts(rparts, ResponseBody::upstream(rbody)))
 }
 
+/// The parts of a request to a covered destination that change.
+struct Covered<'a> {
+    parts: &'a mut Parts,
+    body: &'a mut UpstreamBody,
+    path_and_query: &'a mut String,
+}
+
 /// For a destination the Connector covers: removes every client
 /// credential, then adds the Connector's.
-fn prepare_covered(
+async fn prepare_covered(
+    shared: &Shared,
     route: &Route,
-    parts: &mut Parts,
+    request: Covered<'_>,
     token: &ClientToken,
     target: &ForwardTarget,
-    path_and_query: &mut String,
 ) -> Result<(), RequestError> {
+    let Covered {
+        parts,
+        body,
+        path_and_query,
+    } = request;
+    let limit = shared.config.max_inspected_body_bytes;
     let extracted = match &route.extractor {
         None => None,
         Some(Err(e)) => return Err(RequestError::PolicyCompile(e.clone())),
         Some(Ok(extractor)) => {
+            let json = if extractor.reads_body() && body_merge::is_json(&parts.headers) {
+                inject::read_json(body, limit).await?
+            } else {
+                None
+            };
             let input = policy::request_input(
                 &parts.method,
                 target.authority.as_str(),
                 path_and_query,
                 &parts.headers,
-                None,
+                json,
             );
             extractor
                 .extract(&input)
@@ -215,6 +240,9 @@ fn prepare_covered(
             path_and_query,
             host: target.authority.as_str(),
             headers: &mut parts.headers,
+            body,
+            body_limit: limit,
         },
     )
+    .await
 }

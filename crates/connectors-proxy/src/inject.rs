@@ -1,11 +1,14 @@
 //! Taking the client's credentials off a request and putting the
 //! Connector's on (spec 02 §7).
 
+use crate::body::UpstreamBody;
+use crate::body_merge::{self, Kind};
 use crate::error::RequestError;
-use crate::policy::{self, Position};
+use crate::policy::{self, Injection, Position};
 use crate::route::Credential;
 use crate::token::ClientToken;
-use http::header::{HeaderName, AUTHORIZATION, PROXY_AUTHORIZATION};
+use bytes::Bytes;
+use http::header::{HeaderName, AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE, PROXY_AUTHORIZATION};
 use http::{HeaderMap, HeaderValue, Method};
 use percent_encoding::{utf8_percent_encode, AsciiSet, CONTROLS};
 
@@ -96,10 +99,13 @@ pub(crate) struct Outgoing<'a> {
     pub(crate) path_and_query: &'a mut String,
     pub(crate) host: &'a str,
     pub(crate) headers: &'a mut HeaderMap,
+    pub(crate) body: &'a mut UpstreamBody,
+    /// The longest body read to show a generator or to merge into.
+    pub(crate) body_limit: usize,
 }
 
 /// Adds the Connector's credential.
-pub(crate) fn apply(
+pub(crate) async fn apply(
     credential: &Credential,
     class: &str,
     out: Outgoing<'_>,
@@ -111,24 +117,35 @@ pub(crate) fn apply(
             Ok(())
         }
         Credential::Generator { generator, data } => {
+            let json = if generator.reads_body() && body_merge::is_json(out.headers) {
+                read_json(out.body, out.body_limit).await?
+            } else {
+                None
+            };
             let input =
-                policy::request_input(out.method, out.host, out.path_and_query, out.headers, None);
+                policy::request_input(out.method, out.host, out.path_and_query, out.headers, json);
             let injection = generator
                 .generate(data, &input)
                 .map_err(|e| RequestError::PolicyEval(e.to_string()))?;
             let Some(injection) = injection else {
                 return Ok(());
             };
+            let unsupported = |detail: String| RequestError::InjectionUnsupported {
+                class: class.to_string(),
+                detail,
+            };
             match injection.position {
                 Position::Header => {
                     for (k, v) in &injection.auth {
-                        let name = HeaderName::from_bytes(k.as_bytes()).map_err(|_| RequestError::InjectionUnsupported {
-                            class: class.to_string(),
-                            detail: format!("the credential generator produced an invalid header name {k:?}"),
+                        let name = HeaderName::from_bytes(k.as_bytes()).map_err(|_| {
+                            unsupported(format!(
+                                "the credential generator produced an invalid header name {k:?}"
+                            ))
                         })?;
-                        let mut value = HeaderValue::from_str(v).map_err(|_| RequestError::InjectionUnsupported {
-                            class: class.to_string(),
-                            detail: format!("the credential generator produced an invalid value for header {k}"),
+                        let mut value = HeaderValue::from_str(v).map_err(|_| {
+                            unsupported(format!(
+                                "the credential generator produced an invalid value for header {k}"
+                            ))
                         })?;
                         value.set_sensitive(true);
                         out.headers.insert(name, value);
@@ -142,13 +159,73 @@ pub(crate) fn apply(
                     );
                     Ok(())
                 }
-                Position::Body => Err(RequestError::InjectionUnsupported {
-                    class: class.to_string(),
-                    detail: "body injection is not supported by this proxy yet".into(),
-                }),
+                Position::Body => merge_into_body(&injection, out).await.map_err(unsupported),
             }
         }
     }
+}
+
+/// The body as JSON for a policy that reads it: `None` when it is longer
+/// than `limit` or not JSON (the bytes read stay queued for the tool).
+pub(crate) async fn read_json(
+    body: &mut UpstreamBody,
+    limit: usize,
+) -> Result<Option<serde_json::Value>, RequestError> {
+    Ok(body
+        .read_bounded(limit)
+        .await
+        .map_err(|_| RequestError::BadRequest("the request body could not be read"))?
+        .and_then(|b| serde_json::from_slice(&b).ok()))
+}
+
+/// `position: body`: the values become fields of the JSON object or form
+/// the client sent (of a new one when it sent no body), `Content-Length`
+/// follows, and `Content-Type` is set when the client gave none. The
+/// media type is the generator's `contentType`, else the request's.
+async fn merge_into_body(injection: &Injection, out: Outgoing<'_>) -> Result<(), String> {
+    let declared = body_merge::declared_type(out.headers).map(str::to_string);
+    let Some(wanted) = injection.content_type.as_deref().or(declared.as_deref()) else {
+        return Err(
+            "the credential generator asked for body injection, but neither it \
+                    (contentType) nor the request (Content-Type) names a media type"
+                .into(),
+        );
+    };
+    let Some(kind) = Kind::of(wanted) else {
+        return Err(format!(
+            "a credential can be merged into a JSON or form body, not into {}",
+            body_merge::essence(wanted)
+        ));
+    };
+    let bytes = out
+        .body
+        .read_bounded(out.body_limit)
+        .await
+        .map_err(|_| "the request body could not be read".to_string())?
+        .ok_or_else(|| {
+            format!(
+                "the request body is longer than {} bytes, the most a credential is merged into",
+                out.body_limit
+            )
+        })?;
+    if let Some(declared) = declared.as_deref().filter(|_| !bytes.is_empty()) {
+        if Kind::of(declared) != Some(kind) {
+            return Err(format!(
+                "the credential generator asked for a {} body, but the request body is {}",
+                body_merge::essence(wanted),
+                body_merge::essence(declared)
+            ));
+        }
+    }
+    let merged = body_merge::merge(kind, &bytes, &injection.auth).map_err(|e| e.to_string())?;
+    out.headers
+        .insert(CONTENT_LENGTH, HeaderValue::from(merged.len()));
+    if declared.is_none() {
+        out.headers
+            .insert(CONTENT_TYPE, HeaderValue::from_static(kind.content_type()));
+    }
+    out.body.replace(Bytes::from(merged));
+    Ok(())
 }
 
 /// Characters escaped in query keys and values.
@@ -268,8 +345,8 @@ mod tests {
         assert_eq!(pq, "/a?k=v");
     }
 
-    #[test]
-    fn header_credential_replaces_client_value() {
+    #[tokio::test]
+    async fn header_credential_replaces_client_value() {
         let mut h = HeaderMap::new();
         let mut pq = "/x".to_string();
         let mut v = HeaderValue::from_static("Bearer real");
@@ -282,8 +359,11 @@ mod tests {
                 path_and_query: &mut pq,
                 host: "h",
                 headers: &mut h,
+                body: &mut UpstreamBody::empty(),
+                body_limit: 1024,
             },
         )
+        .await
         .unwrap();
         assert_eq!(h[AUTHORIZATION], "Bearer real");
         assert!(h[AUTHORIZATION].is_sensitive());

@@ -36,6 +36,7 @@ mod audit;
 mod auth;
 mod auth_cache;
 mod body;
+mod body_merge;
 mod bounded_connect;
 mod ca;
 mod classify;

@@ -6,7 +6,7 @@
 use http::{HeaderMap, Method};
 
 pub(crate) use connectors_core::rego::{
-    CredentialGenerator, InjectionPosition as Position, RequestInput, TokenExtractor,
+    CredentialGenerator, Injection, InjectionPosition as Position, RequestInput, TokenExtractor,
 };
 
 /// `input.request` for a request with these parts. `path_and_query` is the

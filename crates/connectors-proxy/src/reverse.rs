@@ -7,6 +7,7 @@
 
 use crate::audit::RequestLog;
 use crate::body::{ResponseBody, UpstreamBody};
+use crate::body_merge;
 use crate::error::RequestError;
 use crate::identify::{identify, Format, Target};
 use crate::inject::{self, Outgoing};
@@ -20,7 +21,7 @@ use crate::upgrade::Upgrade;
 use crate::upstream::strip_hop_by_hop;
 use crate::Shared;
 use connectors_core::address::join_path;
-use http::header::{CONTENT_TYPE, HOST, LOCATION};
+use http::header::{HOST, LOCATION};
 use http::request::Parts;
 use http::{HeaderValue, Request, Response, Uri};
 use hyper::body::Incoming;
@@ -93,8 +94,11 @@ pub(crate) async fn handle(
             path_and_query: &mut path_and_query,
             host: &upstream.host,
             headers: &mut parts.headers,
+            body: &mut body,
+            body_limit: shared.config.max_inspected_body_bytes,
         },
-    )?;
+    )
+    .await?;
     log.upstream_host = Some(upstream.host.clone());
     log.path = path_and_query
         .split_once('?')
@@ -158,11 +162,8 @@ async fn extract_token(
     body: &mut UpstreamBody,
 ) -> Result<ClientToken, RequestError> {
     if let Some(Some(Ok(extractor))) = route.map(|r| &r.extractor) {
-        let json = if extractor.reads_body() && is_json(parts) {
-            body.read_bounded(shared.config.max_inspected_body_bytes)
-                .await
-                .map_err(|_| RequestError::BadRequest("the request body could not be read"))?
-                .and_then(|b| serde_json::from_slice(&b).ok())
+        let json = if extractor.reads_body() && body_merge::is_json(&parts.headers) {
+            inject::read_json(body, shared.config.max_inspected_body_bytes).await?
         } else {
             None
         };
@@ -188,23 +189,6 @@ async fn extract_token(
         }
     }
     token::from_authorization(&parts.headers)?.ok_or(RequestError::NoToken)
-}
-
-fn is_json(parts: &Parts) -> bool {
-    parts
-        .headers
-        .get(CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .map(|ct| {
-            let ct = ct
-                .split(';')
-                .next()
-                .unwrap_or("")
-                .trim()
-                .to_ascii_lowercase();
-            ct == "application/json" || ct.ends_with("+json")
-        })
-        .unwrap_or(false)
 }
 
 /// Rewrites a redirect under `spec.address` to the Connector's proxy

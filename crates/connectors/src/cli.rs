@@ -146,6 +146,12 @@ pub struct StandaloneArgs {
     /// Most header fields in one request; more are answered 431.
     #[arg(long, value_name = "COUNT", default_value_t = 100)]
     pub max_headers: usize,
+    /// Largest request body read whole for a class policy: a token
+    /// extractor or credential generator that reads `input.request.body`
+    /// (JSON bodies), or a generator that puts the credential into the body
+    /// (longer bodies are then answered 502).
+    #[arg(long, value_name = "BYTES", default_value_t = 1024 * 1024)]
+    pub max_inspected_body: usize,
     /// Also append one JSON line per proxied request (the audit record) to
     /// this file, created with mode 0600.
     #[arg(long, value_name = "FILE")]

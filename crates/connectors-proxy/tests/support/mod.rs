@@ -266,6 +266,7 @@ pub struct Seen {
 ///   the test opens the gate;
 /// * `…/redirect?to=URL`: 302 to URL;
 /// * `…/hop`: answers with hop-by-hop headers;
+/// * `…/echo`: answers with the request body;
 /// * anything else: 200 with body `ok <target>`.
 pub struct TestUpstream {
     pub addr: SocketAddr,
@@ -406,6 +407,13 @@ async fn upstream_handle(
         resp.headers_mut()
             .insert("location", param("to").unwrap_or_default().parse().unwrap());
         return Ok(resp);
+    }
+    if path.ends_with("/echo") {
+        let body = match req.into_body().collect().await {
+            Ok(b) => b.to_bytes(),
+            Err(_) => Bytes::from_static(b"<body failed>"),
+        };
+        return Ok(Response::new(ChannelBody::full(body)));
     }
     if path.ends_with("/hop") {
         let mut resp = Response::new(ChannelBody::full("hop"));

@@ -78,6 +78,7 @@ async fn serve(args: StandaloneArgs) -> Result<ExitCode> {
             idle_timeout: args.idle_timeout,
             max_request_header_bytes: args.max_header_bytes,
             max_request_headers: args.max_headers,
+            max_inspected_body_bytes: args.max_inspected_body,
             audit_file: args.audit_file.clone(),
             ..ProxyConfig::default()
         },
