@@ -12,6 +12,7 @@
 //! if that is not enough, the map is emptied (the next requests ask the
 //! catalog again).
 
+use crate::clock;
 use crate::metrics::CacheCounters;
 use connectors_catalog::{AccessCheck, Identity};
 use std::borrow::Borrow;
@@ -225,7 +226,7 @@ impl AuthCache {
 
     /// A remembered identity (or rejection) for this token, if still fresh.
     pub(crate) fn identity(&self, token: &TokenHash) -> Option<CachedIdentity> {
-        let now = Instant::now();
+        let now = clock::coarse();
         let hit = read(&self.identities)
             .get(token)
             .filter(|e| e.until > now)
@@ -248,7 +249,7 @@ impl AuthCache {
             token,
             Entry {
                 value: Err(Arc::from(reason)),
-                until: Instant::now() + self.limits.deny_ttl,
+                until: clock::coarse() + self.limits.deny_ttl,
             },
             self.limits.max_entries,
         );
@@ -257,7 +258,7 @@ impl AuthCache {
     /// Remembers an identity; returns it shared.
     pub(crate) fn put_identity(&self, token: TokenHash, identity: Identity) -> Arc<Identity> {
         let until = bounded(
-            Instant::now(),
+            clock::coarse(),
             self.limits.identity_ttl,
             identity.expires_at,
         );
@@ -282,7 +283,7 @@ impl AuthCache {
         token: &TokenHash,
         check: CheckRef<'_>,
     ) -> Option<CachedDecision> {
-        let now = Instant::now();
+        let now = clock::coarse();
         let key = DecisionRef { token, check };
         let hit = read(&self.decisions)
             .get(&key as &dyn DecisionQuery)
@@ -310,7 +311,7 @@ impl AuthCache {
         } else {
             self.limits.deny_ttl
         };
-        if let Some(until) = bounded(Instant::now(), ttl, identity.expires_at) {
+        if let Some(until) = bounded(clock::coarse(), ttl, identity.expires_at) {
             insert(
                 &self.decisions,
                 DecisionKey { token, check },
@@ -358,7 +359,7 @@ fn insert<K: Hash + Eq, V>(
 ) {
     let mut map = lock.write().unwrap_or_else(|p| p.into_inner());
     if map.len() >= max && !map.contains_key(&key) {
-        let now = Instant::now();
+        let now = clock::coarse();
         map.retain(|_, e| e.until > now);
         if map.len() >= max {
             map.clear();

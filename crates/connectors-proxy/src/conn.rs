@@ -9,7 +9,7 @@
 //! waits for bytes, it reports end-of-stream, and the HTTP server closes
 //! the connection as it would for a client that left.
 
-use std::future::Future;
+use crate::deadline::Deadline;
 use std::io;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
@@ -17,7 +17,6 @@ use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 use tokio::io::{AsyncRead, ReadBuf};
-use tokio::time::{Instant, Sleep};
 
 /// Shared between a connection's IO and its requests.
 #[derive(Debug, Default)]
@@ -95,7 +94,7 @@ pub(crate) struct ConnIo<T> {
     phase: Phase,
     /// `ConnState::started` as last seen.
     seen_started: u64,
-    sleep: Pin<Box<Sleep>>,
+    deadline: Deadline,
 }
 
 impl<T> ConnIo<T> {
@@ -108,7 +107,7 @@ impl<T> ConnIo<T> {
             deadlines,
             phase: Phase::Head,
             seen_started: 0,
-            sleep: Box::pin(tokio::time::sleep(deadlines.header)),
+            deadline: Deadline::after(deadlines.header),
         }
     }
 
@@ -119,7 +118,7 @@ impl<T> ConnIo<T> {
 
     fn set_phase(&mut self, phase: Phase, limit: Duration) {
         self.phase = phase;
-        self.sleep.as_mut().reset(Instant::now() + limit);
+        self.deadline.restart(limit);
     }
 }
 
@@ -169,7 +168,7 @@ impl<T: AsyncRead + Unpin> AsyncRead for ConnIo<T> {
                     if this.state.busy.load(Ordering::Acquire) == 0 {
                         cx.waker().wake_by_ref();
                     }
-                } else if this.sleep.as_mut().poll(cx).is_ready() {
+                } else if this.deadline.poll_passed(cx).is_ready() {
                     // Deadline passed while waiting: end of stream.
                     return Poll::Ready(Ok(()));
                 }
@@ -185,6 +184,7 @@ crate::write_through::write_through!(ConnIo);
 mod tests {
     use super::*;
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::time::Instant;
 
     fn deadlines(ms: u64) -> Deadlines {
         Deadlines {

@@ -174,6 +174,17 @@ impl Env {
         fast: bool,
         script: impl Fn(usize, &Message) -> Reply + Send + Sync + 'static,
     ) -> Env {
+        let config = ProxyConfig {
+            http1_fast_path: fast,
+            ..test_config()
+        };
+        Env::with_config(config, script).await
+    }
+
+    async fn with_config(
+        config: ProxyConfig,
+        script: impl Fn(usize, &Message) -> Reply + Send + Sync + 'static,
+    ) -> Env {
         let catalog = MemCatalog::new();
         catalog.put_class(builtin_class("git"));
         let tool = RawTool::start(script).await;
@@ -193,10 +204,6 @@ impl Env {
         ));
         catalog.add_token(TOKEN_A, "team-a", "builder");
         catalog.add_token(TOKEN_B, "team-b", "other");
-        let config = ProxyConfig {
-            http1_fast_path: fast,
-            ..test_config()
-        };
         let proxy = start_proxy(catalog.clone(), config).await;
         Env {
             catalog,
@@ -755,4 +762,56 @@ async fn http10_request_is_handed_off() {
     let seen = env.tool.only();
     assert_eq!(via(&seen), Via::General);
     assert_credential_swapped(&seen);
+}
+
+#[tokio::test]
+async fn the_answer_deadline_counts_from_each_request() {
+    let config = ProxyConfig {
+        upstream_header_timeout: Duration::from_millis(800),
+        ..test_config()
+    };
+    // The tool answers the first request and never the second.
+    let env = Env::with_config(config, |n, req| {
+        if n == 0 {
+            echo(n, req)
+        } else {
+            Reply::raw(&[])
+        }
+    })
+    .await;
+    let mut c = env.client().await;
+    assert_ok(&c.exchange(&get("/one")).await, "GET /base/one []");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let sent = std::time::Instant::now();
+    let r = c.exchange(&get("/two")).await;
+    let waited = sent.elapsed();
+    assert_eq!(r.status(), 504, "{}\n{}", r.head.raw, r.text());
+    assert!(
+        waited >= Duration::from_millis(700),
+        "timed out {waited:?} after the second request: the first one's deadline was used"
+    );
+    let seen = env.tool.received();
+    assert_eq!(seen.len(), 2);
+    assert_eq!(via(&seen[1].req), Via::Fast);
+}
+
+#[tokio::test]
+async fn the_idle_deadline_counts_from_the_last_response() {
+    let config = ProxyConfig {
+        idle_timeout: Duration::from_millis(600),
+        ..test_config()
+    };
+    let env = Env::with_config(config, echo).await;
+    let mut c = env.client().await;
+    for path in ["/one", "/two", "/three"] {
+        // 1.2 s in all on one connection, never 600 ms idle.
+        assert_ok(
+            &c.exchange(&get(path)).await,
+            &format!("GET /base{path} []"),
+        );
+        tokio::time::sleep(Duration::from_millis(400)).await;
+    }
+    assert_eq!(env.tool.received().len(), 3);
+    // Then idle for longer: the proxy closes the connection.
+    assert!(c.closes().await, "the idle connection must be closed");
 }

@@ -15,6 +15,7 @@ use super::response::{self, ClientHead, Parsed};
 use super::upconn::UpConn;
 use super::{reply, ClientIo, Conn, Next};
 use crate::audit::RequestLog;
+use crate::deadline::Deadline;
 use crate::error::RequestError;
 use crate::identify::Target;
 use crate::reverse::rewrite_location;
@@ -247,59 +248,67 @@ async fn send<IO: ClientIo>(
     }
 
     let limit = shared.config.upstream_header_timeout;
-    let read = tokio::time::timeout(limit, async {
-        let mut seen = false;
-        loop {
-            if !up.buf.is_empty() {
-                seen = true;
-                match response::parse(&up.buf, host, head_method, client_close, location) {
-                    Ok(Parsed::Final(n, h)) => {
-                        up.buf.advance(n);
-                        return Ok(h);
-                    }
-                    Ok(Parsed::Informational(n)) => {
-                        up.buf.advance(n);
-                        continue;
-                    }
-                    Ok(Parsed::Partial) => {}
-                    Err(e) => return Err(Failure::Answer(e)),
-                }
-            }
-            if up.buf.capacity() - up.buf.len() < 4096 {
-                up.buf.reserve(16 * 1024);
-            }
-            match up.io.read_buf(&mut up.buf).await {
-                Ok(0) if !seen => {
-                    return Err(stale_or(
-                        up,
-                        failed("connection closed before a response".into()),
-                    ))
-                }
-                Ok(0) => {
-                    return Err(Failure::Answer(failed(
-                        "connection closed in the response head".into(),
-                    )))
-                }
-                Ok(_) => {}
-                Err(e) if !seen => {
-                    return Err(stale_or(
-                        up,
-                        failed(format!("reading the response failed: {}", e.kind())),
-                    ))
-                }
-                Err(e) => {
-                    return Err(Failure::Answer(failed(format!(
-                        "reading the response failed: {}",
-                        e.kind()
-                    ))))
-                }
-            }
+    let answer = match &mut conn.answer {
+        Some(d) => {
+            d.restart(limit);
+            d
         }
-    })
-    .await;
+        none => none.insert(Deadline::after(limit)),
+    };
+    let read = answer
+        .run(async {
+            let mut seen = false;
+            loop {
+                if !up.buf.is_empty() {
+                    seen = true;
+                    match response::parse(&up.buf, host, head_method, client_close, location) {
+                        Ok(Parsed::Final(n, h)) => {
+                            up.buf.advance(n);
+                            return Ok(h);
+                        }
+                        Ok(Parsed::Informational(n)) => {
+                            up.buf.advance(n);
+                            continue;
+                        }
+                        Ok(Parsed::Partial) => {}
+                        Err(e) => return Err(Failure::Answer(e)),
+                    }
+                }
+                if up.buf.capacity() - up.buf.len() < 4096 {
+                    up.buf.reserve(16 * 1024);
+                }
+                match up.io.read_buf(&mut up.buf).await {
+                    Ok(0) if !seen => {
+                        return Err(stale_or(
+                            up,
+                            failed("connection closed before a response".into()),
+                        ))
+                    }
+                    Ok(0) => {
+                        return Err(Failure::Answer(failed(
+                            "connection closed in the response head".into(),
+                        )))
+                    }
+                    Ok(_) => {}
+                    Err(e) if !seen => {
+                        return Err(stale_or(
+                            up,
+                            failed(format!("reading the response failed: {}", e.kind())),
+                        ))
+                    }
+                    Err(e) => {
+                        return Err(Failure::Answer(failed(format!(
+                            "reading the response failed: {}",
+                            e.kind()
+                        ))))
+                    }
+                }
+            }
+        })
+        .await;
     match read {
-        Ok(r) => r,
-        Err(_) => Err(Failure::Answer(RequestError::UpstreamTimeout {
+        Some(r) => r,
+        None => Err(Failure::Answer(RequestError::UpstreamTimeout {
             host: host.to_string(),
             what: "answer",
             after: limit,

@@ -71,6 +71,8 @@ pub(crate) struct Conn<IO> {
     /// The connection to the tool of the last request, kept for the next.
     pub(crate) up: Option<UpConn>,
     memo: prepare::Memo,
+    /// The deadline of the tool's answer, kept across requests.
+    pub(crate) answer: Option<crate::deadline::Deadline>,
 }
 
 /// What to do after a request.
@@ -96,6 +98,7 @@ pub(crate) async fn serve<IO: ClientIo>(shared: Arc<Shared>, io: ConnIo<IO>, ctx
         buf: BytesMut::with_capacity(4096),
         up: None,
         memo: prepare::Memo::default(),
+        answer: None,
     };
     // One wait for shutdown over the connection's life, polled while idle.
     let mut stop = shared.stop.subscribe();
