@@ -159,6 +159,8 @@ impl LeafCache {
             .with_single_cert(vec![cert], PrivateKeyDer::Pkcs8(key.serialize_der().into()))
             .map_err(|e| LeafError::Mint(e.to_string()))?;
         config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+        // The proxy's cipher order (AES-128-GCM first) over the client's.
+        config.ignore_client_order = true;
         self.minted.fetch_add(1, Ordering::Relaxed);
         tracing::debug!(host, "minted a leaf certificate");
         let not_after = UNIX_EPOCH + Duration::from_secs(start) + VALIDITY;
@@ -227,5 +229,63 @@ mod tests {
         }
         assert_eq!(c.minted(), 1);
         assert!(leaves.windows(2).all(|w| Arc::ptr_eq(&w[0], &w[1])));
+    }
+
+    /// The cipher suite a client offering `suites` (in its order) ends up
+    /// with against a leaf of this cache.
+    async fn negotiated(suites: Vec<rustls::SupportedCipherSuite>) -> rustls::CipherSuite {
+        let (dir, c) = cache(2);
+        let leaf = c.get("suite.example").await.unwrap();
+        let ca = ProxyCa::load_or_create(dir.path()).unwrap();
+        let mut roots = rustls::RootCertStore::empty();
+        roots
+            .add(CertificateDer::from(ca.ca_der().to_vec()))
+            .unwrap();
+        let provider = rustls::crypto::CryptoProvider {
+            cipher_suites: suites,
+            ..rustls::crypto::ring::default_provider()
+        };
+        let client = rustls::ClientConfig::builder_with_provider(Arc::new(provider))
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        let name = rustls::pki_types::ServerName::try_from("suite.example").unwrap();
+        let mut client = rustls::ClientConnection::new(Arc::new(client), name).unwrap();
+        let mut server = rustls::ServerConnection::new(leaf.config.clone()).unwrap();
+        for _ in 0..10 {
+            let mut wire = Vec::new();
+            while client.wants_write() {
+                client.write_tls(&mut wire).unwrap();
+            }
+            server.read_tls(&mut wire.as_slice()).unwrap();
+            server.process_new_packets().unwrap();
+            let mut wire = Vec::new();
+            while server.wants_write() {
+                server.write_tls(&mut wire).unwrap();
+            }
+            client.read_tls(&mut wire.as_slice()).unwrap();
+            client.process_new_packets().unwrap();
+            if !client.is_handshaking() && !server.is_handshaking() {
+                break;
+            }
+        }
+        assert!(!client.is_handshaking(), "the handshake did not finish");
+        client.negotiated_cipher_suite().unwrap().suite()
+    }
+
+    #[tokio::test]
+    async fn clients_get_aes_128_unless_they_offer_only_others() {
+        use rustls::crypto::ring::cipher_suite::*;
+        // A client preferring AES-256, as rustls and OpenSSL do by default.
+        let suite = negotiated(vec![
+            TLS13_AES_256_GCM_SHA384,
+            TLS13_CHACHA20_POLY1305_SHA256,
+            TLS13_AES_128_GCM_SHA256,
+        ])
+        .await;
+        assert_eq!(suite, rustls::CipherSuite::TLS13_AES_128_GCM_SHA256);
+        let suite = negotiated(vec![TLS13_CHACHA20_POLY1305_SHA256]).await;
+        assert_eq!(suite, rustls::CipherSuite::TLS13_CHACHA20_POLY1305_SHA256);
     }
 }
