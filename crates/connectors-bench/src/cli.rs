@@ -51,7 +51,9 @@ pub enum Scenario {
     /// An upstream nginx is configured in a temporary directory on
     /// 127.0.0.1: `/small` answers ~100 bytes, `/big.bin` is a sparse 1 GiB
     /// file, both behind Basic auth from an `htpasswd -s` ({SHA}) file, on a
-    /// plain HTTP port and a TLS port (certificate from a throw-away CA).
+    /// plain HTTP port and a TLS port (certificate from a throw-away CA;
+    /// TLS 1.2 and 1.3 on every nginx listener and upstream, where nginx
+    /// 1.22 would offer only up to 1.2).
     ///
     /// Modes, each measured with the built-in load generator (N keep-alive
     /// HTTP/1.1 connections, one request at a time per connection):

@@ -206,7 +206,8 @@ fn common_http(d: &Path) -> String {
   scgi_temp_path {d}/tmp/scgi;
   default_type application/octet-stream;
   keepalive_requests 10000000;
-  keepalive_timeout 300s;"#
+  keepalive_timeout 300s;
+  ssl_protocols TLSv1.2 TLSv1.3;"#
     )
 }
 
@@ -319,6 +320,7 @@ http {{
       proxy_set_header Connection "";
       proxy_set_header Authorization "{authorization}";
       proxy_ssl_session_reuse on;
+      proxy_ssl_protocols TLSv1.2 TLSv1.3;
       proxy_max_temp_file_size 0;
     }}
   }}
@@ -358,6 +360,7 @@ mod tests {
             "proxy_set_header Connection \"\";",
             "proxy_set_header Authorization \"Basic abc\";",
             "listen 127.0.0.1:8080;",
+            "proxy_ssl_protocols TLSv1.2 TLSv1.3;",
             "listen 127.0.0.1:8443 ssl;",
             "server 127.0.0.1:9443;",
             "proxy_pass https://up_tls;",
