@@ -84,10 +84,12 @@ pub enum Scenario {
     /// CPU time (user+system, from /proc) per small request and per GiB of
     /// body for each tier: client (this program), middle (our proxy or the
     /// anchor) and upstream nginx,
-    /// ratios, and PASS/MISS target lines: small-request req/s >= 1.0x the
-    /// anchor doing the same work (nginx-anchor for ours-reverse,
-    /// nginx-anchor-tls for ours-forward), added p99 <= that anchor's, body
-    /// MB/s >= 0.9x direct (direct-tls for ours-forward), idle RSS <= 30 MiB.
+    /// ratios (also round by round, each over its baseline of the same round,
+    /// to show their spread), and PASS/MISS target lines on the medians:
+    /// small-request req/s >= 1.0x the anchor doing the same work
+    /// (nginx-anchor for ours-reverse, nginx-anchor-tls for ours-forward),
+    /// added p99 <= that anchor's, body MB/s >= 0.9x direct (direct-tls for
+    /// ours-forward), idle RSS <= 30 MiB.
     /// The proxy gets as many worker threads as the anchor has workers.
     ///
     /// The load generator runs in this process on a multi-threaded runtime;

@@ -19,6 +19,8 @@ pub struct ModeRow {
     /// p99 minus the p99 of this mode's direct baseline.
     pub added_p99_ms: Option<f64>,
     pub body_mb_s: Option<f64>,
+    /// Every download's MB/s, in the order they ran.
+    pub body_runs_mb_s: Vec<f64>,
     pub body_seconds: Option<f64>,
     pub wrk: Option<WrkResult>,
     /// CPU time per small request, in microseconds.
@@ -128,6 +130,69 @@ fn div(a: f64, b: f64) -> f64 {
     } else {
         0.0
     }
+}
+
+/// A ratio taken round by round (or download by download): each value
+/// divides one of ours by its baseline measured in the same round, next to
+/// it in time, so the machine's drift between rounds cancels out; the
+/// spread of the values shows how far one run's ratio can be trusted.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Paired {
+    pub name: String,
+    pub values: Vec<f64>,
+    pub median: f64,
+}
+
+/// Paired ratios of `ours` over `base`, round by round; `None` without
+/// any pair.
+pub fn paired(name: &str, ours: &[f64], base: &[f64]) -> Option<Paired> {
+    let values: Vec<f64> = ours
+        .iter()
+        .zip(base)
+        .filter(|(_, b)| **b > 0.0)
+        .map(|(a, b)| a / b)
+        .collect();
+    Some(Paired {
+        name: name.to_string(),
+        median: median(&values)?,
+        values,
+    })
+}
+
+/// The paired ratios of the `proxy` scenario: small-request req/s of each
+/// of our modes over its anchor, body MB/s over its direct baseline.
+pub fn proxy_paired(modes: &[ModeRow]) -> Vec<Paired> {
+    let row = |name: &str| modes.iter().find(|m| m.mode == name);
+    let rps = |name: &str| -> Vec<f64> {
+        row(name).map_or_else(Vec::new, |m| m.rounds.iter().map(|r| r.rps).collect())
+    };
+    let body =
+        |name: &str| -> Vec<f64> { row(name).map_or_else(Vec::new, |m| m.body_runs_mb_s.clone()) };
+    [
+        paired(
+            "req/s ours-reverse / nginx-anchor",
+            &rps("ours-reverse"),
+            &rps("nginx-anchor"),
+        ),
+        paired(
+            "req/s ours-forward / nginx-anchor-tls",
+            &rps("ours-forward"),
+            &rps("nginx-anchor-tls"),
+        ),
+        paired(
+            "body MB/s ours-reverse / direct",
+            &body("ours-reverse"),
+            &body("direct"),
+        ),
+        paired(
+            "body MB/s ours-forward / direct-tls",
+            &body("ours-forward"),
+            &body("direct-tls"),
+        ),
+    ]
+    .into_iter()
+    .flatten()
+    .collect()
 }
 
 /// Idle RSS target of the proxy, in MiB.
@@ -398,6 +463,8 @@ pub struct ProxyReport {
     /// (phase, VmRSS or VmHWM in KiB) of the proxy process.
     pub rss: Vec<(String, u64)>,
     pub ratios: Vec<Ratio>,
+    /// The same ratios round by round.
+    pub paired: Vec<Paired>,
     pub checks: Vec<Check>,
 }
 
@@ -496,6 +563,18 @@ impl ProxyReport {
             };
             s.push_str(&format!("  {:<46} {:>10}\n", r.name, v));
         }
+        if !self.paired.is_empty() {
+            s.push_str("\nround by round (each over its baseline of the same round):\n");
+            for p in &self.paired {
+                let values: Vec<String> = p.values.iter().map(|v| format!("{v:.2}")).collect();
+                s.push_str(&format!(
+                    "  {:<46} median {:.3}x of {}\n",
+                    p.name,
+                    p.median,
+                    values.join(" ")
+                ));
+            }
+        }
         s.push('\n');
         s.push_str(&render_checks(&self.checks));
         s
@@ -526,6 +605,56 @@ mod tests {
             p99_ms,
             body_mb_s: Some(body),
         }
+    }
+
+    fn row(mode: &str, rps: &[f64], body: &[f64]) -> ModeRow {
+        let round = |rps: f64| LatencySummary {
+            requests: 1,
+            rps,
+            p50_ms: 1.0,
+            p99_ms: 2.0,
+            max_ms: 3.0,
+        };
+        ModeRow {
+            mode: mode.into(),
+            path: String::new(),
+            small: round(0.0),
+            rounds: rps.iter().map(|r| round(*r)).collect(),
+            errors: 0,
+            reconnects: 0,
+            added_p99_ms: None,
+            body_mb_s: None,
+            body_runs_mb_s: body.to_vec(),
+            body_seconds: None,
+            wrk: None,
+            cpu_us_per_request: CpuSplit::default(),
+            body_cpu_s_per_gib: None,
+        }
+    }
+
+    #[test]
+    fn paired_ratios_divide_within_each_round() {
+        let modes = [
+            row("direct", &[], &[100.0, 200.0, 400.0]),
+            row("ours-reverse", &[90.0, 120.0, 100.0], &[90.0, 150.0, 300.0]),
+            row("nginx-anchor", &[100.0, 100.0, 100.0], &[]),
+        ];
+        let p = proxy_paired(&modes);
+        let names: Vec<&str> = p.iter().map(|p| p.name.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "req/s ours-reverse / nginx-anchor",
+                "body MB/s ours-reverse / direct"
+            ]
+        );
+        assert_eq!(p[0].values, [0.9, 1.2, 1.0]);
+        assert_eq!(p[0].median, 1.0);
+        assert_eq!(p[1].values, [0.9, 0.75, 0.75]);
+        assert_eq!(p[1].median, 0.75);
+        // A baseline of zero (a failed round) makes no pair.
+        assert_eq!(paired("x", &[1.0, 2.0], &[0.0, 4.0]).unwrap().values, [0.5]);
+        assert!(paired("x", &[1.0], &[]).is_none());
     }
 
     #[test]

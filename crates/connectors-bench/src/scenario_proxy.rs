@@ -386,6 +386,7 @@ pub fn run(rt: &Runtime, args: &ProxyArgs, common: &CommonArgs) -> Result<ProxyR
             reconnects: results.iter().map(|r| r.reconnects).sum(),
             added_p99_ms: None,
             body_mb_s: None,
+            body_runs_mb_s: Vec::new(),
             body_seconds: None,
             wrk: wrk_result,
             cpu_us_per_request: spent.per(total as f64 / 1e6),
@@ -448,6 +449,7 @@ pub fn run(rt: &Runtime, args: &ProxyArgs, common: &CommonArgs) -> Result<ProxyR
             let mb: Vec<f64> = speed.iter().map(|s| s.0).collect();
             let secs: Vec<f64> = speed.iter().map(|s| s.1).collect();
             row.body_mb_s = report::median(&mb);
+            row.body_runs_mb_s = mb;
             row.body_seconds = report::median(&secs);
         }
         rss.push((
@@ -494,6 +496,7 @@ pub fn run(rt: &Runtime, args: &ProxyArgs, common: &CommonArgs) -> Result<ProxyR
     drop(proxy);
     drop(anchor);
     drop(upstream);
+    let paired = report::proxy_paired(&rows);
     Ok(ProxyReport {
         connections: args.connections,
         rounds: args.rounds.max(1),
@@ -504,6 +507,7 @@ pub fn run(rt: &Runtime, args: &ProxyArgs, common: &CommonArgs) -> Result<ProxyR
         modes: rows,
         rss,
         ratios: report::proxy_ratios(&figures),
+        paired,
         checks: report::proxy_checks(&figures),
     })
 }
