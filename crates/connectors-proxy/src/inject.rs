@@ -180,8 +180,8 @@ pub(crate) async fn read_json(
 
 /// `position: body`: the values become fields of the JSON object or form
 /// the client sent (of a new one when it sent no body), `Content-Length`
-/// follows, and `Content-Type` is set when the client gave none. The
-/// media type is the generator's `contentType`, else the request's.
+/// follows, and `Content-Type` says what the body now is. The media type
+/// is the generator's `contentType`, else the request's.
 async fn merge_into_body(injection: &Injection, out: Outgoing<'_>) -> Result<(), String> {
     let declared = body_merge::declared_type(out.headers).map(str::to_string);
     let Some(wanted) = injection.content_type.as_deref().or(declared.as_deref()) else {
@@ -208,8 +208,9 @@ async fn merge_into_body(injection: &Injection, out: Outgoing<'_>) -> Result<(),
                 out.body_limit
             )
         })?;
-    if let Some(declared) = declared.as_deref().filter(|_| !bytes.is_empty()) {
-        if Kind::of(declared) != Some(kind) {
+    let declared_kind = declared.as_deref().and_then(Kind::of);
+    if let Some(declared) = declared.as_deref() {
+        if !bytes.is_empty() && declared_kind != Some(kind) {
             return Err(format!(
                 "the credential generator asked for a {} body, but the request body is {}",
                 body_merge::essence(wanted),
@@ -220,9 +221,14 @@ async fn merge_into_body(injection: &Injection, out: Outgoing<'_>) -> Result<(),
     let merged = body_merge::merge(kind, &bytes, &injection.auth).map_err(|e| e.to_string())?;
     out.headers
         .insert(CONTENT_LENGTH, HeaderValue::from(merged.len()));
-    if declared.is_none() {
-        out.headers
-            .insert(CONTENT_TYPE, HeaderValue::from_static(kind.content_type()));
+    if declared_kind != Some(kind) {
+        // No type, or another one on an empty body: the body is now `kind`.
+        let value = injection
+            .content_type
+            .as_deref()
+            .and_then(|c| HeaderValue::from_str(c).ok())
+            .unwrap_or(HeaderValue::from_static(kind.content_type()));
+        out.headers.insert(CONTENT_TYPE, value);
     }
     out.body.replace(Bytes::from(merged));
     Ok(())

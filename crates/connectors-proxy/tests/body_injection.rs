@@ -165,6 +165,11 @@ async fn a_request_without_body_gets_one_made_of_the_credential() {
     assert_eq!(r.text(), format!(r#"{{"token":"{SECRET}"}}"#));
     let seen = env.up.last();
     assert_eq!(seen.headers["content-type"], "application/json");
+    // An empty body said to be another type: it is JSON now, and says so.
+    let r = env.reverse("POST", "json", Some("text/plain"), "").await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    assert_eq!(r.text(), format!(r#"{{"token":"{SECRET}"}}"#));
+    assert_eq!(env.up.last().headers["content-type"], "application/json");
 }
 
 #[tokio::test]
