@@ -334,6 +334,50 @@ async fn generators_inject_headers_and_queries_through_connect() {
 }
 
 #[tokio::test]
+async fn generators_merge_into_the_body_through_connect_over_http2() {
+    let env = Env::start().await;
+    env.catalog.put_class(custom_class(
+        "bodygen",
+        None,
+        "package proxy\nauth := {\"position\": \"body\", \"auth\": {\"client_secret\": input.data.token}}",
+    ));
+    env.catalog
+        .put_secret(secret("team-a", "key", "Opaque", &[("token", "k3y v4lue")]));
+    let base = format!("https://127.0.0.1:{}", env.tls.addr.port());
+    env.catalog.put_connector(with_ca_secret(
+        connector(
+            "team-a",
+            "oauth",
+            "bodygen",
+            &base,
+            "tokenAuth",
+            Some("key"),
+        ),
+        "tool-ca",
+    ));
+    let tool = env.tool();
+    let mut t = env.open(&tool, "team-a/oauth", TOKEN_A, H2).await;
+    assert!(t.is_h2());
+    let req = http::Request::builder()
+        .method("POST")
+        .uri(format!("https://{tool}/token/echo"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(http_body_util::Either::Left(http_body_util::Full::new(
+            bytes::Bytes::from_static(b"grant_type=client_credentials&client_secret=mine"),
+        )))
+        .unwrap();
+    let r = t.send(req).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    assert_eq!(
+        r.text(),
+        "grant_type=client_credentials&client_secret=k3y+v4lue"
+    );
+    let seen = env.tls.last();
+    assert_eq!(seen.method, "POST");
+    assert_no_client_secrets(&seen);
+}
+
+#[tokio::test]
 async fn client_that_never_starts_tls_is_closed_within_the_header_timeout() {
     let config = connectors_proxy::ProxyConfig {
         header_timeout: Duration::from_millis(300),

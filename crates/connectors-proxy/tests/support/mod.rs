@@ -780,7 +780,8 @@ pub struct SeenTls {
 }
 
 /// A recording HTTPS server (HTTP/1.1 and HTTP/2 by ALPN). Answers
-/// `…/redirect?to=URL` with a 302, everything else with `ok <target>`.
+/// `…/redirect?to=URL` with a 302, `…/echo` with the request body,
+/// everything else with `ok <target>`.
 pub struct TlsUpstream {
     pub addr: SocketAddr,
     pub seen: Arc<Mutex<Vec<SeenTls>>>,
@@ -820,6 +821,15 @@ impl TlsUpstream {
                                 version: req.version(),
                                 headers: req.headers().clone(),
                             });
+                            if req.uri().path().ends_with("/echo") {
+                                let body = req
+                                    .into_body()
+                                    .collect()
+                                    .await
+                                    .map(|b| b.to_bytes())
+                                    .unwrap_or_else(|_| Bytes::from_static(b"<body failed>"));
+                                return Ok::<_, Infallible>(Response::new(Full::new(body)));
+                            }
                             let mut resp =
                                 Response::new(Full::new(Bytes::from(format!("ok {target}"))));
                             if req.uri().path().ends_with("/redirect") {
