@@ -10,6 +10,8 @@
 
 use http::header::CONTENT_TYPE;
 use http::HeaderMap;
+use serde::de::{Deserialize, Deserializer, MapAccess, Visitor};
+use serde_json::value::RawValue;
 use std::collections::BTreeMap;
 use url::form_urlencoded;
 
@@ -88,31 +90,79 @@ pub(crate) fn merge(
     }
 }
 
+/// The fields of the client's object are kept as they were written (their
+/// values byte for byte, so long numbers and nested formatting survive),
+/// in their order; a field the values name takes the generated value in
+/// its place (repeats of it are dropped); the other values follow.
 fn merge_json(body: &[u8], values: &BTreeMap<String, String>) -> Result<Vec<u8>, MergeError> {
-    let mut object = if body.trim_ascii().is_empty() {
-        serde_json::Map::new()
+    let fields = if body.trim_ascii().is_empty() {
+        Vec::new()
     } else {
-        match serde_json::from_slice::<serde_json::Value>(body) {
-            Ok(serde_json::Value::Object(o)) => o,
-            Ok(other) => return Err(MergeError::JsonNotObject(json_kind(&other))),
-            Err(_) => return Err(MergeError::InvalidJson),
+        let raw: &RawValue = serde_json::from_slice(body).map_err(|_| MergeError::InvalidJson)?;
+        match raw.get().as_bytes().first() {
+            Some(b'{') => {}
+            Some(b'[') => return Err(MergeError::JsonNotObject("array")),
+            Some(b'"') => return Err(MergeError::JsonNotObject("string")),
+            Some(b't' | b'f') => return Err(MergeError::JsonNotObject("boolean")),
+            Some(b'n') => return Err(MergeError::JsonNotObject("null")),
+            _ => return Err(MergeError::JsonNotObject("number")),
         }
+        serde_json::from_str::<Fields>(raw.get())
+            .map_err(|_| MergeError::InvalidJson)?
+            .0
     };
-    for (k, v) in values {
-        object.insert(k.clone(), serde_json::Value::String(v.clone()));
+    let mut out = Vec::with_capacity(body.len() + 64);
+    out.push(b'{');
+    let field = |out: &mut Vec<u8>, key: &str, value: &[u8]| {
+        if out.len() > 1 {
+            out.push(b',');
+        }
+        // Serialising a string cannot fail.
+        out.extend_from_slice(&serde_json::to_vec(key).unwrap_or_default());
+        out.push(b':');
+        out.extend_from_slice(value);
+    };
+    let generated = |v: &String| serde_json::to_vec(v).unwrap_or_default();
+    let mut written: Vec<&str> = Vec::new();
+    for (key, value) in &fields {
+        match values.get_key_value(key.as_str()) {
+            Some((k, _)) if written.contains(&k.as_str()) => {}
+            Some((k, v)) => {
+                field(&mut out, k, &generated(v));
+                written.push(k);
+            }
+            None => field(&mut out, key, value.get().as_bytes()),
+        }
     }
-    // Serialising a map of JSON values cannot fail.
-    Ok(serde_json::to_vec(&object).unwrap_or_default())
+    for (k, v) in values {
+        if !written.contains(&k.as_str()) {
+            field(&mut out, k, &generated(v));
+        }
+    }
+    out.push(b'}');
+    Ok(out)
 }
 
-fn json_kind(v: &serde_json::Value) -> &'static str {
-    match v {
-        serde_json::Value::Null => "null",
-        serde_json::Value::Bool(_) => "boolean",
-        serde_json::Value::Number(_) => "number",
-        serde_json::Value::String(_) => "string",
-        serde_json::Value::Array(_) => "array",
-        serde_json::Value::Object(_) => "object",
+/// The fields of a JSON object in their order, values as written.
+struct Fields(Vec<(String, Box<RawValue>)>);
+
+impl<'de> Deserialize<'de> for Fields {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Fields, D::Error> {
+        struct Visit;
+        impl<'de> Visitor<'de> for Visit {
+            type Value = Fields;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Fields, A::Error> {
+                let mut fields = Vec::new();
+                while let Some(entry) = map.next_entry::<String, Box<RawValue>>()? {
+                    fields.push(entry);
+                }
+                Ok(Fields(fields))
+            }
+        }
+        d.deserialize_map(Visit)
     }
 }
 
@@ -188,6 +238,17 @@ mod tests {
         assert_eq!(
             text(out),
             r#"{"query":"{ me }","token":"s3cr3t","n":[1,2],"user":"u"}"#
+        );
+    }
+
+    #[test]
+    fn json_values_are_kept_as_written() {
+        let body = br#" { "big": 123456789012345678901234567890, "f": 1.50,
+            "nested": { "a" : [1, 2] }, "token": 1, "token": 2, "s": "\u00e9" } "#;
+        let out = merge(Kind::Json, body, &values(&[("token", "x")])).unwrap();
+        assert_eq!(
+            text(out),
+            r#"{"big":123456789012345678901234567890,"f":1.50,"nested":{ "a" : [1, 2] },"token":"x","s":"\u00e9"}"#
         );
     }
 
