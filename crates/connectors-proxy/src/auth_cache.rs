@@ -340,12 +340,16 @@ fn read<T>(lock: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
 }
 
 /// `now + ttl`, cut at the token's expiry; `None` when nothing may be kept.
+/// `now` is the coarse clock, which may be off by a tick either way: the
+/// cut comes [`clock::MARGIN`] early, so a cached identity never outlives
+/// its token.
 fn bounded(now: Instant, ttl: Duration, expires_at: Option<SystemTime>) -> Option<Instant> {
     let mut keep = ttl;
     if let Some(exp) = expires_at {
         let left = exp
             .duration_since(SystemTime::now())
-            .unwrap_or(Duration::ZERO);
+            .unwrap_or(Duration::ZERO)
+            .saturating_sub(clock::MARGIN);
         keep = keep.min(left);
     }
     (!keep.is_zero()).then(|| now + keep)
@@ -418,6 +422,15 @@ mod tests {
         std::thread::sleep(Duration::from_millis(250));
         assert!(c.identity(&t).is_none(), "kept past the token's expiry");
         assert_eq!(c.decision(&t, CheckRef::of(&check)), None);
+    }
+
+    #[test]
+    fn a_token_expiring_within_the_clock_margin_is_not_kept() {
+        let c = AuthCache::new(limits(), CacheCounters::default());
+        let t = TokenHash::of("about-to-expire");
+        let id = ident(Some(SystemTime::now() + clock::MARGIN / 2));
+        c.put_identity(t, id);
+        assert!(c.identity(&t).is_none());
     }
 
     #[test]

@@ -8,6 +8,10 @@
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
+/// More than the coarse clock can be off (two ticks at the slowest kernel
+/// tick rate, 100 Hz): what a deadline that must not be late gives away.
+pub(crate) const MARGIN: Duration = Duration::from_millis(20);
+
 /// Now, give or take a kernel tick.
 pub(crate) fn coarse() -> Instant {
     static BASE: OnceLock<(Instant, Duration)> = OnceLock::new();
