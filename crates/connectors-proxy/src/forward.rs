@@ -14,7 +14,6 @@
 use crate::audit::RequestLog;
 use crate::auth::Caller;
 use crate::body::{ResponseBody, UpstreamBody};
-use crate::body_merge;
 use crate::error::RequestError;
 use crate::inject::{self, Outgoing};
 use crate::policy;
@@ -213,11 +212,8 @@ async fn prepare_covered(
         None => None,
         Some(Err(e)) => return Err(RequestError::PolicyCompile(e.clone())),
         Some(Ok(extractor)) => {
-            let json = if extractor.reads_body() && body_merge::is_json(&parts.headers) {
-                inject::read_json(body, limit).await?
-            } else {
-                None
-            };
+            let json =
+                inject::policy_body(extractor.reads_body(), &parts.headers, body, limit).await?;
             let input = policy::request_input(
                 &parts.method,
                 target.authority.as_str(),

@@ -117,11 +117,13 @@ pub(crate) async fn apply(
             Ok(())
         }
         Credential::Generator { generator, data } => {
-            let json = if generator.reads_body() && body_merge::is_json(out.headers) {
-                read_json(out.body, out.body_limit).await?
-            } else {
-                None
-            };
+            let json = policy_body(
+                generator.reads_body(),
+                out.headers,
+                out.body,
+                out.body_limit,
+            )
+            .await?;
             let input =
                 policy::request_input(out.method, out.host, out.path_and_query, out.headers, json);
             let injection = generator
@@ -165,12 +167,19 @@ pub(crate) async fn apply(
     }
 }
 
-/// The body as JSON for a policy that reads it: `None` when it is longer
-/// than `limit` or not JSON (the bytes read stay queued for the tool).
-pub(crate) async fn read_json(
+/// `input.request.body` for a class policy: the body as JSON when the
+/// policy reads it (`reads_body`) and the request says it is JSON; `None`
+/// otherwise, or when it is longer than `limit` or not valid JSON. The
+/// bytes read stay queued for the tool.
+pub(crate) async fn policy_body(
+    reads_body: bool,
+    headers: &HeaderMap,
     body: &mut UpstreamBody,
     limit: usize,
 ) -> Result<Option<serde_json::Value>, RequestError> {
+    if !reads_body || !body_merge::is_json(headers) {
+        return Ok(None);
+    }
     Ok(body
         .read_bounded(limit)
         .await

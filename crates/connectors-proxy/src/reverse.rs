@@ -7,7 +7,6 @@
 
 use crate::audit::RequestLog;
 use crate::body::{ResponseBody, UpstreamBody};
-use crate::body_merge;
 use crate::error::RequestError;
 use crate::identify::{identify, Format, Target};
 use crate::inject::{self, Outgoing};
@@ -162,11 +161,8 @@ async fn extract_token(
     body: &mut UpstreamBody,
 ) -> Result<ClientToken, RequestError> {
     if let Some(Some(Ok(extractor))) = route.map(|r| &r.extractor) {
-        let json = if extractor.reads_body() && body_merge::is_json(&parts.headers) {
-            inject::read_json(body, shared.config.max_inspected_body_bytes).await?
-        } else {
-            None
-        };
+        let limit = shared.config.max_inspected_body_bytes;
+        let json = inject::policy_body(extractor.reads_body(), &parts.headers, body, limit).await?;
         let host = parts
             .headers
             .get(HOST)
