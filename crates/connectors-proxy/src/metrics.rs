@@ -78,12 +78,11 @@ pub(crate) struct Finished<'a> {
 struct Series {
     /// The [`Metrics`] they belong to (several proxies may share a thread).
     owner: u64,
-    mode: &'static str,
-    class: Arc<str>,
+    /// Mode and class; `code` completes the request labels.
+    traffic: TrafficLabels,
     code: u16,
     requests: Counter,
     duration: Histogram,
-    traffic: TrafficLabels,
     /// Made on first use.
     request_bytes: Option<Counter>,
     response_bytes: Option<Counter>,
@@ -91,10 +90,25 @@ struct Series {
 
 impl Series {
     fn matches(&self, owner: &Metrics, mode: &str, class: &Arc<str>, code: u16) -> bool {
+        let t = &self.traffic;
         self.owner == owner.id
             && self.code == code
-            && self.mode == mode
-            && (Arc::ptr_eq(&self.class, class) || *self.class == **class)
+            && t.mode == mode
+            && (Arc::ptr_eq(&t.class, class) || *t.class == **class)
+    }
+}
+
+/// Adds `n` to a byte series of `labels`, made on its first bytes (as the
+/// family lookups made them before the series were kept).
+fn add_bytes(
+    slot: &mut Option<Counter>,
+    family: &Family<TrafficLabels, Counter>,
+    labels: &TrafficLabels,
+    n: u64,
+) {
+    if n > 0 {
+        slot.get_or_insert_with(|| family.get_or_create(labels).clone())
+            .inc_by(n);
     }
 }
 
@@ -228,23 +242,14 @@ impl Metrics {
             let Some(series) = last.as_mut() else { return };
             series.requests.inc();
             series.duration.observe(r.duration.as_secs_f64());
-            // Byte series appear once bytes flowed, as before the cache.
-            if r.bytes_in > 0 {
-                series
-                    .request_bytes
-                    .get_or_insert_with(|| {
-                        self.request_bytes.get_or_create(&series.traffic).clone()
-                    })
-                    .inc_by(r.bytes_in);
-            }
-            if r.bytes_out > 0 {
-                series
-                    .response_bytes
-                    .get_or_insert_with(|| {
-                        self.response_bytes.get_or_create(&series.traffic).clone()
-                    })
-                    .inc_by(r.bytes_out);
-            }
+            let Series {
+                traffic,
+                request_bytes,
+                response_bytes,
+                ..
+            } = series;
+            add_bytes(request_bytes, &self.request_bytes, traffic, r.bytes_in);
+            add_bytes(response_bytes, &self.response_bytes, traffic, r.bytes_out);
         });
     }
 
@@ -255,8 +260,6 @@ impl Metrics {
         };
         Series {
             owner: self.id,
-            mode,
-            class: class.clone(),
             code,
             requests: self
                 .requests
