@@ -248,13 +248,8 @@ async fn send<IO: ClientIo>(
     }
 
     let limit = shared.config.upstream_header_timeout;
-    let answer = match &mut conn.answer {
-        Some(d) => {
-            d.restart(limit);
-            d
-        }
-        none => none.insert(Deadline::after(limit)),
-    };
+    let answer = conn.answer.get_or_insert_with(|| Deadline::after(limit));
+    answer.restart(limit);
     let read = answer
         .run(async {
             let mut seen = false;
