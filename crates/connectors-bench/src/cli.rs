@@ -72,6 +72,16 @@ pub enum Scenario {
     ///                 (Proxy-Authorization: Basic bench/tls:TOKEN), TLS to
     ///                 the proxy's leaf certificate, requests inside the tunnel
     ///
+    /// Reference relays, when `haproxy` is on PATH (apt-get install haproxy;
+    /// --no-haproxy skips them): haproxy in TCP mode reads no HTTP and only
+    /// moves bytes, with as many threads as the anchor has workers, so its
+    /// body MB/s over direct shows what any relay can reach on this machine:
+    ///   haproxy-tcp   client -> haproxy -> nginx, spliced through a 1 MiB
+    ///                 pipe (as our reverse proxy does for long bodies);
+    ///                 the client sends the real Authorization
+    ///   haproxy-tls   client -TLS-> haproxy -TLS-> nginx TLS port (the same
+    ///                 cryptographic work as ours-forward)
+    ///
     /// Printed per mode: requests/s, p50 and p99 latency of small requests
     /// (the median of --rounds rounds; modes take turns within a round),
     /// the added p99 over its direct baseline (direct, or direct-tls for
@@ -159,6 +169,9 @@ pub struct ProxyArgs {
     /// Skip the large-body downloads.
     #[arg(long)]
     pub no_body: bool,
+    /// Skip the haproxy reference relays even when haproxy is on PATH.
+    #[arg(long)]
+    pub no_haproxy: bool,
 }
 
 /// Flags of the `git-clone` scenario.

@@ -5,6 +5,7 @@
 mod certs;
 mod cli;
 mod cpu;
+mod haproxy;
 mod load;
 mod nginx;
 mod proxy_process;

@@ -96,6 +96,11 @@ pub struct ProxyFigures {
     /// baseline of the CONNECT-intercepting forward mode.
     pub anchor_tls: Figures,
     pub forward: Figures,
+    /// haproxy in TCP mode, splicing (when haproxy ran): a relay without
+    /// any HTTP work, for reference.
+    pub relay: Option<Figures>,
+    /// haproxy in TCP mode with TLS on both legs (when haproxy ran).
+    pub relay_tls: Option<Figures>,
     pub idle_rss_kib: u64,
 }
 
@@ -189,6 +194,16 @@ pub fn proxy_paired(modes: &[ModeRow]) -> Vec<Paired> {
             &body("ours-forward"),
             &body("direct-tls"),
         ),
+        paired(
+            "body MB/s haproxy-tcp / direct",
+            &body("haproxy-tcp"),
+            &body("direct"),
+        ),
+        paired(
+            "body MB/s haproxy-tls / direct-tls",
+            &body("haproxy-tls"),
+            &body("direct-tls"),
+        ),
     ]
     .into_iter()
     .flatten()
@@ -268,6 +283,25 @@ pub fn proxy_ratios(f: &ProxyFigures) -> Vec<Ratio> {
         f.forward.body_mb_s,
         f.direct_tls.body_mb_s,
     ));
+    if let Some(relay) = f.relay {
+        out.push(ratio(
+            "req/s haproxy-tcp / direct",
+            div(relay.rps, f.direct.rps),
+            "x",
+        ));
+        out.extend(body(
+            "body MB/s haproxy-tcp / direct",
+            relay.body_mb_s,
+            f.direct.body_mb_s,
+        ));
+    }
+    if let Some(relay) = f.relay_tls {
+        out.extend(body(
+            "body MB/s haproxy-tls / direct-tls",
+            relay.body_mb_s,
+            f.direct_tls.body_mb_s,
+        ));
+    }
     out
 }
 
@@ -638,6 +672,7 @@ mod tests {
             row("direct", &[], &[100.0, 200.0, 400.0]),
             row("ours-reverse", &[90.0, 120.0, 100.0], &[90.0, 150.0, 300.0]),
             row("nginx-anchor", &[100.0, 100.0, 100.0], &[]),
+            row("haproxy-tcp", &[], &[50.0, 100.0, 300.0]),
         ];
         let p = proxy_paired(&modes);
         let names: Vec<&str> = p.iter().map(|p| p.name.as_str()).collect();
@@ -645,9 +680,11 @@ mod tests {
             names,
             [
                 "req/s ours-reverse / nginx-anchor",
-                "body MB/s ours-reverse / direct"
+                "body MB/s ours-reverse / direct",
+                "body MB/s haproxy-tcp / direct"
             ]
         );
+        assert_eq!(p[2].values, [0.5, 0.5, 0.75]);
         assert_eq!(p[0].values, [0.9, 1.2, 1.0]);
         assert_eq!(p[0].median, 1.0);
         assert_eq!(p[1].values, [0.9, 0.75, 0.75]);
@@ -666,6 +703,8 @@ mod tests {
             anchor: fig(20_000.0, 2.5, 1500.0),
             anchor_tls: fig(16_000.0, 2.5, 700.0),
             forward: fig(18_000.0, 3.5, 850.0),
+            relay: Some(fig(36_000.0, 1.5, 1400.0)),
+            relay_tls: Some(fig(25_000.0, 2.0, 600.0)),
             idle_rss_kib: 31 * 1024,
         };
         let r = proxy_ratios(&f);
@@ -679,6 +718,9 @@ mod tests {
         assert!((get("added p99 ours-forward (vs direct-tls)") - 2.0).abs() < 1e-9);
         assert!((get("body MB/s ours-reverse / direct") - 0.95).abs() < 1e-9);
         assert!((get("body MB/s ours-forward / direct-tls") - 0.85).abs() < 1e-9);
+        assert!((get("req/s haproxy-tcp / direct") - 0.9).abs() < 1e-9);
+        assert!((get("body MB/s haproxy-tcp / direct") - 0.7).abs() < 1e-9);
+        assert!((get("body MB/s haproxy-tls / direct-tls") - 0.6).abs() < 1e-9);
 
         let c = proxy_checks(&f);
         let pass: Vec<bool> = c.iter().map(|c| c.pass).collect();
@@ -702,6 +744,8 @@ mod tests {
             anchor: none,
             anchor_tls: none,
             forward: none,
+            relay: None,
+            relay_tls: None,
             idle_rss_kib: 1024,
         };
         assert_eq!(proxy_checks(&f).len(), 5);

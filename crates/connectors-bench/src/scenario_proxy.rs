@@ -8,7 +8,7 @@ use crate::nginx;
 use crate::proxy_process::{self, Proxy, NAMESPACE};
 use crate::report::{self, CpuSplit, Figures, ModeRow, ProxyFigures, ProxyReport};
 use crate::stats::LatencySummary;
-use crate::{certs, cpu, wrk};
+use crate::{certs, cpu, haproxy, wrk};
 use anyhow::{bail, Context, Result};
 use base64::Engine;
 use http::header::{HeaderName, HeaderValue, AUTHORIZATION};
@@ -83,6 +83,31 @@ pub fn run(rt: &Runtime, args: &ProxyArgs, common: &CommonArgs) -> Result<ProxyR
         "[proxy] anchor nginx on 127.0.0.1:{} (TLS to TLS :{anchor_tls_port}), {} worker(s)",
         anchor.port, args.anchor_workers
     );
+
+    let use_haproxy = !args.no_haproxy && haproxy::available();
+    if !args.no_haproxy && !use_haproxy {
+        eprintln!("[proxy] haproxy is not on PATH: no reference relays (apt-get install haproxy)");
+    }
+    let relay = use_haproxy
+        .then(|| {
+            haproxy::start(
+                dir,
+                &upstream,
+                &haproxy::RelayTls {
+                    cert_pem: &certs.leaf_pem,
+                    key_pem: &certs.leaf_key_pem,
+                    upstream_ca_pem: &certs.ca_pem,
+                },
+                args.anchor_workers,
+            )
+        })
+        .transpose()?;
+    if let Some(r) = &relay {
+        eprintln!(
+            "[proxy] haproxy (TCP mode) on 127.0.0.1:{} (TLS to TLS :{}), {} thread(s)",
+            r.port, r.tls_port, args.anchor_workers
+        );
+    }
 
     let manifests = vec![
         proxy_process::basic_auth_secret("bench-creds", USER, PASSWORD),
@@ -200,7 +225,7 @@ pub fn run(rt: &Runtime, args: &ProxyArgs, common: &CommonArgs) -> Result<ProxyR
         None,
     )?;
     let auth_header = |v: &str| vec![("Authorization".to_string(), v.to_string())];
-    let modes = vec![
+    let mut modes = vec![
         Mode {
             name: "direct",
             path: format!("client -> nginx {direct_host}"),
@@ -259,6 +284,46 @@ pub fn run(rt: &Runtime, args: &ProxyArgs, common: &CommonArgs) -> Result<ProxyR
             baseline: "direct-tls",
         },
     ];
+    if let Some(r) = &relay {
+        let relay_host = format!("127.0.0.1:{}", r.port);
+        let relay_tls_host = format!("127.0.0.1:{}", r.tls_port);
+        let plain = spec(
+            Transport::Plain {
+                addr: loopback(r.port),
+            },
+            &relay_host,
+            "/small",
+            Some(&basic),
+        )?;
+        let tls = spec(
+            Transport::Tls {
+                addr: loopback(r.tls_port),
+                tls: upstream_ca.clone(),
+                server_name: ip_name(),
+            },
+            &relay_tls_host,
+            "/small",
+            Some(&basic),
+        )?;
+        modes.push(Mode {
+            name: "haproxy-tcp",
+            path: format!("client -> haproxy {relay_host} (TCP, splice) -> nginx"),
+            big: plain.with_path("/big.bin"),
+            small: plain,
+            wrk: None,
+            ours: false,
+            baseline: "direct",
+        });
+        modes.push(Mode {
+            name: "haproxy-tls",
+            path: format!("client -TLS-> haproxy {relay_tls_host} (TCP) -TLS-> nginx"),
+            big: tls.with_path("/big.bin"),
+            small: tls,
+            wrk: None,
+            ours: false,
+            baseline: "direct-tls",
+        });
+    }
 
     std::thread::sleep(Duration::from_secs(1));
     let mut rss = vec![(
@@ -296,6 +361,7 @@ pub fn run(rt: &Runtime, args: &ProxyArgs, common: &CommonArgs) -> Result<ProxyR
     let middle_pid = |m: &Mode| match m.name {
         _ if m.ours => Some(proxy.standalone.pid()),
         "nginx-anchor" | "nginx-anchor-tls" => Some(anchor.pid()),
+        "haproxy-tcp" | "haproxy-tls" => relay.as_ref().map(haproxy::Haproxy::pid),
         _ => None,
     };
     let cpu_now = |middle: Option<u32>| -> Result<CpuSplit> {
@@ -474,12 +540,8 @@ pub fn run(rt: &Runtime, args: &ProxyArgs, common: &CommonArgs) -> Result<ProxyR
         row.added_p99_ms = a;
     }
 
-    let fig = |name: &str| -> Figures {
-        rows.iter()
-            .find(|r| r.mode == name)
-            .map(Figures::from)
-            .expect("every mode has a row")
-    };
+    let some_fig = |name: &str| rows.iter().find(|r| r.mode == name).map(Figures::from);
+    let fig = |name: &str| -> Figures { some_fig(name).expect("every mode has a row") };
     let figures = ProxyFigures {
         direct: fig("direct"),
         direct_tls: fig("direct-tls"),
@@ -487,12 +549,20 @@ pub fn run(rt: &Runtime, args: &ProxyArgs, common: &CommonArgs) -> Result<ProxyR
         anchor: fig("nginx-anchor"),
         anchor_tls: fig("nginx-anchor-tls"),
         forward: fig("ours-forward"),
+        relay: some_fig("haproxy-tcp"),
+        relay_tls: some_fig("haproxy-tls"),
         idle_rss_kib: rss[0].1,
     };
     let log = upstream.error_log() + &anchor.error_log();
     if log.contains("[error]") || log.contains("[crit]") {
         eprintln!("[proxy] nginx logged errors:\n{log}");
     }
+    if let Some(log) = relay.as_ref().map(haproxy::Haproxy::log) {
+        if log.contains("[ALERT]") {
+            eprintln!("[proxy] haproxy logged alerts:\n{log}");
+        }
+    }
+    drop(relay);
     drop(proxy);
     drop(anchor);
     drop(upstream);
