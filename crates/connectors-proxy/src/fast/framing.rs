@@ -40,7 +40,7 @@ pub(crate) enum RelayError {
 }
 
 /// Reads at least this much at a time once a body is large.
-const READ_CHUNK: usize = 64 * 1024;
+const READ_CHUNK: usize = 256 * 1024;
 
 /// Moves one body from `buf` (bytes already read) and then `src` to
 /// `dst`. Bytes after the body stay in `buf`. `counted` receives the
