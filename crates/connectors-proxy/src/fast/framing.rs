@@ -39,7 +39,9 @@ pub(crate) enum RelayError {
     Truncated,
 }
 
-/// Reads at least this much at a time once a body is large.
+/// Reads up to this much at a time once a body is large: 16 TLS records
+/// of plaintext, which a proxy TLS stream (whose send buffer is as large,
+/// see [`crate::tls::SEND_BUFFER`]) writes in one system call.
 const READ_CHUNK: usize = 256 * 1024;
 
 /// Moves one body from `buf` (bytes already read) and then `src` to
@@ -87,7 +89,8 @@ where
         if self.buf.capacity() - self.buf.len() < READ_CHUNK / 4 {
             self.buf.reserve(READ_CHUNK);
         }
-        match self.src.read_buf(self.buf).await {
+        let mut room = bytes::BufMut::limit(&mut *self.buf, READ_CHUNK);
+        match self.src.read_buf(&mut room).await {
             Ok(0) => Err(RelayError::Truncated),
             Ok(_) => Ok(()),
             Err(e) => Err(RelayError::Source(e)),
@@ -227,6 +230,56 @@ mod tests {
         r.unwrap();
         assert_eq!(out, b"3\r\nabc\r\n0\r\n\r\n");
         assert_eq!((left.as_slice(), n), (&b"rest"[..], 3));
+    }
+
+    /// A source that offers more than asked and records how much room
+    /// each read had.
+    struct Generous {
+        left: usize,
+        rooms: Vec<usize>,
+    }
+
+    impl AsyncRead for Generous {
+        fn poll_read(
+            mut self: std::pin::Pin<&mut Self>,
+            _: &mut std::task::Context<'_>,
+            buf: &mut tokio::io::ReadBuf<'_>,
+        ) -> std::task::Poll<io::Result<()>> {
+            self.rooms.push(buf.remaining());
+            let n = buf.remaining().min(self.left);
+            buf.put_slice(&vec![b'x'; n]);
+            self.left -= n;
+            std::task::Poll::Ready(Ok(()))
+        }
+    }
+
+    #[tokio::test]
+    async fn long_bodies_are_read_a_bounded_chunk_at_a_time() {
+        let len = 3 * READ_CHUNK + 10;
+        let mut src = Generous {
+            left: len,
+            rooms: Vec::new(),
+        };
+        let mut buf = BytesMut::with_capacity(8 * READ_CHUNK);
+        let mut out = Vec::new();
+        relay(
+            Framing::Length(len as u64),
+            &mut buf,
+            &mut src,
+            &mut out,
+            &mut |_| {},
+        )
+        .await
+        .unwrap();
+        assert_eq!(out.len(), len);
+        // Never more than one chunk per read, however much room the
+        // buffer has: each read becomes one write of whole TLS records.
+        assert!(
+            src.rooms.iter().all(|&r| r == READ_CHUNK),
+            "{:?}",
+            src.rooms
+        );
+        assert_eq!(src.rooms.len(), 4);
     }
 
     #[tokio::test]

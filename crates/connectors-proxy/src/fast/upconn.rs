@@ -196,7 +196,12 @@ async fn open_io(shared: &Shared, dest: &Destination) -> Result<UpIo, RequestErr
     }
     let connector = tokio_rustls::TlsConnector::from(shared.upstream.tls_http1(dest.ca.as_deref()));
     match connector.connect(name, tcp).await {
-        Ok(s) => Ok(UpIo::Tls(Box::new(s))),
+        Ok(mut s) => {
+            s.get_mut()
+                .1
+                .set_buffer_limit(Some(crate::tls::SEND_BUFFER));
+            Ok(UpIo::Tls(Box::new(s)))
+        }
         Err(e) => {
             let reason = e
                 .get_ref()

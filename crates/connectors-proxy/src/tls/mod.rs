@@ -39,6 +39,12 @@ pub(crate) fn provider() -> Arc<CryptoProvider> {
         .clone()
 }
 
+/// How much encrypted data a TLS stream of the proxy holds before it must
+/// be written (rustls' default is 64 KiB). A long body then leaves in
+/// writes of up to 16 records, and four times fewer of them end in a short
+/// segment, than with the default's 4-record writes.
+pub(crate) const SEND_BUFFER: usize = 256 * 1024;
+
 /// Why an intercepted tunnel was closed before any request.
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum AcceptError {
@@ -79,7 +85,113 @@ where
             .await
             .map_err(AcceptError::Handshake)
     };
-    tokio::time::timeout(timeout, handshake)
+    let mut tls = tokio::time::timeout(timeout, handshake)
         .await
-        .map_err(|_| AcceptError::Timeout(timeout))?
+        .map_err(|_| AcceptError::Timeout(timeout))??;
+    tls.get_mut().1.set_buffer_limit(Some(SEND_BUFFER));
+    Ok(tls)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ca::ProxyCa;
+    use rustls::pki_types::CertificateDer;
+    use std::io;
+    use std::pin::Pin;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::task::{Context, Poll};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt, ReadBuf};
+
+    /// A stream that counts the writes reaching it (each would be one
+    /// system call on a socket) and takes vectored writes whole.
+    struct Counting {
+        inner: tokio::io::DuplexStream,
+        writes: Arc<AtomicUsize>,
+    }
+
+    impl AsyncRead for Counting {
+        fn poll_read(
+            mut self: Pin<&mut Self>,
+            cx: &mut Context<'_>,
+            buf: &mut ReadBuf<'_>,
+        ) -> Poll<io::Result<()>> {
+            Pin::new(&mut self.inner).poll_read(cx, buf)
+        }
+    }
+
+    impl AsyncWrite for Counting {
+        fn poll_write(
+            mut self: Pin<&mut Self>,
+            cx: &mut Context<'_>,
+            buf: &[u8],
+        ) -> Poll<io::Result<usize>> {
+            let r = Pin::new(&mut self.inner).poll_write(cx, buf);
+            if matches!(r, Poll::Ready(Ok(n)) if n > 0) {
+                self.writes.fetch_add(1, Ordering::Relaxed);
+            }
+            r
+        }
+
+        fn poll_write_vectored(
+            self: Pin<&mut Self>,
+            cx: &mut Context<'_>,
+            bufs: &[io::IoSlice<'_>],
+        ) -> Poll<io::Result<usize>> {
+            let whole: Vec<u8> = bufs.iter().flat_map(|b| b.iter().copied()).collect();
+            self.poll_write(cx, &whole)
+        }
+
+        fn is_write_vectored(&self) -> bool {
+            true
+        }
+
+        fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+            Pin::new(&mut self.inner).poll_flush(cx)
+        }
+
+        fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+            Pin::new(&mut self.inner).poll_shutdown(cx)
+        }
+    }
+
+    #[tokio::test]
+    async fn a_long_write_to_a_client_leaves_in_one_piece() {
+        let dir = tempfile::tempdir().unwrap();
+        let ca = Arc::new(ProxyCa::load_or_create(dir.path()).unwrap());
+        let leaves = LeafCache::new(ca.clone(), 4);
+        let (client_end, server_end) = tokio::io::duplex(4 << 20);
+        let writes = Arc::new(AtomicUsize::new(0));
+        let server = Counting {
+            inner: server_end,
+            writes: writes.clone(),
+        };
+
+        let mut roots = rustls::RootCertStore::empty();
+        roots
+            .add(CertificateDer::from(ca.ca_der().to_vec()))
+            .unwrap();
+        let config = rustls::ClientConfig::builder_with_provider(provider())
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
+        let name = rustls::pki_types::ServerName::try_from("tool.example").unwrap();
+        let (client, server) = tokio::join!(
+            connector.connect(name, client_end),
+            accept(server, "tool.example", &leaves, Duration::from_secs(5)),
+        );
+        let (mut client, mut server) = (client.unwrap(), server.unwrap());
+
+        let body = vec![7u8; SEND_BUFFER];
+        let before = writes.load(Ordering::Relaxed);
+        server.write_all(&body).await.unwrap();
+        server.flush().await.unwrap();
+        // 16 records in one write; rustls' default buffer would take four.
+        assert_eq!(writes.load(Ordering::Relaxed) - before, 1);
+        let mut got = vec![0u8; body.len()];
+        client.read_exact(&mut got).await.unwrap();
+        assert_eq!(got, body);
+    }
 }
