@@ -11,16 +11,20 @@ use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio_rustls::server::TlsStream;
 
-/// The crypto provider of every TLS configuration the proxy builds: ring,
-/// with AES-128-GCM preferred. An intercepted tunnel decrypts and encrypts
-/// every byte once more, and AES-128 does it in fewer rounds than AES-256
-/// (about 15% faster here); both are offered to tools, and chosen for
-/// clients (see [`leaf`]), before ChaCha20-Poly1305.
+/// The crypto provider of every TLS configuration the proxy builds:
+/// aws-lc, with AES-128-GCM preferred. An intercepted tunnel decrypts and
+/// encrypts every byte once more, so the cipher's speed is the proxy's:
+/// aws-lc's AES-GCM uses 512-bit vector AES where the CPU has it (13 GB/s
+/// for AES-128 on 16 KiB records here, against ring's 8.4), and AES-128
+/// takes fewer rounds than AES-256. Both AES suites are offered to tools,
+/// and chosen for clients (see [`leaf`]), before ChaCha20-Poly1305.
+/// Everything else in the process (probes, the standalone process
+/// default) stays on ring.
 pub(crate) fn provider() -> Arc<CryptoProvider> {
     static PROVIDER: OnceLock<Arc<CryptoProvider>> = OnceLock::new();
     PROVIDER
         .get_or_init(|| {
-            use rustls::crypto::ring::cipher_suite::*;
+            use rustls::crypto::aws_lc_rs::cipher_suite::*;
             Arc::new(CryptoProvider {
                 cipher_suites: vec![
                     TLS13_AES_128_GCM_SHA256,
@@ -33,7 +37,7 @@ pub(crate) fn provider() -> Arc<CryptoProvider> {
                     TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,
                     TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256,
                 ],
-                ..rustls::crypto::ring::default_provider()
+                ..rustls::crypto::aws_lc_rs::default_provider()
             })
         })
         .clone()
