@@ -168,30 +168,11 @@ impl<'de> Deserialize<'de> for Fields {
 
 fn merge_form(body: &[u8], values: &BTreeMap<String, String>) -> Result<Vec<u8>, MergeError> {
     let text = std::str::from_utf8(body).map_err(|_| MergeError::FormNotText)?;
-    let mut out = String::with_capacity(text.len() + 64);
-    for pair in text.split('&').filter(|p| !p.is_empty()) {
-        let raw_key = pair.split_once('=').map_or(pair, |(k, _)| k);
-        let key = form_urlencoded::parse(raw_key.as_bytes())
-            .next()
-            .map(|(k, _)| k.into_owned())
-            .unwrap_or_default();
-        if values.contains_key(&key) {
-            continue;
-        }
-        if !out.is_empty() {
-            out.push('&');
-        }
-        out.push_str(pair);
-    }
-    for (k, v) in values {
-        if !out.is_empty() {
-            out.push('&');
-        }
-        out.extend(form_urlencoded::byte_serialize(k.as_bytes()));
-        out.push('=');
-        out.extend(form_urlencoded::byte_serialize(v.as_bytes()));
-    }
-    Ok(out.into_bytes())
+    let encode = |s: &str| form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
+    let set = values
+        .iter()
+        .map(|(k, v)| format!("{}={}", encode(k), encode(v)));
+    Ok(crate::pairs::replace(text, |name| values.contains_key(name), set).into_bytes())
 }
 
 #[cfg(test)]

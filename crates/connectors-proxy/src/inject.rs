@@ -259,41 +259,16 @@ const QUERY: &AsciiSet = &CONTROLS
 /// Sets each parameter in the query of `pq`, replacing existing ones with
 /// the same (decoded) name; other parameters are kept byte for byte.
 fn set_query_params<'a>(pq: &mut String, params: impl Iterator<Item = (&'a str, &'a str)> + Clone) {
-    let (path, query) = match pq.split_once('?') {
-        Some((p, q)) => (p.to_string(), q.to_string()),
-        None => (pq.clone(), String::new()),
-    };
-    let mut kept: Vec<&str> = Vec::new();
-    for pair in query.split('&').filter(|p| !p.is_empty()) {
-        let raw_key = pair.split_once('=').map(|(k, _)| k).unwrap_or(pair);
-        let key: String = url::form_urlencoded::parse(raw_key.as_bytes())
-            .next()
-            .map(|(k, _)| k.into_owned())
-            .unwrap_or_default();
-        if !params.clone().any(|(k, _)| k == key) {
-            kept.push(pair);
-        }
-    }
-    let mut out = path;
-    out.push('?');
-    let mut first = true;
-    for p in kept {
-        if !first {
-            out.push('&');
-        }
-        out.push_str(p);
-        first = false;
-    }
-    for (k, v) in params {
-        if !first {
-            out.push('&');
-        }
-        out.extend(utf8_percent_encode(k, QUERY));
-        out.push('=');
-        out.extend(utf8_percent_encode(v, QUERY));
-        first = false;
-    }
-    *pq = out;
+    let (path, query) = pq.split_once('?').unwrap_or((pq.as_str(), ""));
+    let set = params.clone().map(|(k, v)| {
+        format!(
+            "{}={}",
+            utf8_percent_encode(k, QUERY),
+            utf8_percent_encode(v, QUERY)
+        )
+    });
+    let query = crate::pairs::replace(query, |name| params.clone().any(|(k, _)| k == name), set);
+    *pq = format!("{path}?{query}");
 }
 
 #[cfg(test)]

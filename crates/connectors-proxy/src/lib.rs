@@ -53,6 +53,7 @@ mod limits;
 mod location;
 mod metrics;
 mod metrics_server;
+mod pairs;
 mod policy;
 mod proxy_auth;
 mod relay;
