@@ -8,8 +8,7 @@
 
 use crate::error::RequestError;
 use crate::identify::valid_name;
-use crate::token::{ClientToken, Source};
-use base64::Engine;
+use crate::token::{decode_base64, ClientToken, Source};
 use http::header::PROXY_AUTHORIZATION;
 use http::HeaderMap;
 use std::sync::Arc;
@@ -107,17 +106,10 @@ fn entries(user: &str) -> Result<Vec<Entry>, RequestError> {
     Ok(out)
 }
 
-fn decode_base64(s: &str) -> Option<Vec<u8>> {
-    use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD};
-    STANDARD
-        .decode(s)
-        .or_else(|_| STANDARD_NO_PAD.decode(s.trim_end_matches('=')))
-        .ok()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use base64::Engine;
     use http::HeaderValue;
 
     fn h(v: &str) -> HeaderMap {

@@ -118,7 +118,8 @@ fn parse(value: &[u8]) -> Result<Option<ClientToken>, RequestError> {
     Ok(None)
 }
 
-fn decode_base64(s: &str) -> Option<Vec<u8>> {
+/// Decodes the base64 of a `Basic` credential, padded or not.
+pub(crate) fn decode_base64(s: &str) -> Option<Vec<u8>> {
     use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD};
     STANDARD
         .decode(s)
