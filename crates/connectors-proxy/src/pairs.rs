@@ -1,6 +1,7 @@
 //! `name=value` pairs joined by `&`, as in a query string or a form body:
 //! setting some names while every other pair stays byte for byte.
 
+use std::borrow::Cow;
 use url::form_urlencoded;
 
 /// `text` with every pair whose decoded name is in `names` dropped, then
@@ -13,8 +14,10 @@ pub(crate) fn replace(
     let kept = text
         .split('&')
         .filter(|p| !p.is_empty() && !names(&decoded_name(p)))
-        .map(str::to_string);
-    kept.chain(set).collect::<Vec<_>>().join("&")
+        .map(Cow::Borrowed);
+    kept.chain(set.map(Cow::Owned))
+        .collect::<Vec<_>>()
+        .join("&")
 }
 
 /// The name of a pair, percent- and `+`-decoded.
