@@ -100,6 +100,10 @@ pub enum Scenario {
     /// (nginx-anchor for ours-reverse, nginx-anchor-tls for ours-forward),
     /// added p99 <= that anchor's, body MB/s >= 0.9x direct (direct-tls for
     /// ours-forward), idle RSS <= 30 MiB.
+    /// On a virtual machine, the share of the machine's CPU time the
+    /// hypervisor gave to other tenants (steal, from /proc/stat) is shown
+    /// for each phase and after each download, with a warning above 2%:
+    /// such a run measures the host's load more than the programs.
     /// The proxy gets as many worker threads as the anchor has workers.
     ///
     /// The load generator runs in this process on a multi-threaded runtime;

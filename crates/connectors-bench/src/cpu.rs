@@ -55,6 +55,49 @@ fn ticks(pid: u32) -> Result<u64> {
     parse_stat_ticks(&text).ok_or_else(|| anyhow!("{path} has no utime/stime"))
 }
 
+/// The whole machine's CPU ticks so far, from the `cpu` line of
+/// `/proc/stat`: all of them, and those the hypervisor gave to someone
+/// else while this machine wanted to run (steal).
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Machine {
+    pub total: u64,
+    pub steal: u64,
+}
+
+impl Machine {
+    pub fn now() -> Result<Machine> {
+        let text = std::fs::read_to_string("/proc/stat").context("reading /proc/stat")?;
+        parse_machine(&text).ok_or_else(|| anyhow!("/proc/stat has no cpu line"))
+    }
+
+    /// Percent of the CPU time since `before` that was stolen.
+    pub fn steal_percent_since(&self, before: Machine) -> f64 {
+        let total = self.total.saturating_sub(before.total);
+        if total == 0 {
+            return 0.0;
+        }
+        100.0 * self.steal.saturating_sub(before.steal) as f64 / total as f64
+    }
+}
+
+/// `cpu  user nice system idle iowait irq softirq steal guest guest_nice`;
+/// guest time is already counted in user, so it is not added again.
+fn parse_machine(stat: &str) -> Option<Machine> {
+    let line = stat.lines().find(|l| l.starts_with("cpu "))?;
+    let v: Vec<u64> = line
+        .split_whitespace()
+        .skip(1)
+        .map(|f| f.parse().ok())
+        .collect::<Option<_>>()?;
+    if v.len() < 8 {
+        return None;
+    }
+    Some(Machine {
+        total: v[..8].iter().sum(),
+        steal: v[7],
+    })
+}
+
 /// utime + stime (fields 14 and 15) of a `/proc/PID/stat` line; the
 /// command name in parentheses may contain spaces.
 fn parse_stat_ticks(stat: &str) -> Option<u64> {
@@ -76,6 +119,28 @@ mod tests {
             "4242 (nginx: worker (x)) S 1 2 3 0 -1 4194304 128 0 0 0 70 30 0 0 20 0 1 0 239355";
         assert_eq!(parse_stat_ticks(line), Some(100));
         assert_eq!(parse_stat_ticks("garbage"), None);
+    }
+
+    #[test]
+    fn parses_the_machine_line() {
+        let stat = "cpu  100 0 50 800 10 0 20 20 7 0\ncpu0 50 0 25 400 5 0 10 10 0 0\n";
+        let m = parse_machine(stat).unwrap();
+        assert_eq!(
+            m,
+            Machine {
+                total: 1000,
+                steal: 20
+            }
+        );
+        let later = Machine {
+            total: 1200,
+            steal: 70,
+        };
+        assert!((later.steal_percent_since(m) - 25.0).abs() < 1e-9);
+        assert_eq!(m.steal_percent_since(m), 0.0);
+        assert_eq!(parse_machine("cpu  1 2 3\n"), None);
+        assert_eq!(parse_machine("intr 5\n"), None);
+        assert!(Machine::now().unwrap().total > 0);
     }
 
     #[test]

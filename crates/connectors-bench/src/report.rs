@@ -496,10 +496,35 @@ pub struct ProxyReport {
     pub modes: Vec<ModeRow>,
     /// (phase, VmRSS or VmHWM in KiB) of the proxy process.
     pub rss: Vec<(String, u64)>,
+    /// (phase, percent of the machine's CPU time the hypervisor stole).
+    pub steal: Vec<(String, f64)>,
     pub ratios: Vec<Ratio>,
     /// The same ratios round by round.
     pub paired: Vec<Paired>,
     pub checks: Vec<Check>,
+}
+
+/// Steal above this share of a phase makes its figures a measure of the
+/// host's other tenants more than of the programs under test.
+pub const STEAL_WARN_PERCENT: f64 = 2.0;
+
+/// The steal lines of a report, with a warning when a phase lost more
+/// than [`STEAL_WARN_PERCENT`]; nothing when no phase was measured.
+fn render_steal(steal: &[(String, f64)]) -> String {
+    let mut s = String::new();
+    if steal.is_empty() {
+        return s;
+    }
+    s.push_str("\nCPU time taken by the hypervisor (steal, share of the machine's):\n");
+    for (phase, pct) in steal {
+        s.push_str(&format!("  {phase:<50} {pct:>7.1} %\n"));
+    }
+    if steal.iter().any(|(_, p)| *p > STEAL_WARN_PERCENT) {
+        s.push_str(&format!(
+            "  WARNING: more than {STEAL_WARN_PERCENT:.0}% stolen: other tenants of the host took CPU during the run; ratios are less reliable, run again\n"
+        ));
+    }
+    s
 }
 
 impl ProxyReport {
@@ -588,6 +613,7 @@ impl ProxyReport {
                 *kib as f64 / 1024.0
             ));
         }
+        s.push_str(&render_steal(&self.steal));
         s.push_str("\nratios:\n");
         for r in &self.ratios {
             let v = if r.unit == "x" {
@@ -728,6 +754,21 @@ mod tests {
         // forward vs nginx-anchor-tls: rps ok (1.125x), p99 miss
         // (2.0 > 1.0), body miss (0.85x); idle RSS miss.
         assert_eq!(pass, vec![true, true, true, true, false, false, false]);
+    }
+
+    #[test]
+    fn steal_is_shown_and_warned_about_above_the_limit() {
+        assert_eq!(render_steal(&[]), "");
+        let quiet = render_steal(&[("body downloads".into(), 0.4)]);
+        assert!(quiet.contains("body downloads"), "{quiet}");
+        assert!(quiet.contains("0.4 %"), "{quiet}");
+        assert!(!quiet.contains("WARNING"), "{quiet}");
+        let busy = render_steal(&[
+            ("small-request rounds".into(), 0.1),
+            ("body downloads".into(), 12.5),
+        ]);
+        assert!(busy.contains("12.5 %"), "{busy}");
+        assert!(busy.contains("WARNING"), "{busy}");
     }
 
     #[test]

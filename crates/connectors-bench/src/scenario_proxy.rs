@@ -377,6 +377,8 @@ pub fn run(rt: &Runtime, args: &ProxyArgs, common: &CommonArgs) -> Result<ProxyR
         eprintln!("[proxy] wrk is not on PATH: no cross-check (apt-get install wrk)");
     }
 
+    let mut steal: Vec<(String, f64)> = Vec::new();
+    let small_start = cpu::Machine::now()?;
     let rounds = args.rounds.max(1);
     let mut results: Vec<Vec<load::LoadResult>> = vec![Vec::new(); modes.len()];
     let mut small_cpu: Vec<CpuSplit> = modes
@@ -426,6 +428,11 @@ pub fn run(rt: &Runtime, args: &ProxyArgs, common: &CommonArgs) -> Result<ProxyR
         ));
     }
 
+    steal.push((
+        "small-request rounds".to_string(),
+        cpu::Machine::now()?.steal_percent_since(small_start),
+    ));
+
     let mut rows: Vec<ModeRow> = Vec::new();
     for ((m, results), spent) in modes.iter().zip(results).zip(small_cpu) {
         let wrk_result = match (&m.wrk, use_wrk) {
@@ -467,6 +474,7 @@ pub fn run(rt: &Runtime, args: &ProxyArgs, common: &CommonArgs) -> Result<ProxyR
     }
 
     if !args.no_body {
+        let body_start = cpu::Machine::now()?;
         let rounds = args.body_repeat.max(1);
         let mut speeds: Vec<Vec<(f64, f64)>> = vec![Vec::new(); modes.len()];
         let mut body_cpu: Vec<CpuSplit> = modes
@@ -485,6 +493,7 @@ pub fn run(rt: &Runtime, args: &ProxyArgs, common: &CommonArgs) -> Result<ProxyR
                     body_bytes >> 20
                 );
                 let before = cpu_now(middle_pid(m))?;
+                let machine_before = cpu::Machine::now()?;
                 let d = match rt.block_on(load::download(&m.big, m.name, body_bytes)) {
                     Ok(d) => d,
                     Err(e) => {
@@ -499,10 +508,11 @@ pub fn run(rt: &Runtime, args: &ProxyArgs, common: &CommonArgs) -> Result<ProxyR
                 };
                 spent.add(cpu_now(middle_pid(m))?.since(before));
                 eprintln!(
-                    "[proxy] {}: {:.0} MB/s ({:.2}s)",
+                    "[proxy] {}: {:.0} MB/s ({:.2}s, steal {:.1}%)",
                     m.name,
                     d.mb_per_s(),
-                    d.seconds
+                    d.seconds,
+                    cpu::Machine::now()?.steal_percent_since(machine_before)
                 );
                 speed.push((d.mb_per_s(), d.seconds));
             }
@@ -521,6 +531,10 @@ pub fn run(rt: &Runtime, args: &ProxyArgs, common: &CommonArgs) -> Result<ProxyR
         rss.push((
             "peak after the body downloads (VmHWM)".to_string(),
             proxy.peak_rss_kib()?,
+        ));
+        steal.push((
+            "body downloads".to_string(),
+            cpu::Machine::now()?.steal_percent_since(body_start),
         ));
     }
     rss.push(("at the end (VmRSS)".to_string(), proxy.rss_kib()?));
@@ -576,6 +590,7 @@ pub fn run(rt: &Runtime, args: &ProxyArgs, common: &CommonArgs) -> Result<ProxyR
         anchor_workers: args.anchor_workers,
         modes: rows,
         rss,
+        steal,
         ratios: report::proxy_ratios(&figures),
         paired,
         checks: report::proxy_checks(&figures),

@@ -102,12 +102,37 @@ async fn serve_tool<S: AsyncRead + AsyncWrite + Unpin>(
     seen: Arc<Mutex<Vec<Received>>>,
 ) {
     while let Some(req) = wire.request().await {
+        if req.head.target().ends_with("/trickle") {
+            seen.lock().unwrap().push(Received { conn, req });
+            if trickle(&mut wire.io).await.is_err() {
+                return;
+            }
+            continue;
+        }
         let reply = answer(&req);
         seen.lock().unwrap().push(Received { conn, req });
         if wire.io.write_all(&reply).await.is_err() || wire.io.flush().await.is_err() {
             return;
         }
     }
+}
+
+/// The size of the body of `…/trickle`: more than two of the relay's
+/// 256 KiB reads, and a tail.
+const TRICKLE: usize = 2 * 256 * 1024 + 4321;
+
+/// `…/trickle`: `200` with [`TRICKLE`] bytes sent in flushed pieces a few
+/// milliseconds apart, the connection kept open after it.
+async fn trickle<S: AsyncWrite + Unpin>(io: &mut S) -> std::io::Result<()> {
+    io.write_all(format!("HTTP/1.1 200 OK\r\nContent-Length: {TRICKLE}\r\n\r\n").as_bytes())
+        .await?;
+    let body: Vec<u8> = (0..TRICKLE).map(big_byte).collect();
+    for piece in body.chunks(40_000) {
+        io.write_all(piece).await?;
+        io.flush().await?;
+        tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+    }
+    Ok(())
 }
 
 /// The size of the body of `…/big`.
@@ -441,6 +466,47 @@ async fn the_end_of_a_long_answer_reaches_a_slow_reader() {
         &t.exchange(&get("/api/after", a)).await,
         "GET /api/after []",
     );
+}
+
+/// A long body that arrives in pieces over a TLS connection the tool keeps
+/// open: its last bytes never wait for more, and the next, short answer on
+/// the same connections comes at once.
+#[tokio::test]
+async fn a_trickling_answer_on_a_kept_connection_ends_and_the_next_follows() {
+    let env = Env::start().await;
+    let mut t = env.open().await;
+    let a = &env.authority;
+    for round in 0..2 {
+        t.send(&get("/api/trickle", a)).await;
+        let whole = async {
+            loop {
+                if let Some(end) = find(&t.buf, b"\r\n\r\n") {
+                    if t.buf.len() >= end + 4 + TRICKLE {
+                        return end + 4;
+                    }
+                }
+                assert!(t.fill().await, "the tunnel closed in round {round}");
+            }
+        };
+        let start = tokio::time::timeout(std::time::Duration::from_secs(20), whole)
+            .await
+            .unwrap_or_else(|_| panic!("the end of the body never came in round {round}"));
+        let body: Vec<u8> = t.buf.drain(..start + TRICKLE).skip(start).collect();
+        assert!(
+            body.iter().enumerate().all(|(i, b)| *b == big_byte(i)),
+            "the body was altered in round {round}"
+        );
+        assert!(t.buf.is_empty(), "bytes after the body in round {round}");
+        assert_eq!(via(&env.tool.last()), Via::Fast);
+    }
+    let after = tokio::time::timeout(
+        std::time::Duration::from_secs(5),
+        t.exchange(&get("/api/after", a)),
+    )
+    .await
+    .expect("the short answer after the long ones waited");
+    assert_ok(&after, "GET /api/after []");
+    assert_eq!(env.tool.connections(), 1, "one connection to the tool");
 }
 
 /// Why the fast path flushes after every response: a TLS stream whose

@@ -177,4 +177,40 @@ mod tests {
         let r = relay(&up, &down, 10, &mut |_| {}).await;
         assert!(matches!(r, Err(SpliceError::Truncated)), "{r:?}");
     }
+
+    /// A body that trickles in, on a connection the tool keeps open after
+    /// it: the relay ends with the body's last byte, without waiting for
+    /// more or for the tool to close.
+    #[tokio::test]
+    async fn a_trickling_body_on_a_kept_open_connection_completes() {
+        for len in [1000u64, PIPE_SIZE as u64 + 1, 2 * PIPE_SIZE as u64 + 4321] {
+            let (mut up_peer, up) = pair().await;
+            let (down, mut down_peer) = pair().await;
+            let body: Vec<u8> = (0..len).map(|i| (i % 253) as u8).collect();
+            let sent = body.clone();
+            let writer = tokio::spawn(async move {
+                for piece in sent.chunks(200_000) {
+                    up_peer.write_all(piece).await.unwrap();
+                    tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+                }
+                up_peer
+            });
+            let reader = tokio::spawn(async move {
+                let mut got = vec![0u8; len as usize];
+                down_peer.read_exact(&mut got).await.unwrap();
+                got
+            });
+            let mut n = 0;
+            let relayed = tokio::time::timeout(
+                std::time::Duration::from_secs(20),
+                relay(&up, &down, len, &mut |k| n += k),
+            )
+            .await
+            .unwrap_or_else(|_| panic!("a body of {len} bytes stalled"));
+            relayed.unwrap();
+            assert_eq!(n as u64, len);
+            assert!(reader.await.unwrap() == body, "body of {len} bytes differs");
+            let _open = writer.await.unwrap();
+        }
+    }
 }
