@@ -426,6 +426,45 @@ async fn covered_request_gets_the_connectors_credential_on_the_fast_path() {
     }
 }
 
+/// Reads one answer whose body is `len` bytes of [`big_byte`] (within 30
+/// s, pausing `pause_ms` before each read when given), checks the body and
+/// that nothing follows it, and returns the head.
+async fn whole_answer(
+    t: &mut Wire<TlsStream<TcpStream>>,
+    what: &str,
+    len: usize,
+    pause_ms: Option<u64>,
+    round: usize,
+) -> String {
+    let whole = async {
+        loop {
+            if let Some(end) = find(&t.buf, b"\r\n\r\n") {
+                if t.buf.len() >= end + 4 + len {
+                    return end + 4;
+                }
+            }
+            if let Some(ms) = pause_ms {
+                tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
+            }
+            assert!(
+                t.fill().await,
+                "the tunnel closed during {what} in round {round}"
+            );
+        }
+    };
+    let start = tokio::time::timeout(std::time::Duration::from_secs(30), whole)
+        .await
+        .unwrap_or_else(|_| panic!("the end of {what} never came in round {round}"));
+    let head = String::from_utf8_lossy(&t.buf[..start]).to_string();
+    let body: Vec<u8> = t.buf.drain(..start + len).skip(start).collect();
+    assert!(
+        body.iter().enumerate().all(|(i, b)| *b == big_byte(i)),
+        "the body of {what} was altered in round {round}"
+    );
+    assert!(t.buf.is_empty(), "bytes after {what} in round {round}");
+    head
+}
+
 /// The relay's last write into the client's TLS stream can find the
 /// socket full; what the stream keeps back must still be sent before the
 /// proxy waits for the next request (else the client waits for the end of
@@ -437,29 +476,9 @@ async fn the_end_of_a_long_answer_reaches_a_slow_reader() {
     let a = &env.authority;
     for round in 0..3 {
         t.send(&get("/api/big", a)).await;
-        let whole = async {
-            loop {
-                if let Some(end) = find(&t.buf, b"\r\n\r\n") {
-                    if t.buf.len() >= end + 4 + BIG {
-                        return end + 4;
-                    }
-                }
-                // A slow reader keeps the proxy's socket full.
-                tokio::time::sleep(std::time::Duration::from_millis(1)).await;
-                assert!(t.fill().await, "the tunnel closed in round {round}");
-            }
-        };
-        let start = tokio::time::timeout(std::time::Duration::from_secs(30), whole)
-            .await
-            .unwrap_or_else(|_| panic!("the end of the body never came in round {round}"));
-        let head = String::from_utf8_lossy(&t.buf[..start]).to_string();
+        // A slow reader keeps the proxy's socket full.
+        let head = whole_answer(&mut t, "/api/big", BIG, Some(1), round).await;
         assert!(head.starts_with("HTTP/1.1 200"), "{head}");
-        let body: Vec<u8> = t.buf.drain(..start + BIG).skip(start).collect();
-        assert!(
-            body.iter().enumerate().all(|(i, b)| *b == big_byte(i)),
-            "the body was altered in round {round}"
-        );
-        assert!(t.buf.is_empty(), "bytes after the body in round {round}");
         assert_eq!(via(&env.tool.last()), Via::Fast);
     }
     assert_ok(
@@ -478,25 +497,8 @@ async fn a_trickling_answer_on_a_kept_connection_ends_and_the_next_follows() {
     let a = &env.authority;
     for round in 0..2 {
         t.send(&get("/api/trickle", a)).await;
-        let whole = async {
-            loop {
-                if let Some(end) = find(&t.buf, b"\r\n\r\n") {
-                    if t.buf.len() >= end + 4 + TRICKLE {
-                        return end + 4;
-                    }
-                }
-                assert!(t.fill().await, "the tunnel closed in round {round}");
-            }
-        };
-        let start = tokio::time::timeout(std::time::Duration::from_secs(20), whole)
-            .await
-            .unwrap_or_else(|_| panic!("the end of the body never came in round {round}"));
-        let body: Vec<u8> = t.buf.drain(..start + TRICKLE).skip(start).collect();
-        assert!(
-            body.iter().enumerate().all(|(i, b)| *b == big_byte(i)),
-            "the body was altered in round {round}"
-        );
-        assert!(t.buf.is_empty(), "bytes after the body in round {round}");
+        let head = whole_answer(&mut t, "/api/trickle", TRICKLE, None, round).await;
+        assert!(head.starts_with("HTTP/1.1 200"), "{head}");
         assert_eq!(via(&env.tool.last()), Via::Fast);
     }
     let after = tokio::time::timeout(
