@@ -426,16 +426,18 @@ async fn covered_request_gets_the_connectors_credential_on_the_fast_path() {
     }
 }
 
-/// Reads one answer whose body is `len` bytes of [`big_byte`] (within 30
-/// s, pausing `pause_ms` before each read when given), checks the body and
-/// that nothing follows it, and returns the head.
-async fn whole_answer(
+/// Sends `GET what` for the authority `a` and reads its answer, which
+/// must be a `200` whose body is `len` bytes of [`big_byte`] (within 30 s,
+/// pausing `pause_ms` before each read when given), with nothing after it.
+async fn long_answer(
     t: &mut Wire<TlsStream<TcpStream>>,
+    a: &str,
     what: &str,
     len: usize,
     pause_ms: Option<u64>,
     round: usize,
-) -> String {
+) {
+    t.send(&get(what, a)).await;
     let whole = async {
         loop {
             if let Some(end) = find(&t.buf, b"\r\n\r\n") {
@@ -462,7 +464,7 @@ async fn whole_answer(
         "the body of {what} was altered in round {round}"
     );
     assert!(t.buf.is_empty(), "bytes after {what} in round {round}");
-    head
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
 }
 
 /// The relay's last write into the client's TLS stream can find the
@@ -475,10 +477,8 @@ async fn the_end_of_a_long_answer_reaches_a_slow_reader() {
     let mut t = env.open_small_window().await;
     let a = &env.authority;
     for round in 0..3 {
-        t.send(&get("/api/big", a)).await;
         // A slow reader keeps the proxy's socket full.
-        let head = whole_answer(&mut t, "/api/big", BIG, Some(1), round).await;
-        assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+        long_answer(&mut t, a, "/api/big", BIG, Some(1), round).await;
         assert_eq!(via(&env.tool.last()), Via::Fast);
     }
     assert_ok(
@@ -496,9 +496,7 @@ async fn a_trickling_answer_on_a_kept_connection_ends_and_the_next_follows() {
     let mut t = env.open().await;
     let a = &env.authority;
     for round in 0..2 {
-        t.send(&get("/api/trickle", a)).await;
-        let head = whole_answer(&mut t, "/api/trickle", TRICKLE, None, round).await;
-        assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+        long_answer(&mut t, a, "/api/trickle", TRICKLE, None, round).await;
         assert_eq!(via(&env.tool.last()), Via::Fast);
     }
     let after = tokio::time::timeout(
