@@ -10,7 +10,9 @@ use crate::body::{Progress, UpstreamBody};
 use crate::bounded_connect::BoundedConnect;
 use crate::error::RequestError;
 use crate::tls::upstream::{CaSet, UpstreamTls};
-use http::header::{HeaderName, CONNECTION, TE, TRAILER, TRANSFER_ENCODING, UPGRADE};
+use http::header::{
+    HeaderName, CONNECTION, CONTENT_LENGTH, TE, TRAILER, TRANSFER_ENCODING, UPGRADE,
+};
 use http::{HeaderMap, Request, Response};
 use hyper::body::Incoming;
 use hyper_rustls::HttpsConnector;
@@ -282,7 +284,13 @@ static PROXY_CONNECTION: HeaderName = HeaderName::from_static("proxy-connection"
 
 /// Removes hop-by-hop headers: `Connection` and every header it names,
 /// `Keep-Alive`, `Proxy-*`, `TE`, `Trailer`, `Transfer-Encoding`, `Upgrade`.
+/// A `Content-Length` beside a `Transfer-Encoding` goes too: the coding
+/// decided where the body ended, and the length would tell the next hop
+/// otherwise (RFC 9112 §6.3: an intermediary removes it before forwarding).
 pub(crate) fn strip_hop_by_hop(headers: &mut HeaderMap) {
+    if headers.contains_key(TRANSFER_ENCODING) {
+        headers.remove(CONTENT_LENGTH);
+    }
     let listed: Vec<HeaderName> = headers
         .get_all(CONNECTION)
         .iter()
@@ -336,11 +344,23 @@ mod tests {
         h.insert(TRAILER, HeaderValue::from_static("x"));
         h.insert(TRANSFER_ENCODING, HeaderValue::from_static("chunked"));
         h.insert(UPGRADE, HeaderValue::from_static("websocket"));
-        h.insert("content-length", HeaderValue::from_static("3"));
         h.insert("private-token", HeaderValue::from_static("keep"));
         strip_hop_by_hop(&mut h);
         let mut left: Vec<&str> = h.keys().map(|k| k.as_str()).collect();
         left.sort();
-        assert_eq!(left, vec!["content-length", "private-token"]);
+        assert_eq!(left, vec!["private-token"]);
+    }
+
+    #[test]
+    fn a_length_goes_with_a_transfer_coding_and_stays_without_one() {
+        let mut h = HeaderMap::new();
+        h.insert("content-length", HeaderValue::from_static("5"));
+        h.insert(TRANSFER_ENCODING, HeaderValue::from_static("chunked"));
+        strip_hop_by_hop(&mut h);
+        assert!(h.is_empty(), "{h:?}");
+        let mut h = HeaderMap::new();
+        h.insert("content-length", HeaderValue::from_static("5"));
+        strip_hop_by_hop(&mut h);
+        assert_eq!(h.get("content-length").unwrap(), "5");
     }
 }

@@ -31,6 +31,7 @@ use std::task::{Context, Poll};
 use std::time::{Duration, SystemTime};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, oneshot, watch};
+pub mod raw_tool;
 pub mod wire;
 
 // ---------------------------------------------------------------- catalog

@@ -116,6 +116,15 @@ pub enum Body {
     ToEnd,
 }
 
+/// What a server read next from its peer.
+pub enum NextRequest {
+    Request(Message),
+    /// The peer closed between messages.
+    Closed,
+    /// The peer closed in the middle of this request's body.
+    Cut(Head),
+}
+
 pub fn body_framing(head: &Head, default: Body) -> Body {
     let chunked = head
         .get("transfer-encoding")
@@ -175,19 +184,33 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Wire<S> {
     }
 
     pub async fn take(&mut self, n: usize) -> Vec<u8> {
+        self.try_take(n).await.expect("the stream ended in a body")
+    }
+
+    /// `n` bytes; `None` when the stream ends first.
+    async fn try_take(&mut self, n: usize) -> Option<Vec<u8>> {
         while self.buf.len() < n {
-            assert!(self.fill().await, "the stream ended in a body");
+            if !self.fill().await {
+                return None;
+            }
         }
-        self.buf.drain(..n).collect()
+        Some(self.buf.drain(..n).collect())
     }
 
     /// The next line, CRLF included.
     pub async fn line(&mut self) -> Vec<u8> {
+        self.try_line().await.expect("the stream ended in a line")
+    }
+
+    /// The next line; `None` when the stream ends first.
+    async fn try_line(&mut self) -> Option<Vec<u8>> {
         loop {
             if let Some(at) = find(&self.buf, b"\r\n") {
-                return self.buf.drain(..at + 2).collect();
+                return Some(self.buf.drain(..at + 2).collect());
             }
-            assert!(self.fill().await, "the stream ended in a line");
+            if !self.fill().await {
+                return None;
+            }
         }
     }
 
@@ -205,38 +228,45 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Wire<S> {
 
     /// A body and its framed bytes.
     pub async fn body(&mut self, framing: Body) -> (Vec<u8>, Vec<u8>) {
+        self.try_body(framing)
+            .await
+            .expect("the stream ended in a body")
+    }
+
+    /// A body and its framed bytes; `None` when the stream ends first.
+    pub async fn try_body(&mut self, framing: Body) -> Option<(Vec<u8>, Vec<u8>)> {
         match framing {
             Body::Length(n) => {
-                let b = self.take(n).await;
-                (b.clone(), b)
+                let b = self.try_take(n).await?;
+                Some((b.clone(), b))
             }
             Body::Chunked => self.chunked().await,
             Body::ToEnd => {
                 while self.fill().await {}
                 let b = std::mem::take(&mut self.buf);
-                (b.clone(), b)
+                Some((b.clone(), b))
             }
         }
     }
 
-    async fn chunked(&mut self) -> (Vec<u8>, Vec<u8>) {
+    async fn chunked(&mut self) -> Option<(Vec<u8>, Vec<u8>)> {
         let (mut body, mut wire) = (Vec::new(), Vec::new());
         loop {
-            let line = self.line().await;
+            let line = self.try_line().await?;
             wire.extend_from_slice(&line);
             let size = std::str::from_utf8(&line).unwrap().trim_end();
             let size = size.split(';').next().unwrap_or_default().trim();
             let size = usize::from_str_radix(size, 16).expect("bad chunk size");
             if size == 0 {
                 loop {
-                    let line = self.line().await;
+                    let line = self.try_line().await?;
                     wire.extend_from_slice(&line);
                     if line == b"\r\n" {
-                        return (body, wire);
+                        return Some((body, wire));
                     }
                 }
             }
-            let data = self.take(size + 2).await;
+            let data = self.try_take(size + 2).await?;
             assert_eq!(&data[size..], b"\r\n", "chunk data must end with CRLF");
             body.extend_from_slice(&data[..size]);
             wire.extend_from_slice(&data);
@@ -245,9 +275,22 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Wire<S> {
 
     /// The next request (the tool's side); `None` when the proxy closed.
     pub async fn request(&mut self) -> Option<Message> {
-        let head = self.head().await?;
-        let (body, wire) = self.body(body_framing(&head, Body::Length(0))).await;
-        Some(Message { head, body, wire })
+        match self.next_request().await {
+            NextRequest::Request(m) => Some(m),
+            NextRequest::Closed => None,
+            NextRequest::Cut(head) => panic!("the stream ended in a body:\n{}", head.raw),
+        }
+    }
+
+    /// The next request, or how the stream ended.
+    pub async fn next_request(&mut self) -> NextRequest {
+        let Some(head) = self.head().await else {
+            return NextRequest::Closed;
+        };
+        match self.try_body(body_framing(&head, Body::Length(0))).await {
+            Some((body, wire)) => NextRequest::Request(Message { head, body, wire }),
+            None => NextRequest::Cut(head),
+        }
     }
 
     /// The next head from the proxy, within [`IO_TIMEOUT`].
