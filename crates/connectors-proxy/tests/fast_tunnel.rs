@@ -14,6 +14,7 @@ use std::fmt::Write as _;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
+use support::raw_tool::intercepted_tunnel;
 use support::wire::{find, via, Message, Via, Wire, PROBE};
 use support::{
     b64, builtin_class, ca_secret, connector, pki, proxy_auth, secret, start_proxy, test_config,
@@ -243,25 +244,7 @@ impl Env {
     }
 
     async fn open_over(&self, tcp: TcpStream, token: &str) -> Wire<TlsStream<TcpStream>> {
-        let mut tcp = Wire::new(tcp);
-        let a = &self.authority;
-        let pa = proxy_auth(CONNECTOR, token);
-        tcp.send(
-            format!("CONNECT {a} HTTP/1.1\r\nHost: {a}\r\nProxy-Authorization: {pa}\r\n\r\n")
-                .as_bytes(),
-        )
-        .await;
-        let head = tcp.next_head().await;
-        assert_eq!(head.status(), 200, "{}", head.raw);
-        assert!(tcp.buf.is_empty(), "bytes after the CONNECT answer");
-        let config = support::client_tls(self.proxy.proxy.ca().ca_der(), &[b"http/1.1"]);
-        let name = rustls::pki_types::ServerName::try_from("127.0.0.1").unwrap();
-        let tls = tokio_rustls::TlsConnector::from(Arc::new(config))
-            .connect(name, tcp.io)
-            .await
-            .unwrap();
-        assert_eq!(tls.get_ref().1.alpn_protocol(), Some(&b"http/1.1"[..]));
-        Wire::new(tls)
+        intercepted_tunnel(&self.proxy, tcp, &self.authority, CONNECTOR, token).await
     }
 }
 

@@ -6,7 +6,8 @@
 
 use super::wire::{find, Head, Message, NextRequest, Wire, PROBE};
 use super::{
-    b64, builtin_class, connector, secret, start_proxy, test_config, MemCatalog, RunningProxy,
+    b64, builtin_class, ca_secret, client_tls, connector, pki, proxy_auth, secret, start_proxy,
+    test_config, with_ca_secret, MemCatalog, Pki, RunningProxy,
 };
 use connectors_proxy::ProxyConfig;
 use connectors_types::secret::BASIC_AUTH;
@@ -15,8 +16,9 @@ use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tokio::io::AsyncWriteExt;
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
+use tokio_rustls::client::TlsStream;
 pub const PASSWORD: &str = "s3cret-pass-9f2c";
 pub const TOKEN_A: &str = "tok-team-a-7d1e";
 pub const TOKEN_B: &str = "tok-team-b-21aa";
@@ -94,6 +96,24 @@ impl RawTool {
     pub async fn start(
         script: impl Fn(usize, &Message) -> Reply + Send + Sync + 'static,
     ) -> RawTool {
+        RawTool::serve(None, script).await
+    }
+
+    /// The same tool behind TLS (certificate of `p`, ALPN http/1.1).
+    pub async fn start_tls(
+        p: &Pki,
+        script: impl Fn(usize, &Message) -> Reply + Send + Sync + 'static,
+    ) -> RawTool {
+        let mut config = p.server_config();
+        config.alpn_protocols = vec![b"http/1.1".to_vec()];
+        let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+        RawTool::serve(Some(acceptor), script).await
+    }
+
+    async fn serve(
+        tls: Option<tokio_rustls::TlsAcceptor>,
+        script: impl Fn(usize, &Message) -> Reply + Send + Sync + 'static,
+    ) -> RawTool {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let log = Arc::new(Mutex::new(Log::default()));
@@ -103,12 +123,20 @@ impl RawTool {
         tokio::spawn(async move {
             while let Ok((stream, _)) = listener.accept().await {
                 let conn = c.fetch_add(1, Ordering::SeqCst);
-                tokio::spawn(serve_tool(
-                    Wire::new(stream),
-                    conn,
-                    l.clone(),
-                    script.clone(),
-                ));
+                let (l, script) = (l.clone(), script.clone());
+                match &tls {
+                    None => {
+                        tokio::spawn(serve_tool(Wire::new(stream), conn, l, script));
+                    }
+                    Some(acceptor) => {
+                        let acceptor = acceptor.clone();
+                        tokio::spawn(async move {
+                            if let Ok(tls) = acceptor.accept(stream).await {
+                                serve_tool(Wire::new(tls), conn, l, script).await;
+                            }
+                        });
+                    }
+                }
             }
         });
         RawTool {
@@ -140,8 +168,8 @@ impl RawTool {
     }
 }
 
-async fn serve_tool(
-    mut wire: Wire<TcpStream>,
+async fn serve_tool<S: AsyncRead + AsyncWrite + Unpin>(
+    mut wire: Wire<S>,
     conn: usize,
     log: Arc<Mutex<Log>>,
     script: Arc<Script>,
@@ -209,23 +237,50 @@ impl Env {
         config: ProxyConfig,
         script: impl Fn(usize, &Message) -> Reply + Send + Sync + 'static,
     ) -> Env {
+        let tool = RawTool::start(script).await;
+        let address = format!("http://{}/base", tool.addr);
+        Env::build(config, tool, &address, None).await
+    }
+
+    /// The tool behind TLS, trusted through the Connector's CA secret, for
+    /// clients that reach it through an intercepted `CONNECT` tunnel
+    /// ([`Env::tunnel`]).
+    pub async fn tunnelled(
+        fast: bool,
+        script: impl Fn(usize, &Message) -> Reply + Send + Sync + 'static,
+    ) -> Env {
+        let p = pki();
+        let tool = RawTool::start_tls(&p, script).await;
+        let address = format!("https://{}/base", tool.addr);
+        let config = ProxyConfig {
+            http1_fast_path: fast,
+            ..test_config()
+        };
+        Env::build(config, tool, &address, Some(&p)).await
+    }
+
+    async fn build(config: ProxyConfig, tool: RawTool, address: &str, ca: Option<&Pki>) -> Env {
         let catalog = MemCatalog::new();
         catalog.put_class(builtin_class("git"));
-        let tool = RawTool::start(script).await;
         catalog.put_secret(secret(
             "team-a",
             "git-cred",
             BASIC_AUTH,
             &[("username", "bot"), ("password", PASSWORD)],
         ));
-        catalog.put_connector(connector(
+        let mut git = connector(
             "team-a",
             "git",
             "git",
-            &format!("http://{}/base", tool.addr),
+            address,
             "basicAuth",
             Some("git-cred"),
-        ));
+        );
+        if let Some(p) = ca {
+            catalog.put_secret(ca_secret("team-a", "tool-ca", &p.ca_pem));
+            git = with_ca_secret(git, "tool-ca");
+        }
+        catalog.put_connector(git);
         catalog.add_token(TOKEN_A, "team-a", "builder");
         catalog.add_token(TOKEN_B, "team-b", "other");
         let proxy = start_proxy(catalog.clone(), config).await;
@@ -234,6 +289,14 @@ impl Env {
             tool,
             proxy,
         }
+    }
+
+    /// `CONNECT` to the tool listing `team-a/git` with [`TOKEN_A`], then
+    /// TLS with ALPN http/1.1 trusting only the proxy's CA.
+    pub async fn tunnel(&self) -> Wire<TlsStream<TcpStream>> {
+        let tcp = TcpStream::connect(self.proxy.addr).await.unwrap();
+        let authority = self.tool.addr.to_string();
+        intercepted_tunnel(&self.proxy, tcp, &authority, "team-a/git", TOKEN_A).await
     }
 
     pub async fn client(&self) -> Wire<TcpStream> {
@@ -296,4 +359,37 @@ pub fn assert_ok(r: &Message, body: &str) {
 pub fn closed_port() -> SocketAddr {
     let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     l.local_addr().unwrap()
+}
+
+/// Over `tcp` to the proxy: `CONNECT` to `authority` listing `connector`
+/// with `token`, then TLS with ALPN http/1.1 trusting only the proxy's CA
+/// (the tool's name is its IP address).
+pub async fn intercepted_tunnel(
+    proxy: &RunningProxy,
+    tcp: TcpStream,
+    authority: &str,
+    connector: &str,
+    token: &str,
+) -> Wire<TlsStream<TcpStream>> {
+    let mut tcp = Wire::new(tcp);
+    let pa = proxy_auth(connector, token);
+    tcp.send(
+        format!(
+            "CONNECT {authority} HTTP/1.1\r\nHost: {authority}\r\nProxy-Authorization: {pa}\r\n\r\n"
+        )
+        .as_bytes(),
+    )
+    .await;
+    let head = tcp.next_head().await;
+    assert_eq!(head.status(), 200, "{}", head.raw);
+    assert!(tcp.buf.is_empty(), "bytes after the CONNECT answer");
+    let config = client_tls(proxy.proxy.ca().ca_der(), &[b"http/1.1"]);
+    let ip: SocketAddr = authority.parse().expect("the tool's authority is IP:port");
+    let name = rustls::pki_types::ServerName::from(ip.ip());
+    let tls = tokio_rustls::TlsConnector::from(Arc::new(config))
+        .connect(name, tcp.io)
+        .await
+        .unwrap();
+    assert_eq!(tls.get_ref().1.alpn_protocol(), Some(&b"http/1.1"[..]));
+    Wire::new(tls)
 }
