@@ -1,9 +1,9 @@
 //! Request smuggling: requests whose body a server could end in two places
 //! (a length and a chunked encoding together, two lengths, look-alike
 //! encodings, odd chunk sizes, folded or broken fields). Whatever the
-//! proxy makes of such a request, in reverse mode and inside an
-//! intercepted `CONNECT` tunnel, on the fast path and on the general
-//! server alike, the tool gets exactly the requests the client got
+//! proxy makes of such a request, in reverse mode, inside an intercepted
+//! `CONNECT` tunnel and in forward mode, on the fast path and on the
+//! general server alike, the tool gets exactly the requests the client got
 //! answers for, in order, each framed one way and carrying the
 //! Connector's credential, and both servers answer the client the same.
 //! The other way round, a response hidden after a tool's answer never
@@ -12,6 +12,7 @@
 mod support;
 
 use std::time::Duration;
+use support::proxy_auth;
 use support::raw_tool::*;
 use support::wire::{body_framing, Body, Head, Message, Wire, PROBE};
 use tokio::io::{AsyncRead, AsyncWrite};
@@ -24,6 +25,9 @@ enum Front {
     /// Through a `CONNECT` tunnel to the tool, intercepted; the token is
     /// in the `CONNECT`, and the client's own `Authorization` is replaced.
     Tunnel,
+    /// Forward mode: absolute-form targets with the token in
+    /// `Proxy-Authorization`.
+    Forward,
 }
 
 /// A client's side of one proxy: how it reaches the tool and the `Host`
@@ -40,12 +44,12 @@ impl Side {
         script: impl Fn(usize, &Message) -> Reply + Send + Sync + 'static,
     ) -> (Env, Side) {
         let env = match front {
-            Front::Reverse => Env::with_fast_path(fast, script).await,
+            Front::Reverse | Front::Forward => Env::with_fast_path(fast, script).await,
             Front::Tunnel => Env::tunnelled(fast, script).await,
         };
         let host = match front {
             Front::Reverse => "proxy.test".to_string(),
-            Front::Tunnel => env.tool.addr.to_string(),
+            Front::Tunnel | Front::Forward => env.tool.addr.to_string(),
         };
         (env, Side { front, host })
     }
@@ -55,6 +59,20 @@ impl Side {
         match self.front {
             Front::Reverse => format!("{BASE}{path}"),
             Front::Tunnel => format!("/base{path}"),
+            Front::Forward => format!("http://{}/base{path}", self.host),
+        }
+    }
+
+    /// The `Proxy-Authorization` line of forward mode, ending with `eol`.
+    fn proxy_line(&self, eol: &str) -> String {
+        match self.front {
+            Front::Forward => {
+                format!(
+                    "Proxy-Authorization: {}{eol}",
+                    proxy_auth("team-a/git", TOKEN_A)
+                )
+            }
+            Front::Reverse | Front::Tunnel => String::new(),
         }
     }
 
@@ -68,11 +86,12 @@ impl Side {
     }
 
     /// What the client gets for the hidden request when the proxy reads it
-    /// as the client's next one: refused in reverse mode (no token), relayed
-    /// in a tunnel (the `CONNECT` carried the token).
+    /// as the client's next one: refused without a token in reverse and
+    /// forward mode, relayed in a tunnel (the `CONNECT` carried the token).
     fn hidden_as_next(&self) -> String {
         match self.front {
             Front::Reverse => "401".to_string(),
+            Front::Forward => "407".to_string(),
             Front::Tunnel => "200 GET /base/smuggled []".to_string(),
         }
     }
@@ -81,8 +100,9 @@ impl Side {
     /// as written (each line with its CRLF) and `body` as is.
     fn post(&self, fields: &str, body: &str) -> Vec<u8> {
         let (target, host) = (self.target("/x"), &self.host);
+        let proxy = self.proxy_line("\r\n");
         format!(
-            "POST {target} HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer {TOKEN_A}\r\n\
+            "POST {target} HTTP/1.1\r\nHost: {host}\r\n{proxy}Authorization: Bearer {TOKEN_A}\r\n\
              X-Probe: 1\r\n{fields}\r\n{body}"
         )
         .into_bytes()
@@ -97,7 +117,8 @@ impl Side {
             fields.push(("Connection", "close"));
         }
         let (target, host) = (self.target(path), &self.host);
-        let mut head = format!("GET {target} HTTP/1.1\r\nHost: {host}\r\n");
+        let proxy = self.proxy_line("\r\n");
+        let mut head = format!("GET {target} HTTP/1.1\r\nHost: {host}\r\n{proxy}");
         for (n, v) in fields {
             head.push_str(&format!("{n}: {v}\r\n"));
         }
@@ -108,7 +129,7 @@ impl Side {
     /// Writes `bytes` on a new connection and reads every answer.
     async fn talk(&self, env: &Env, bytes: &[u8]) -> Vec<String> {
         match self.front {
-            Front::Reverse => talk(env.client().await, bytes).await,
+            Front::Reverse | Front::Forward => talk(env.client().await, bytes).await,
             Front::Tunnel => talk(env.tunnel().await, bytes).await,
         }
     }
@@ -292,10 +313,11 @@ fn cases(s: &Side) -> Vec<(&'static str, Vec<u8>, Outcome)> {
         (
             "a head with bare LF",
             format!(
-                "POST {} HTTP/1.1\nHost: {}\nAuthorization: Bearer {TOKEN_A}\n\
+                "POST {} HTTP/1.1\nHost: {}\n{}Authorization: Bearer {TOKEN_A}\n\
                  X-Probe: 1\nContent-Length: {n}\n\n{h}",
                 s.target("/x"),
-                s.host
+                s.host,
+                s.proxy_line("\n"),
             )
             .into_bytes(),
             HiddenIsBody,
@@ -402,7 +424,7 @@ async fn ambiguous_framing_never_reaches_the_tool_and_both_servers_agree() {
         host: String::new(),
     })
     .len();
-    for front in [Front::Reverse, Front::Tunnel] {
+    for front in [Front::Reverse, Front::Tunnel, Front::Forward] {
         for fast in [false, true] {
             for i in 0..n {
                 let (what, got, expected) = run(front, fast, i).await;
@@ -588,7 +610,7 @@ async fn run_response(front: Front, fast: bool, i: usize) -> (String, Vec<String
 
 #[tokio::test]
 async fn ambiguous_response_framing_never_answers_the_next_request() {
-    for front in [Front::Reverse, Front::Tunnel] {
+    for front in [Front::Reverse, Front::Tunnel, Front::Forward] {
         for fast in [false, true] {
             for i in 0..response_cases().len() {
                 let (what, got, expected) = run_response(front, fast, i).await;
