@@ -8,7 +8,7 @@ use connectors_proxy::ProxyConfig;
 use std::time::Duration;
 use support::raw_tool::*;
 use support::wire::{contains_ignore_case, via, Message, Via, PROBE};
-use support::{connector, test_config};
+use support::{basic, bearer, connector, test_config};
 
 // ---------------------------------------------------------------- tests
 

@@ -17,7 +17,7 @@ use std::sync::{Arc, Mutex};
 use support::raw_tool::intercepted_tunnel;
 use support::wire::{find, via, Message, Via, Wire, PROBE};
 use support::{
-    b64, builtin_class, ca_secret, connector, pki, proxy_auth, secret, start_proxy, test_config,
+    basic, builtin_class, ca_secret, connector, pki, proxy_auth, secret, start_proxy, test_config,
     with_ca_secret, MemCatalog, Pki, RunningProxy,
 };
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
@@ -268,10 +268,6 @@ fn request(
 /// A `GET` of `target` for `host` with the probe.
 fn get(target: &str, host: &str) -> Vec<u8> {
     request("GET", target, host, &[PROBE], b"")
-}
-
-fn basic(user: &str, password: &str) -> String {
-    format!("Basic {}", b64(&format!("{user}:{password}")))
 }
 
 /// The forms of the workload token the tests send: bare, as a Git-style

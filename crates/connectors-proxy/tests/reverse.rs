@@ -58,14 +58,6 @@ impl Env {
     }
 }
 
-fn basic(user: &str, token: &str) -> String {
-    format!("Basic {}", b64(&format!("{user}:{token}")))
-}
-
-fn bearer(token: &str) -> String {
-    format!("Bearer {token}")
-}
-
 fn expected_basic() -> String {
     basic("bot", PASSWORD)
 }

@@ -12,9 +12,9 @@
 mod support;
 
 use std::time::Duration;
-use support::proxy_auth;
 use support::raw_tool::*;
 use support::wire::{body_framing, Body, Head, Message, Wire, PROBE};
+use support::{bearer, proxy_auth};
 use tokio::io::{AsyncRead, AsyncWrite};
 
 /// How the client reaches the tool.

@@ -650,8 +650,20 @@ pub async fn get_host(addr: SocketAddr, target: &str, host: &str, headers: &[(&s
 // ---------------------------------------------------------------- forward
 
 /// `Proxy-Authorization` value for `user:token`.
-pub fn proxy_auth(user: &str, token: &str) -> String {
-    format!("Basic {}", b64(&format!("{user}:{token}")))
+/// `Basic` credentials of `user` and `password`.
+pub fn basic(user: &str, password: &str) -> String {
+    format!("Basic {}", b64(&format!("{user}:{password}")))
+}
+
+/// `Bearer` credentials of `token`.
+pub fn bearer(token: &str) -> String {
+    format!("Bearer {token}")
+}
+
+/// A `Proxy-Authorization` value: the Connectors as user name, the
+/// workload's token as password.
+pub fn proxy_auth(connectors: &str, token: &str) -> String {
+    basic(connectors, token)
 }
 
 /// Adds address extensions to a Connector.

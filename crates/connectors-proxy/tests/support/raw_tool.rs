@@ -6,8 +6,8 @@
 
 use super::wire::{find, Head, Message, NextRequest, Wire, PROBE};
 use super::{
-    b64, builtin_class, ca_secret, client_tls, connector, pki, proxy_auth, secret, start_proxy,
-    test_config, with_ca_secret, MemCatalog, Pki, RunningProxy,
+    basic, bearer, builtin_class, ca_secret, client_tls, connector, pki, proxy_auth, secret,
+    start_proxy, test_config, with_ca_secret, MemCatalog, Pki, RunningProxy,
 };
 use connectors_proxy::ProxyConfig;
 use connectors_types::secret::BASIC_AUTH;
@@ -302,14 +302,6 @@ impl Env {
     pub async fn client(&self) -> Wire<TcpStream> {
         Wire::connect(self.proxy.addr).await
     }
-}
-
-pub fn basic(user: &str, password: &str) -> String {
-    format!("Basic {}", b64(&format!("{user}:{password}")))
-}
-
-pub fn bearer(token: &str) -> String {
-    format!("Bearer {token}")
 }
 
 /// A request for the proxy: the request line, `Host`, `fields` as given,
