@@ -104,6 +104,9 @@ pub enum Scenario {
     /// hypervisor gave to other tenants (steal, from /proc/stat) is shown
     /// for each phase and after each download, with a warning above 2%:
     /// such a run measures the host's load more than the programs.
+    /// The header says which TCP congestion control the host uses (nginx,
+    /// haproxy and this program run with it) and which one the proxy uses
+    /// on its loopback connections (--loopback-congestion).
     /// The proxy gets as many worker threads as the anchor has workers.
     ///
     /// The load generator runs in this process on a multi-threaded runtime;
@@ -176,6 +179,11 @@ pub struct ProxyArgs {
     /// Skip the haproxy reference relays even when haproxy is on PATH.
     #[arg(long)]
     pub no_haproxy: bool,
+    /// Congestion control of the proxy's loopback connections, passed to
+    /// `connectors standalone --loopback-congestion` (`host`: the host's
+    /// default, as nginx and haproxy use).
+    #[arg(long, value_name = "NAME|host", default_value = "reno")]
+    pub loopback_congestion: String,
 }
 
 /// Flags of the `git-clone` scenario.

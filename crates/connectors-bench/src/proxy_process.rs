@@ -139,14 +139,15 @@ pub struct Proxy {
 
 impl Proxy {
     /// Writes `manifests` into `config_dir` and starts `bin standalone`
-    /// with `--log-level log_level` and `--proxy-workers workers` (0: one
-    /// per CPU).
+    /// with `--log-level log_level`, `--proxy-workers workers` (0: one
+    /// per CPU) and the `extra` flags.
     pub fn start(
         bin: &Path,
         config_dir: &Path,
         manifests: &[String],
         log_level: &str,
         workers: usize,
+        extra: &[String],
     ) -> Result<Proxy> {
         std::fs::create_dir_all(config_dir)?;
         std::fs::write(config_dir.join("bench.yaml"), manifests.join("---\n"))?;
@@ -155,7 +156,11 @@ impl Proxy {
             config_dir,
             StandaloneOptions {
                 log_level: log_level.to_string(),
-                extra_args: vec!["--proxy-workers".into(), workers.to_string()],
+                extra_args: [
+                    vec!["--proxy-workers".into(), workers.to_string()],
+                    extra.to_vec(),
+                ]
+                .concat(),
                 ..StandaloneOptions::default()
             },
         )?;

@@ -493,6 +493,7 @@ pub struct ProxyReport {
     pub body_bytes: u64,
     pub upstream_workers: usize,
     pub anchor_workers: usize,
+    pub congestion: Congestion,
     pub modes: Vec<ModeRow>,
     /// (phase, VmRSS or VmHWM in KiB) of the proxy process.
     pub rss: Vec<(String, u64)>,
@@ -502,6 +503,28 @@ pub struct ProxyReport {
     /// The same ratios round by round.
     pub paired: Vec<Paired>,
     pub checks: Vec<Check>,
+}
+
+/// TCP congestion control during a run.
+#[derive(Clone, Debug, Serialize)]
+pub struct Congestion {
+    /// The host's default (`None` when it cannot be read).
+    pub host: Option<String>,
+    /// What the proxy was told to use on loopback (`host`: the default).
+    pub ours: String,
+}
+
+impl Congestion {
+    fn render(&self) -> String {
+        let host = self.host.as_deref().unwrap_or("unknown");
+        let ours = match self.ours.as_str() {
+            "host" => format!("the host's default ({host})"),
+            other => other.to_string(),
+        };
+        format!(
+            "TCP congestion control: host default {host} (nginx, haproxy, this program); connectors on its loopback connections: {ours}\n\n"
+        )
+    }
 }
 
 /// Steal above this share of a phase makes its figures a measure of the
@@ -540,6 +563,7 @@ impl ProxyReport {
             self.upstream_workers,
             self.anchor_workers
         ));
+        s.push_str(&self.congestion.render());
         s.push_str(&format!(
             "{:<16} {:>10} {:>9} {:>9} {:>10} {:>7} {:>9}   {:>10} {:>9} {:>9}\n",
             "mode",
@@ -811,5 +835,23 @@ mod tests {
         assert!(!r.checks[0].pass);
         assert!(!r.checks[1].pass);
         assert!(r.render().contains("MISS"));
+    }
+
+    #[test]
+    fn congestion_line_names_both_choices() {
+        let c = Congestion {
+            host: Some("bbr".into()),
+            ours: "reno".into(),
+        };
+        let line = c.render();
+        assert!(line.contains("host default bbr"), "{line}");
+        assert!(line.ends_with("loopback connections: reno\n\n"), "{line}");
+        let c = Congestion {
+            host: None,
+            ours: "host".into(),
+        };
+        let line = c.render();
+        assert!(line.contains("host default unknown"), "{line}");
+        assert!(line.contains("the host's default (unknown)"), "{line}");
     }
 }

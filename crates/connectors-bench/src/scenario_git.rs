@@ -62,6 +62,7 @@ pub fn run(args: &GitArgs, common: &CommonArgs) -> Result<GitReport> {
         &manifests,
         &common.proxy_log_level,
         0,
+        &[],
     )?;
     eprintln!(
         "[git-clone] connectors standalone (pid {}) on {}",

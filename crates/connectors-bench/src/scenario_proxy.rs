@@ -6,7 +6,7 @@ use crate::cli::{CommonArgs, ProxyArgs};
 use crate::load::{self, RequestSpec, Transport};
 use crate::nginx;
 use crate::proxy_process::{self, Proxy, NAMESPACE};
-use crate::report::{self, CpuSplit, Figures, ModeRow, ProxyFigures, ProxyReport};
+use crate::report::{self, Congestion, CpuSplit, Figures, ModeRow, ProxyFigures, ProxyReport};
 use crate::stats::LatencySummary;
 use crate::{certs, cpu, haproxy, wrk};
 use anyhow::{bail, Context, Result};
@@ -132,6 +132,10 @@ pub fn run(rt: &Runtime, args: &ProxyArgs, common: &CommonArgs) -> Result<ProxyR
         &common.proxy_log_level,
         // Like for like: as many proxy threads as anchor worker processes.
         args.anchor_workers,
+        &[
+            "--loopback-congestion".into(),
+            args.loopback_congestion.clone(),
+        ],
     )?;
     eprintln!(
         "[proxy] connectors standalone (pid {}, {} proxy worker(s)) on {} from {}",
@@ -588,6 +592,10 @@ pub fn run(rt: &Runtime, args: &ProxyArgs, common: &CommonArgs) -> Result<ProxyR
         body_bytes,
         upstream_workers: args.upstream_workers,
         anchor_workers: args.anchor_workers,
+        congestion: Congestion {
+            host: host_congestion_control(),
+            ours: args.loopback_congestion.clone(),
+        },
         modes: rows,
         rss,
         steal,
@@ -601,4 +609,12 @@ pub fn run(rt: &Runtime, args: &ProxyArgs, common: &CommonArgs) -> Result<ProxyR
 fn tail(text: &str, n: usize) -> String {
     let lines: Vec<&str> = text.lines().collect();
     lines[lines.len().saturating_sub(n)..].join("\n")
+}
+
+/// The host's default TCP congestion control, when Linux says.
+fn host_congestion_control() -> Option<String> {
+    std::fs::read_to_string("/proc/sys/net/ipv4/tcp_congestion_control")
+        .ok()
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
 }

@@ -51,6 +51,7 @@ mod identify;
 mod inject;
 mod limits;
 mod location;
+mod loopback;
 mod metrics;
 mod metrics_server;
 mod pairs;
@@ -72,6 +73,7 @@ pub use audit::AUDIT_TARGET;
 pub use auth_cache::CacheStats;
 pub use ca::{ProxyCa, CA_CERT_FILE, CA_KEY_FILE};
 pub use error::{ProxyError, RequestError, REQUEST_ID_HEADER};
+pub use loopback::{check_congestion, DEFAULT_LOOPBACK_CONGESTION};
 pub use request_id::RequestId;
 
 use audit::Telemetry;
@@ -139,6 +141,10 @@ pub struct ProxyConfig {
     /// path (see the `fast` module); when off, every request goes through
     /// the general server. Both give the same answers.
     pub http1_fast_path: bool,
+    /// TCP congestion control of connections whose peer is a loopback
+    /// address (see the `loopback` module); `None` keeps the host's
+    /// default.
+    pub loopback_congestion: Option<String>,
 }
 
 impl Default for ProxyConfig {
@@ -161,6 +167,7 @@ impl Default for ProxyConfig {
             shutdown_grace: Duration::from_secs(10),
             audit_file: None,
             http1_fast_path: true,
+            loopback_congestion: Some(loopback::DEFAULT_LOOPBACK_CONGESTION.to_string()),
         }
     }
 }
@@ -251,6 +258,7 @@ impl Proxy {
             header_timeout: config.upstream_header_timeout,
             idle_timeout: config.idle_timeout,
             max_idle_per_host: config.max_idle_upstream_per_host,
+            loopback_congestion: config.loopback_congestion.clone(),
         });
         let ca = Arc::new(ca);
         let (stop, _) = watch::channel(false);

@@ -69,6 +69,7 @@ pub(crate) async fn serve(
             accepted = listener.accept() => match accepted {
                 Ok((stream, _peer)) => {
                     let _ = stream.set_nodelay(true);
+                    crate::loopback::tune(&stream, shared.config.loopback_congestion.as_deref());
                     let state = Arc::new(ConnState::default());
                     let io = ConnIo::new(stream, state.clone(), deadlines);
                     let ctx = ConnCtx { state, tunnel: None };

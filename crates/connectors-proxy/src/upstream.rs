@@ -9,6 +9,7 @@
 use crate::body::{Progress, UpstreamBody};
 use crate::bounded_connect::BoundedConnect;
 use crate::error::RequestError;
+use crate::loopback::TunedConnector;
 use crate::tls::upstream::{CaSet, UpstreamTls};
 use http::header::{
     HeaderName, CONNECTION, CONTENT_LENGTH, TE, TRAILER, TRANSFER_ENCODING, UPGRADE,
@@ -31,9 +32,10 @@ pub(crate) struct UpstreamSettings {
     pub(crate) header_timeout: Duration,
     pub(crate) idle_timeout: Duration,
     pub(crate) max_idle_per_host: usize,
+    pub(crate) loopback_congestion: Option<String>,
 }
 
-type HttpClient = Client<BoundedConnect<HttpsConnector<HttpConnector>>, UpstreamBody>;
+type HttpClient = Client<BoundedConnect<HttpsConnector<TunedConnector>>, UpstreamBody>;
 
 /// The clients for one trust set.
 struct Clients {
@@ -175,6 +177,7 @@ fn client(
     http.set_nodelay(true);
     http.set_connect_timeout(Some(settings.connect_timeout));
     http.set_keepalive(Some(Duration::from_secs(60)));
+    let http = TunedConnector::new(http, settings.loopback_congestion.as_deref());
     let builder = hyper_rustls::HttpsConnectorBuilder::new()
         .with_tls_config(tls.client_config(ca))
         .https_or_http()

@@ -156,6 +156,13 @@ pub struct StandaloneArgs {
     /// this file, created with mode 0600.
     #[arg(long, value_name = "FILE")]
     pub audit_file: Option<PathBuf>,
+    /// TCP congestion control of the proxy's connections to clients and
+    /// tools on this machine (loopback addresses). Reno never paces what
+    /// it sends, where pacing algorithms such as BBR cost throughput and
+    /// CPU time on loopback; `host` keeps the host's default there too.
+    /// Connections to other machines always keep the host's default.
+    #[arg(long, value_name = "NAME|host", default_value = connectors_proxy::DEFAULT_LOOPBACK_CONGESTION)]
+    pub loopback_congestion: String,
 }
 
 #[derive(clap::Args, Debug)]

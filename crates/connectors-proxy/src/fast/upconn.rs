@@ -188,6 +188,7 @@ async fn open_io(shared: &Shared, dest: &Destination) -> Result<UpIo, RequestErr
         return Err(unreachable(reason));
     };
     let _ = tcp.set_nodelay(true);
+    crate::loopback::tune(&tcp, shared.config.loopback_congestion.as_deref());
     let _ = socket2::SockRef::from(&tcp).set_tcp_keepalive(
         &socket2::TcpKeepalive::new().with_time(std::time::Duration::from_secs(60)),
     );

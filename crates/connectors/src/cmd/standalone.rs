@@ -80,6 +80,7 @@ async fn serve(args: StandaloneArgs) -> Result<ExitCode> {
             max_request_headers: args.max_headers,
             max_inspected_body_bytes: args.max_inspected_body,
             audit_file: args.audit_file.clone(),
+            loopback_congestion: loopback_congestion(&args.loopback_congestion)?,
             ..ProxyConfig::default()
         },
     )
@@ -181,6 +182,21 @@ async fn serve(args: StandaloneArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// The proxy's congestion control for loopback connections from
+/// `--loopback-congestion`: `host` keeps the host's default; a name this
+/// process may not use is refused here, at start.
+fn loopback_congestion(arg: &str) -> Result<Option<String>> {
+    if arg == "host" {
+        return Ok(None);
+    }
+    connectors_proxy::check_congestion(arg).map_err(|e| {
+        anyhow!(
+            "--loopback-congestion {arg}: the kernel refused it ({e}); the algorithms this process may use are listed in /proc/sys/net/ipv4/tcp_allowed_congestion_control (`host` keeps the host's default)"
+        )
+    })?;
+    Ok(Some(arg.to_string()))
+}
+
 async fn wait_for_signal() {
     let ctrl_c = tokio::signal::ctrl_c();
     #[cfg(unix)]
@@ -200,4 +216,23 @@ async fn wait_for_signal() {
     }
     #[cfg(not(unix))]
     let _ = ctrl_c.await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn loopback_congestion_host_default_a_name_or_an_error() {
+        assert_eq!(loopback_congestion("host").unwrap(), None);
+        assert_eq!(
+            loopback_congestion(connectors_proxy::DEFAULT_LOOPBACK_CONGESTION).unwrap(),
+            Some("reno".to_string())
+        );
+        let e = loopback_congestion("no-such-algorithm")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("--loopback-congestion no-such-algorithm"), "{e}");
+        assert!(e.contains("tcp_allowed_congestion_control"), "{e}");
+    }
 }
