@@ -35,14 +35,14 @@ fn is_loopback(addr: SocketAddr) -> bool {
     }
 }
 
-/// Sets `algorithm` on `stream` when its peer is a loopback address.
+/// Sets `algorithm` on `stream` when its `peer` is a loopback address.
 /// Failures are logged (at debug level) and otherwise ignored: the
 /// connection then keeps the host's default.
-pub(crate) fn tune(stream: &TcpStream, algorithm: Option<&str>) {
+pub(crate) fn tune(stream: &TcpStream, peer: SocketAddr, algorithm: Option<&str>) {
     let Some(algorithm) = algorithm else {
         return;
     };
-    if !stream.peer_addr().is_ok_and(is_loopback) {
+    if !is_loopback(peer) {
         return;
     }
     #[cfg(target_os = "linux")]
@@ -103,7 +103,9 @@ impl Service<http::Uri> for TunedConnector {
         let algorithm = self.algorithm.clone();
         Box::pin(async move {
             let io = connecting.await?;
-            tune(io.inner(), algorithm.as_deref());
+            if let (Some(algorithm), Ok(peer)) = (algorithm, io.inner().peer_addr()) {
+                tune(io.inner(), peer, Some(&algorithm));
+            }
             Ok(io)
         })
     }
@@ -133,17 +135,21 @@ mod tests {
     #[tokio::test]
     async fn loopback_connections_get_the_algorithm_and_none_keeps_the_hosts() {
         let (client, server) = pair().await;
+        let (to_server, to_client) = (client.peer_addr().unwrap(), server.peer_addr().unwrap());
         let host_default = algorithm(&client);
-        tune(&server, None);
+        tune(&server, to_client, None);
         assert_eq!(algorithm(&server), host_default);
-        tune(&client, Some("reno"));
-        tune(&server, Some("reno"));
+        // The peer decides: an address of another machine changes nothing.
+        tune(&server, "10.0.0.1:80".parse().unwrap(), Some("reno"));
+        assert_eq!(algorithm(&server), host_default);
+        tune(&client, to_server, Some("reno"));
+        tune(&server, to_client, Some("reno"));
         assert_eq!(
             (algorithm(&client), algorithm(&server)),
             ("reno".into(), "reno".into())
         );
         // An algorithm the kernel does not have changes nothing.
-        tune(&server, Some("no-such-algorithm"));
+        tune(&server, to_client, Some("no-such-algorithm"));
         assert_eq!(algorithm(&server), "reno");
     }
 

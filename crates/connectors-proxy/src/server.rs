@@ -67,9 +67,9 @@ pub(crate) async fn serve(
             _ = &mut shutdown => break,
             Some(_) = conns.join_next(), if !conns.is_empty() => {}
             accepted = listener.accept() => match accepted {
-                Ok((stream, _peer)) => {
+                Ok((stream, peer)) => {
                     let _ = stream.set_nodelay(true);
-                    crate::loopback::tune(&stream, shared.config.loopback_congestion.as_deref());
+                    crate::loopback::tune(&stream, peer, shared.config.loopback_congestion.as_deref());
                     let state = Arc::new(ConnState::default());
                     let io = ConnIo::new(stream, state.clone(), deadlines);
                     let ctx = ConnCtx { state, tunnel: None };

@@ -111,19 +111,16 @@ impl Side {
     /// A `GET` of `path` with the token, closing the connection after it
     /// when `close`.
     fn get(&self, path: &str, close: bool) -> Vec<u8> {
-        let auth = bearer(TOKEN_A);
-        let mut fields = vec![("Authorization", auth.as_str()), PROBE];
+        let (auth, proxy) = (bearer(TOKEN_A), proxy_auth("team-a/git", TOKEN_A));
+        let mut fields = Vec::new();
+        if matches!(self.front, Front::Forward) {
+            fields.push(("Proxy-Authorization", proxy.as_str()));
+        }
+        fields.extend([("Authorization", auth.as_str()), PROBE]);
         if close {
             fields.push(("Connection", "close"));
         }
-        let (target, host) = (self.target(path), &self.host);
-        let proxy = self.proxy_line("\r\n");
-        let mut head = format!("GET {target} HTTP/1.1\r\nHost: {host}\r\n{proxy}");
-        for (n, v) in fields {
-            head.push_str(&format!("{n}: {v}\r\n"));
-        }
-        head.push_str("\r\n");
-        head.into_bytes()
+        request_to(&self.host, "GET", &self.target(path), &fields, b"")
     }
 
     /// Writes `bytes` on a new connection and reads every answer.

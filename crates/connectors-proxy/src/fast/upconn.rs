@@ -171,13 +171,13 @@ async fn open_io(shared: &Shared, dest: &Destination) -> Result<UpIo, RequestErr
     for a in &addrs {
         match TcpStream::connect(a).await {
             Ok(s) => {
-                tcp = Some(s);
+                tcp = Some((s, *a));
                 break;
             }
             Err(e) => last = Some(e),
         }
     }
-    let Some(tcp) = tcp else {
+    let Some((tcp, peer)) = tcp else {
         let reason = match last {
             Some(e) if e.kind() == io::ErrorKind::ConnectionRefused => {
                 "connection refused".to_string()
@@ -188,7 +188,7 @@ async fn open_io(shared: &Shared, dest: &Destination) -> Result<UpIo, RequestErr
         return Err(unreachable(reason));
     };
     let _ = tcp.set_nodelay(true);
-    crate::loopback::tune(&tcp, shared.config.loopback_congestion.as_deref());
+    crate::loopback::tune(&tcp, peer, shared.config.loopback_congestion.as_deref());
     let _ = socket2::SockRef::from(&tcp).set_tcp_keepalive(
         &socket2::TcpKeepalive::new().with_time(std::time::Duration::from_secs(60)),
     );

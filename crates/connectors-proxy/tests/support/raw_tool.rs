@@ -307,7 +307,18 @@ impl Env {
 /// A request for the proxy: the request line, `Host`, `fields` as given,
 /// then `body` as is.
 pub fn request(method: &str, target: &str, fields: &[(&str, &str)], body: &[u8]) -> Vec<u8> {
-    let mut head = format!("{method} {target} HTTP/1.1\r\nHost: proxy.test\r\n");
+    request_to("proxy.test", method, target, fields, body)
+}
+
+/// The same with `Host: host`.
+pub fn request_to(
+    host: &str,
+    method: &str,
+    target: &str,
+    fields: &[(&str, &str)],
+    body: &[u8],
+) -> Vec<u8> {
+    let mut head = format!("{method} {target} HTTP/1.1\r\nHost: {host}\r\n");
     for (n, v) in fields {
         let _ = write!(head, "{n}: {v}\r\n");
     }
