@@ -3,6 +3,14 @@
 //! proxy, which then costs a few system calls per megabyte instead of two
 //! copies of every byte.
 //!
+//! While a body is spliced, the client's connection sends like one
+//! without `TCP_NODELAY` (Nagle's rule): each splice would otherwise end
+//! in a short segment of its own, and a body relayed in many writes (a
+//! loopback connection queues little unsent, see [`crate::loopback`])
+//! would cost a packet, an acknowledgement and their CPU time for every
+//! write. The setting comes back when the body ends, which also sends its
+//! last short segment at once.
+//!
 //! Readiness is kept honest: the socket's readiness is cleared only when
 //! the pipe was empty (so "would block" can only mean the socket is empty),
 //! and the destination's only when the pipe holds bytes.
@@ -67,6 +75,31 @@ fn splice(from: RawFd, to: RawFd, len: usize) -> io::Result<usize> {
     }
 }
 
+/// Turns `TCP_NODELAY` off on a socket until dropped, then back to what it
+/// was (turning it on sends what Nagle's rule held back).
+struct Coalescing<'a> {
+    socket: &'a TcpStream,
+    nodelay: bool,
+}
+
+impl<'a> Coalescing<'a> {
+    fn start(socket: &'a TcpStream) -> Coalescing<'a> {
+        let nodelay = socket.nodelay().unwrap_or(false);
+        if nodelay {
+            let _ = socket.set_nodelay(false);
+        }
+        Coalescing { socket, nodelay }
+    }
+}
+
+impl Drop for Coalescing<'_> {
+    fn drop(&mut self) {
+        if self.nodelay {
+            let _ = self.socket.set_nodelay(true);
+        }
+    }
+}
+
 /// Moves exactly `len` bytes from `src` to `dst`; `counted` receives the
 /// bytes as they reach `dst`.
 pub(crate) async fn relay(
@@ -75,6 +108,7 @@ pub(crate) async fn relay(
     len: u64,
     counted: &mut (dyn FnMut(usize) + Send),
 ) -> Result<(), SpliceError> {
+    let _coalescing = Coalescing::start(dst);
     let pipe = pipe().map_err(SpliceError::Source)?;
     let (pr, pw) = (pipe.read.as_raw_fd(), pipe.write.as_raw_fd());
     let (sfd, dfd) = (src.as_raw_fd(), dst.as_raw_fd());
@@ -166,6 +200,44 @@ mod tests {
         let mut up = up;
         up.read_exact(&mut rest).await.unwrap();
         assert_eq!(&rest, b"NEXT");
+    }
+
+    #[tokio::test]
+    async fn the_clients_nodelay_is_off_during_the_body_and_back_after() {
+        let (mut up_peer, up) = pair().await;
+        let (down, mut down_peer) = pair().await;
+        down.set_nodelay(true).unwrap();
+        let body = vec![7u8; MIN_SPLICE as usize + 1001];
+        let sent = body.clone();
+        let writer = tokio::spawn(async move {
+            up_peer.write_all(&sent).await.unwrap();
+            up_peer
+        });
+        let mut seen_during = None;
+        relay(&up, &down, body.len() as u64, &mut |_| {
+            seen_during.get_or_insert(down.nodelay().unwrap());
+        })
+        .await
+        .unwrap();
+        assert_eq!(seen_during, Some(false));
+        assert!(down.nodelay().unwrap());
+        // All of the body arrives on the connection, which stays open.
+        let mut got = vec![0u8; body.len()];
+        tokio::time::timeout(
+            std::time::Duration::from_secs(10),
+            down_peer.read_exact(&mut got),
+        )
+        .await
+        .unwrap()
+        .unwrap();
+        assert!(got == body);
+        let _open = writer.await.unwrap();
+        // A client without TCP_NODELAY keeps it off.
+        let (mut up_peer, up) = pair().await;
+        let (down, _down_peer) = pair().await;
+        up_peer.write_all(b"abc").await.unwrap();
+        relay(&up, &down, 3, &mut |_| {}).await.unwrap();
+        assert!(!down.nodelay().unwrap());
     }
 
     #[tokio::test]
