@@ -1,6 +1,6 @@
 //! Command-line flags of `connectors-bench`.
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -176,14 +176,42 @@ pub struct ProxyArgs {
     /// Skip the large-body downloads.
     #[arg(long)]
     pub no_body: bool,
+    /// Download the body only in these modes (comma-separated names as the
+    /// report prints them, e.g. `direct,ours-reverse`); default: every mode.
+    #[arg(long, value_name = "MODE,...", value_delimiter = ',')]
+    pub body_modes: Vec<String>,
     /// Skip the haproxy reference relays even when haproxy is on PATH.
     #[arg(long)]
     pub no_haproxy: bool,
-    /// Congestion control of the proxy's loopback connections, passed to
-    /// `connectors standalone --loopback-congestion` (`host`: the host's
-    /// default, as nginx and haproxy use).
+    /// What downloads the large body: `curl` (a curl process per download,
+    /// timed by curl from its ready request to the last byte) or `builtin`
+    /// (this program's HTTP client, on one thread).
+    #[arg(long, value_enum, default_value_t = BodyClient::Curl)]
+    pub body_client: BodyClient,
+    /// TCP congestion control of every sender in the run: the proxy (passed
+    /// on as `connectors standalone --loopback-congestion`), and nginx and
+    /// haproxy, whose listening sockets this program makes with it and
+    /// hands over. `host`: everyone keeps the host's default.
     #[arg(long, value_name = "NAME|host", default_value = "reno")]
     pub loopback_congestion: String,
+}
+
+/// The client of the large-body downloads.
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BodyClient {
+    Curl,
+    Builtin,
+}
+
+impl BodyClient {
+    /// How the report names it.
+    pub fn describe(self) -> &'static str {
+        match self {
+            BodyClient::Curl => "curl (one process per download, body to /dev/null)",
+            BodyClient::Builtin => "this program's HTTP client (one thread)",
+        }
+    }
 }
 
 /// Flags of the `git-clone` scenario.

@@ -20,6 +20,16 @@ pub fn self_seconds() -> Result<f64> {
     Ok(ticks(std::process::id())? as f64 / clock_ticks_per_second()?)
 }
 
+/// User plus system CPU seconds of this process's children that have
+/// ended and been waited for (a curl per download, say).
+pub fn children_seconds() -> Result<f64> {
+    let path = "/proc/self/stat";
+    let text = std::fs::read_to_string(path).with_context(|| format!("reading {path}"))?;
+    let ticks =
+        parse_stat_children_ticks(&text).ok_or_else(|| anyhow!("{path} has no cutime/cstime"))?;
+    Ok(ticks as f64 / clock_ticks_per_second()?)
+}
+
 fn clock_ticks_per_second() -> Result<f64> {
     // SAFETY: sysconf(3) has no preconditions.
     let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
@@ -109,6 +119,15 @@ fn parse_stat_ticks(stat: &str) -> Option<u64> {
     Some(utime + stime)
 }
 
+/// cutime + cstime (fields 16 and 17) of a `/proc/PID/stat` line.
+fn parse_stat_children_ticks(stat: &str) -> Option<u64> {
+    let rest = &stat[stat.rfind(')')? + 1..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let cutime: u64 = fields.get(13)?.parse().ok()?;
+    let cstime: u64 = fields.get(14)?.parse().ok()?;
+    Some(cutime + cstime)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -118,6 +137,8 @@ mod tests {
         let line =
             "4242 (nginx: worker (x)) S 1 2 3 0 -1 4194304 128 0 0 0 70 30 0 0 20 0 1 0 239355";
         assert_eq!(parse_stat_ticks(line), Some(100));
+        let line = "4242 (curl) S 1 2 3 0 -1 4194304 128 0 0 0 70 30 15 5 20 0 1 0 239355";
+        assert_eq!(parse_stat_children_ticks(line), Some(20));
         assert_eq!(parse_stat_ticks("garbage"), None);
     }
 
@@ -154,5 +175,12 @@ mod tests {
         assert!(x > 0);
         assert!(self_seconds().unwrap() > 0.0);
         assert!(tree_seconds(std::process::id()).unwrap() > 0.0);
+        let before = children_seconds().unwrap();
+        let spin = std::process::Command::new("sh")
+            .args(["-c", "i=0; while [ $i -lt 200000 ]; do i=$((i+1)); done"])
+            .status()
+            .unwrap();
+        assert!(spin.success());
+        assert!(children_seconds().unwrap() > before);
     }
 }

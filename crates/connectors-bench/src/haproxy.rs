@@ -7,10 +7,12 @@
 //! they reach against `direct` shows what a relay without any HTTP work
 //! can reach on the machine the benchmark runs on.
 
+use crate::listeners::{self, Listener};
 use crate::nginx::Nginx;
 use anyhow::{anyhow, Context, Result};
 use connectors_testkit::process::find_program;
-use connectors_testkit::{free_port, ProcessGuard};
+use connectors_testkit::ProcessGuard;
+use std::os::fd::RawFd;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
@@ -54,71 +56,77 @@ pub struct RelayTls<'a> {
     pub upstream_ca_pem: &'a str,
 }
 
-/// Starts haproxy with `threads` threads in front of `upstream`.
-pub fn start(parent: &Path, upstream: &Nginx, tls: &RelayTls, threads: usize) -> Result<Haproxy> {
+/// Starts haproxy with `threads` threads in front of `upstream`; its
+/// connections to clients use the congestion control `congestion`.
+pub fn start(
+    parent: &Path,
+    upstream: &Nginx,
+    tls: &RelayTls,
+    threads: usize,
+    congestion: Option<&str>,
+) -> Result<Haproxy> {
     let bin =
         find_program("haproxy").context("haproxy is not on PATH (apt-get install haproxy)")?;
-    let upstream_tls = upstream.tls_port.context("the upstream has no TLS port")?;
     let dir = parent.join("haproxy");
     std::fs::create_dir_all(&dir)?;
     let crt = dir.join("relay.pem");
     std::fs::write(&crt, format!("{}{}", tls.cert_pem, tls.key_pem))?;
     let ca = dir.join("upstream-ca.pem");
     std::fs::write(&ca, tls.upstream_ca_pem)?;
-    let mut last_error = String::new();
-    for _attempt in 0..5 {
-        let (port, tls_port) = (free_port(), free_port());
-        let conf_path = dir.join("haproxy.cfg");
-        let ports = Ports {
-            plain: port,
-            tls: tls_port,
-            upstream: upstream.port,
-            upstream_tls,
-        };
-        std::fs::write(&conf_path, conf(threads, ports, &crt, &ca))?;
-        let log = std::fs::File::create(dir.join("haproxy.log"))?;
-        let mut cmd = Command::new(&bin);
-        // -db: stay in the foreground, so the guard owns the process.
-        cmd.arg("-db")
-            .arg("-f")
-            .arg(&conf_path)
-            .stdin(Stdio::null())
-            .stdout(log.try_clone()?)
-            .stderr(log);
-        let mut guard = ProcessGuard::spawn("haproxy", &mut cmd)?;
-        // Through the plain relay the upstream answers 401 without
-        // credentials: the relay is up and connected.
-        let url = format!("http://127.0.0.1:{port}/small");
-        let ready = guard.wait_ready(Duration::from_secs(20), Duration::from_millis(20), || {
-            connectors_testkit::http::get(&url, &[]).is_ok_and(|r| r.status == 401)
-        });
-        if ready {
-            return Ok(Haproxy {
-                port,
-                tls_port,
-                _guard: guard,
-                dir,
-            });
-        }
-        drop(guard);
-        last_error = std::fs::read_to_string(dir.join("haproxy.log")).unwrap_or_default();
-        if !last_error.contains("cannot bind") && !last_error.contains("Address already in use") {
-            break;
-        }
+    let plain = Listener::bind(congestion)?;
+    let tls_listener = Listener::bind(congestion)?;
+    let (port, tls_port) = (plain.port, tls_listener.port);
+    let conf_path = dir.join("haproxy.cfg");
+    let binds = Binds {
+        plain: plain.fd(),
+        tls: tls_listener.fd(),
+        upstream: upstream.port,
+        upstream_tls: upstream.tls_port,
+    };
+    std::fs::write(&conf_path, conf(threads, binds, &crt, &ca))?;
+    let log = std::fs::File::create(dir.join("haproxy.log"))?;
+    let mut cmd = Command::new(&bin);
+    // -db: stay in the foreground, so the guard owns the process.
+    cmd.arg("-db")
+        .arg("-f")
+        .arg(&conf_path)
+        .stdin(Stdio::null())
+        .stdout(log.try_clone()?)
+        .stderr(log);
+    listeners::pass(&mut cmd, &[&plain, &tls_listener]);
+    let mut guard = ProcessGuard::spawn("haproxy", &mut cmd)?;
+    drop((plain, tls_listener));
+    // Through the plain relay the upstream answers 401 without
+    // credentials: the relay is up and connected.
+    let url = format!("http://127.0.0.1:{port}/small");
+    let ready = guard.wait_ready(Duration::from_secs(20), Duration::from_millis(20), || {
+        connectors_testkit::http::get(&url, &[]).is_ok_and(|r| r.status == 401)
+    });
+    if !ready {
+        return Err(anyhow!(
+            "haproxy did not start: {}",
+            std::fs::read_to_string(dir.join("haproxy.log")).unwrap_or_default()
+        ));
     }
-    Err(anyhow!("haproxy did not start: {last_error}"))
+    Ok(Haproxy {
+        port,
+        tls_port,
+        _guard: guard,
+        dir,
+    })
 }
 
-/// Ports of the relay and of what it relays to.
+/// The relay's listening sockets (inherited descriptors) and the ports
+/// it relays to.
 #[derive(Clone, Copy)]
-struct Ports {
-    plain: u16,
-    tls: u16,
+struct Binds {
+    plain: RawFd,
+    tls: RawFd,
     upstream: u16,
     upstream_tls: u16,
 }
 
-fn conf(threads: usize, p: Ports, crt: &Path, ca: &Path) -> String {
+fn conf(threads: usize, p: Binds, crt: &Path, ca: &Path) -> String {
     let threads = threads.max(1);
     let (crt, ca) = (crt.display(), ca.display());
     format!(
@@ -136,14 +144,14 @@ defaults
   option splice-response
 
 frontend plain
-  bind 127.0.0.1:{plain}
+  bind fd@{plain}
   default_backend upstream
 
 backend upstream
   server nginx 127.0.0.1:{upstream}
 
 frontend tls
-  bind 127.0.0.1:{tls} ssl crt {crt} alpn http/1.1
+  bind fd@{tls} ssl crt {crt} alpn http/1.1
   default_backend upstream_tls
 
 backend upstream_tls
@@ -164,7 +172,7 @@ mod tests {
     fn the_config_splices_plain_bytes_and_verifies_the_upstream() {
         let c = conf(
             2,
-            Ports {
+            Binds {
                 plain: 1,
                 tls: 2,
                 upstream: 3,
@@ -176,9 +184,9 @@ mod tests {
         assert!(c.contains("nbthread 2"));
         assert!(c.contains("tune.pipesize 1048576"));
         assert!(c.contains("option splice-response"));
-        assert!(c.contains("bind 127.0.0.1:1\n"));
+        assert!(c.contains("bind fd@1\n"));
         assert!(c.contains("server nginx 127.0.0.1:3\n"));
-        assert!(c.contains("bind 127.0.0.1:2 ssl crt /d/relay.pem"));
+        assert!(c.contains("bind fd@2 ssl crt /d/relay.pem"));
         assert!(c.contains("127.0.0.1:4 ssl verify required ca-file /d/ca.pem"));
     }
 }

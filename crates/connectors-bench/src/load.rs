@@ -89,16 +89,29 @@ pub fn tls_client(ca_pem: &[u8]) -> Result<Arc<rustls::ClientConfig>> {
     Ok(Arc::new(config))
 }
 
+/// A connection's byte stream, whatever its transport.
+trait Io: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin {}
+impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin> Io for T {}
+
 /// Opens one connection and returns its request sender (the connection
 /// runs on its own task).
 pub async fn connect(transport: &Transport) -> Result<SendRequest<Empty<Bytes>>> {
+    let (sender, conn) = http1::handshake(TokioIo::new(open(transport).await?)).await?;
+    tokio::spawn(async move {
+        let _ = conn.await;
+    });
+    Ok(sender)
+}
+
+/// Opens the transport: TCP, TLS, or TLS inside a CONNECT tunnel.
+async fn open(transport: &Transport) -> Result<Box<dyn Io>> {
     match transport {
         Transport::Plain { addr } => {
             let tcp = TcpStream::connect(addr)
                 .await
                 .with_context(|| format!("connecting to {addr}"))?;
             tcp.set_nodelay(true)?;
-            handshake(tcp).await
+            Ok(Box::new(tcp))
         }
         Transport::Tls {
             addr,
@@ -113,7 +126,7 @@ pub async fn connect(transport: &Transport) -> Result<SendRequest<Empty<Bytes>>>
                 .connect(server_name.clone(), tcp)
                 .await
                 .with_context(|| format!("TLS handshake with {addr}"))?;
-            handshake(stream).await
+            Ok(Box::new(stream))
         }
         Transport::Connect {
             proxy,
@@ -140,20 +153,9 @@ pub async fn connect(transport: &Transport) -> Result<SendRequest<Empty<Bytes>>>
                 .with_context(|| {
                     format!("TLS handshake inside the CONNECT tunnel to {authority}")
                 })?;
-            handshake(stream).await
+            Ok(Box::new(stream))
         }
     }
-}
-
-async fn handshake<T>(io: T) -> Result<SendRequest<Empty<Bytes>>>
-where
-    T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
-{
-    let (sender, conn) = http1::handshake(TokioIo::new(io)).await?;
-    tokio::spawn(async move {
-        let _ = conn.await;
-    });
-    Ok(sender)
 }
 
 /// Reads the proxy's answer to CONNECT up to the blank line (the proxy
@@ -353,30 +355,44 @@ impl Download {
 /// they arrive; prints progress to stderr every 256 MiB. The connection
 /// is opened before the clock starts.
 pub async fn download(spec: &RequestSpec, label: &str, expect: u64) -> Result<Download> {
-    let mut sender = connect(&spec.transport).await?;
-    sender.ready().await?;
+    // The connection is driven by this task too, as a download tool's one
+    // thread would: no hand-over of every chunk between threads.
+    // A new connection takes its first request without waiting for it.
+    let (mut sender, conn) = http1::handshake(TokioIo::new(open(&spec.transport).await?)).await?;
     let t0 = Instant::now();
-    let resp = sender.send_request(spec.request()?).await?;
-    if resp.status() != 200 {
-        bail!("GET {} answered {}", spec.path, resp.status());
-    }
-    let mut body = resp.into_body();
-    let mut n = 0u64;
-    let mut next_report = 256u64 << 20;
-    while let Some(frame) = body.frame().await {
-        if let Ok(data) = frame?.into_data() {
-            n += data.len() as u64;
-            if n >= next_report {
-                eprintln!(
-                    "  {label}: {} MiB of {} MiB ({:.1}s)",
-                    n >> 20,
-                    expect >> 20,
-                    t0.elapsed().as_secs_f64()
-                );
-                next_report += 256 << 20;
+    let fetch = async {
+        let resp = sender.send_request(spec.request()?).await?;
+        if resp.status() != 200 {
+            bail!("GET {} answered {}", spec.path, resp.status());
+        }
+        let mut body = resp.into_body();
+        let mut n = 0u64;
+        let mut next_report = 256u64 << 20;
+        while let Some(frame) = body.frame().await {
+            if let Ok(data) = frame?.into_data() {
+                n += data.len() as u64;
+                if n >= next_report {
+                    eprintln!(
+                        "  {label}: {} MiB of {} MiB ({:.1}s)",
+                        n >> 20,
+                        expect >> 20,
+                        t0.elapsed().as_secs_f64()
+                    );
+                    next_report += 256 << 20;
+                }
             }
         }
-    }
+        Ok(n)
+    };
+    tokio::pin!(fetch, conn);
+    let n = tokio::select! {
+        n = &mut fetch => n?,
+        // The connection ended first: what it read is still to be taken.
+        done = &mut conn => {
+            done.context("the connection failed during the download")?;
+            fetch.await?
+        }
+    };
     let seconds = t0.elapsed().as_secs_f64();
     if n != expect {
         bail!("{label}: received {n} bytes, expected {expect}");

@@ -5,7 +5,9 @@
 mod certs;
 mod cli;
 mod cpu;
+mod curl;
 mod haproxy;
+mod listeners;
 mod load;
 mod nginx;
 mod proxy_process;

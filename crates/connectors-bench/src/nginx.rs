@@ -2,9 +2,10 @@
 //! behind Basic auth, plain and TLS) and the anchor (an nginx reverse
 //! proxy that adds a static `Authorization`).
 
+use crate::listeners::{self, Listener};
 use anyhow::{anyhow, bail, Context, Result};
 use connectors_testkit::process::{find_program, nginx_command, output_with_timeout};
-use connectors_testkit::{free_port, ProcessGuard};
+use connectors_testkit::ProcessGuard;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
@@ -17,8 +18,8 @@ pub const SMALL_BODY: &str =
 pub struct Nginx {
     /// Plain HTTP port.
     pub port: u16,
-    /// TLS port (upstream only).
-    pub tls_port: Option<u16>,
+    /// TLS port.
+    pub tls_port: u16,
     /// Stops nginx when dropped.
     _guard: ProcessGuard,
     dir: PathBuf,
@@ -98,32 +99,40 @@ pub fn write_upstream_files(
     })
 }
 
-/// Starts the upstream nginx with `workers` worker processes.
-pub fn start_upstream(dir: &Path, files: &UpstreamFiles, workers: usize) -> Result<Nginx> {
-    start(dir, "upstream", true, |port, tls_port| {
-        upstream_conf(dir, files, workers, port, tls_port.unwrap_or(0))
+/// Starts the upstream nginx with `workers` worker processes; its
+/// connections use the congestion control `congestion` (`None`: the
+/// host's default).
+pub fn start_upstream(
+    dir: &Path,
+    files: &UpstreamFiles,
+    workers: usize,
+    congestion: Option<&str>,
+) -> Result<Nginx> {
+    start(dir, "upstream", congestion, |port, tls_port| {
+        upstream_conf(dir, files, workers, port, tls_port)
     })
 }
 
 /// Starts the anchor: an nginx reverse proxy to `upstream_port` that sets
-/// `Authorization: <authorization>`.
+/// `Authorization: <authorization>`; its connections to clients use the
+/// congestion control `congestion`.
 pub fn start_anchor(
     dir: &Path,
     upstream: &Nginx,
     files: &UpstreamFiles,
     authorization: &str,
     workers: usize,
+    congestion: Option<&str>,
 ) -> Result<Nginx> {
-    let upstream_tls = upstream.tls_port.context("the upstream has no TLS port")?;
-    start(dir, "anchor", true, |port, tls_port| {
+    start(dir, "anchor", congestion, |port, tls_port| {
         anchor_conf(
             dir,
             workers,
             AnchorPorts {
                 plain: port,
-                tls: tls_port.unwrap_or(0),
+                tls: tls_port,
                 upstream: upstream.port,
-                upstream_tls,
+                upstream_tls: upstream.tls_port,
             },
             files,
             authorization,
@@ -142,46 +151,41 @@ struct AnchorPorts {
 fn start(
     parent: &Path,
     name: &str,
-    with_tls: bool,
-    conf: impl Fn(u16, Option<u16>) -> String,
+    congestion: Option<&str>,
+    conf: impl Fn(u16, u16) -> String,
 ) -> Result<Nginx> {
     let bin =
         find_program("nginx").context("nginx is needed; scripts/test --deps-only installs it")?;
     let dir = parent.join(name);
     std::fs::create_dir_all(dir.join("tmp"))?;
-    let mut last_error = String::new();
-    for _attempt in 0..5 {
-        let port = free_port();
-        let tls_port = with_tls.then(free_port);
-        let conf_path = dir.join("nginx.conf");
-        std::fs::write(&conf_path, conf(port, tls_port))?;
-        let error_log = dir.join("error.log");
-        let _ = std::fs::remove_file(&error_log);
-        let mut cmd = nginx_command(&bin, &dir, &conf_path, &error_log, &dir.join("stderr.log"))?;
-        let mut guard = ProcessGuard::spawn(format!("nginx ({name})"), &mut cmd)?;
-        let url = format!("http://127.0.0.1:{port}/");
-        let ready = guard.wait_ready(Duration::from_secs(20), Duration::from_millis(20), || {
-            connectors_testkit::http::get(&url, &[]).is_ok_and(|r| r.status == 200)
-        });
-        if ready {
-            return Ok(Nginx {
-                port,
-                tls_port,
-                _guard: guard,
-                dir,
-            });
-        }
-        drop(guard);
-        last_error = format!(
-            "{}{}",
+    let plain = Listener::bind(congestion)?;
+    let tls = Listener::bind(congestion)?;
+    let (port, tls_port) = (plain.port, tls.port);
+    let conf_path = dir.join("nginx.conf");
+    std::fs::write(&conf_path, conf(port, tls_port))?;
+    let error_log = dir.join("error.log");
+    let mut cmd = nginx_command(&bin, &dir, &conf_path, &error_log, &dir.join("stderr.log"))?;
+    cmd.env("NGINX", listeners::nginx_env(&[&plain, &tls]));
+    listeners::pass(&mut cmd, &[&plain, &tls]);
+    let mut guard = ProcessGuard::spawn(format!("nginx ({name})"), &mut cmd)?;
+    drop((plain, tls));
+    let url = format!("http://127.0.0.1:{port}/");
+    let ready = guard.wait_ready(Duration::from_secs(20), Duration::from_millis(20), || {
+        connectors_testkit::http::get(&url, &[]).is_ok_and(|r| r.status == 200)
+    });
+    if !ready {
+        return Err(anyhow!(
+            "nginx ({name}) did not start: {}{}",
             std::fs::read_to_string(&error_log).unwrap_or_default(),
             std::fs::read_to_string(dir.join("stderr.log")).unwrap_or_default()
-        );
-        if !last_error.contains("Address already in use") {
-            break;
-        }
+        ));
     }
-    Err(anyhow!("nginx ({name}) did not start: {last_error}"))
+    Ok(Nginx {
+        port,
+        tls_port,
+        _guard: guard,
+        dir,
+    })
 }
 
 /// `user root;` when running as root: the workers must read files in a

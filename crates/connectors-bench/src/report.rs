@@ -510,19 +510,20 @@ pub struct ProxyReport {
 pub struct Congestion {
     /// The host's default (`None` when it cannot be read).
     pub host: Option<String>,
-    /// What the proxy was told to use on loopback (`host`: the default).
-    pub ours: String,
+    /// What the proxy, nginx and haproxy were given for their loopback
+    /// connections (`host`: the default).
+    pub senders: String,
 }
 
 impl Congestion {
     fn render(&self) -> String {
         let host = self.host.as_deref().unwrap_or("unknown");
-        let ours = match self.ours.as_str() {
+        let senders = match self.senders.as_str() {
             "host" => format!("the host's default ({host})"),
             other => other.to_string(),
         };
         format!(
-            "TCP congestion control: host default {host} (nginx, haproxy, this program); connectors on its loopback connections: {ours}\n\n"
+            "TCP congestion control: host default {host}; connectors, nginx and haproxy on their loopback connections: {senders}\n\n"
         )
     }
 }
@@ -841,14 +842,14 @@ mod tests {
     fn congestion_line_names_both_choices() {
         let c = Congestion {
             host: Some("bbr".into()),
-            ours: "reno".into(),
+            senders: "reno".into(),
         };
         let line = c.render();
         assert!(line.contains("host default bbr"), "{line}");
         assert!(line.ends_with("loopback connections: reno\n\n"), "{line}");
         let c = Congestion {
             host: None,
-            ours: "host".into(),
+            senders: "host".into(),
         };
         let line = c.render();
         assert!(line.contains("host default unknown"), "{line}");

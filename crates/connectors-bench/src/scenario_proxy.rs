@@ -2,13 +2,14 @@
 //! nginx directly, our reverse proxy, an nginx reverse proxy and our
 //! CONNECT-intercepting forward proxy.
 
-use crate::cli::{CommonArgs, ProxyArgs};
+use crate::cli::{BodyClient, CommonArgs, ProxyArgs};
+use crate::curl::{self, CurlGet};
 use crate::load::{self, RequestSpec, Transport};
 use crate::nginx;
 use crate::proxy_process::{self, Proxy, NAMESPACE};
 use crate::report::{self, Congestion, CpuSplit, Figures, ModeRow, ProxyFigures, ProxyReport};
 use crate::stats::LatencySummary;
-use crate::{certs, cpu, haproxy, wrk};
+use crate::{certs, cpu, haproxy, listeners, wrk};
 use anyhow::{bail, Context, Result};
 use base64::Engine;
 use http::header::{HeaderName, HeaderValue, AUTHORIZATION};
@@ -30,6 +31,8 @@ struct Mode {
     big: RequestSpec,
     /// `(url, headers)` for wrk, when wrk can do this mode.
     wrk: Option<(String, Vec<(String, String)>)>,
+    /// The body's download by curl.
+    curl: CurlGet,
     /// Whether the proxy under test carries this mode's traffic.
     ours: bool,
     /// Name of the mode whose p99 is this mode's baseline.
@@ -48,8 +51,30 @@ fn ip_name() -> ServerName<'static> {
     ServerName::IpAddress(PkiIp::from(std::net::IpAddr::V4(Ipv4Addr::LOCALHOST)))
 }
 
+/// Every mode's name, in the order the modes run.
+const MODE_NAMES: [&str; 8] = [
+    "direct",
+    "direct-tls",
+    "ours-reverse",
+    "nginx-anchor",
+    "nginx-anchor-tls",
+    "ours-forward",
+    "haproxy-tcp",
+    "haproxy-tls",
+];
+
 /// Runs the scenario.
 pub fn run(rt: &Runtime, args: &ProxyArgs, common: &CommonArgs) -> Result<ProxyReport> {
+    if let Some(unknown) = args
+        .body_modes
+        .iter()
+        .find(|b| !MODE_NAMES.contains(&b.as_str()))
+    {
+        bail!(
+            "--body-modes: no mode is called {unknown:?} (modes: {})",
+            MODE_NAMES.join(", ")
+        );
+    }
     let bin = proxy_process::find_binary(common.connectors_bin.as_deref())?;
     let body_bytes = args.body_mib << 20;
     let tmp = tempfile::Builder::new()
@@ -67,8 +92,9 @@ pub fn run(rt: &Runtime, args: &ProxyArgs, common: &CommonArgs) -> Result<ProxyR
         &certs.leaf_pem,
         &certs.leaf_key_pem,
     )?;
-    let upstream = nginx::start_upstream(dir, &files, args.upstream_workers)?;
-    let tls_port = upstream.tls_port.context("upstream has no TLS port")?;
+    let congestion = listeners::algorithm(&args.loopback_congestion);
+    let upstream = nginx::start_upstream(dir, &files, args.upstream_workers, congestion)?;
+    let tls_port = upstream.tls_port;
     eprintln!(
         "[proxy] upstream nginx on 127.0.0.1:{} (TLS :{tls_port}), {} worker(s)",
         upstream.port, args.upstream_workers
@@ -77,8 +103,15 @@ pub fn run(rt: &Runtime, args: &ProxyArgs, common: &CommonArgs) -> Result<ProxyR
         "Basic {}",
         base64::engine::general_purpose::STANDARD.encode(format!("{USER}:{PASSWORD}"))
     );
-    let anchor = nginx::start_anchor(dir, &upstream, &files, &basic, args.anchor_workers)?;
-    let anchor_tls_port = anchor.tls_port.context("anchor has no TLS port")?;
+    let anchor = nginx::start_anchor(
+        dir,
+        &upstream,
+        &files,
+        &basic,
+        args.anchor_workers,
+        congestion,
+    )?;
+    let anchor_tls_port = anchor.tls_port;
     eprintln!(
         "[proxy] anchor nginx on 127.0.0.1:{} (TLS to TLS :{anchor_tls_port}), {} worker(s)",
         anchor.port, args.anchor_workers
@@ -99,6 +132,7 @@ pub fn run(rt: &Runtime, args: &ProxyArgs, common: &CommonArgs) -> Result<ProxyR
                     upstream_ca_pem: &certs.ca_pem,
                 },
                 args.anchor_workers,
+                congestion,
             )
         })
         .transpose()?;
@@ -229,6 +263,19 @@ pub fn run(rt: &Runtime, args: &ProxyArgs, common: &CommonArgs) -> Result<ProxyR
         None,
     )?;
     let auth_header = |v: &str| vec![("Authorization".to_string(), v.to_string())];
+    let upstream_ca_file = dir.join("upstream-ca.pem");
+    std::fs::write(&upstream_ca_file, &certs.ca_pem)?;
+    let proxy_ca_file = dir.join("proxy-ca.pem");
+    std::fs::write(&proxy_ca_file, proxy.ca_pem()?)?;
+    let get = |url: String, auth: Option<&str>, cacert: Option<&std::path::Path>| CurlGet {
+        url,
+        headers: auth
+            .map(|a| format!("Authorization: {a}"))
+            .into_iter()
+            .collect(),
+        cacert: cacert.map(std::path::Path::to_path_buf),
+        proxy: None,
+    };
     let mut modes = vec![
         Mode {
             name: "direct",
@@ -236,6 +283,7 @@ pub fn run(rt: &Runtime, args: &ProxyArgs, common: &CommonArgs) -> Result<ProxyR
             big: direct.with_path("/big.bin"),
             small: direct,
             wrk: Some((format!("http://{direct_host}/small"), auth_header(&basic))),
+            curl: get(format!("http://{direct_host}/big.bin"), Some(&basic), None),
             ours: false,
             baseline: "direct",
         },
@@ -245,6 +293,11 @@ pub fn run(rt: &Runtime, args: &ProxyArgs, common: &CommonArgs) -> Result<ProxyR
             big: direct_tls.with_path("/big.bin"),
             small: direct_tls,
             wrk: None,
+            curl: get(
+                format!("https://{tls_host}/big.bin"),
+                Some(&basic),
+                Some(&upstream_ca_file),
+            ),
             ours: false,
             baseline: "direct-tls",
         },
@@ -257,6 +310,11 @@ pub fn run(rt: &Runtime, args: &ProxyArgs, common: &CommonArgs) -> Result<ProxyR
                 format!("http://{proxy_host}{prefix}/small"),
                 auth_header(&bearer),
             )),
+            curl: get(
+                format!("http://{proxy_host}{prefix}/big.bin"),
+                Some(&bearer),
+                None,
+            ),
             ours: true,
             baseline: "direct",
         },
@@ -266,6 +324,7 @@ pub fn run(rt: &Runtime, args: &ProxyArgs, common: &CommonArgs) -> Result<ProxyR
             big: anchor_spec.with_path("/big.bin"),
             small: anchor_spec,
             wrk: Some((format!("http://{anchor_host}/small"), Vec::new())),
+            curl: get(format!("http://{anchor_host}/big.bin"), None, None),
             ours: false,
             baseline: "direct",
         },
@@ -275,6 +334,11 @@ pub fn run(rt: &Runtime, args: &ProxyArgs, common: &CommonArgs) -> Result<ProxyR
             big: anchor_tls_spec.with_path("/big.bin"),
             small: anchor_tls_spec,
             wrk: None,
+            curl: get(
+                format!("https://{anchor_tls_host}/big.bin"),
+                None,
+                Some(&upstream_ca_file),
+            ),
             ours: false,
             baseline: "direct-tls",
         },
@@ -284,6 +348,17 @@ pub fn run(rt: &Runtime, args: &ProxyArgs, common: &CommonArgs) -> Result<ProxyR
             big: forward.with_path("/big.bin"),
             small: forward,
             wrk: None,
+            curl: CurlGet {
+                proxy: Some((
+                    format!("http://{proxy_host}"),
+                    format!("{NAMESPACE}/{TLS}:{}", proxy.token),
+                )),
+                ..get(
+                    format!("https://{tls_host}/big.bin"),
+                    None,
+                    Some(&proxy_ca_file),
+                )
+            },
             ours: true,
             baseline: "direct-tls",
         },
@@ -315,6 +390,7 @@ pub fn run(rt: &Runtime, args: &ProxyArgs, common: &CommonArgs) -> Result<ProxyR
             big: plain.with_path("/big.bin"),
             small: plain,
             wrk: None,
+            curl: get(format!("http://{relay_host}/big.bin"), Some(&basic), None),
             ours: false,
             baseline: "direct",
         });
@@ -324,11 +400,17 @@ pub fn run(rt: &Runtime, args: &ProxyArgs, common: &CommonArgs) -> Result<ProxyR
             big: tls.with_path("/big.bin"),
             small: tls,
             wrk: None,
+            curl: get(
+                format!("https://{relay_tls_host}/big.bin"),
+                Some(&basic),
+                Some(&upstream_ca_file),
+            ),
             ours: false,
             baseline: "direct-tls",
         });
     }
 
+    debug_assert!(modes.iter().all(|m| MODE_NAMES.contains(&m.name)));
     std::thread::sleep(Duration::from_secs(1));
     let mut rss = vec![(
         "idle after start (VmRSS, before any request)".to_string(),
@@ -370,7 +452,7 @@ pub fn run(rt: &Runtime, args: &ProxyArgs, common: &CommonArgs) -> Result<ProxyR
     };
     let cpu_now = |middle: Option<u32>| -> Result<CpuSplit> {
         Ok(CpuSplit {
-            client: cpu::self_seconds()?,
+            client: cpu::self_seconds()? + cpu::children_seconds()?,
             middle: middle.map(cpu::tree_seconds).transpose()?,
             upstream: cpu::tree_seconds(upstream_pid)?,
         })
@@ -478,6 +560,16 @@ pub fn run(rt: &Runtime, args: &ProxyArgs, common: &CommonArgs) -> Result<ProxyR
     }
 
     if !args.no_body {
+        let body_client = match args.body_client {
+            BodyClient::Curl if !curl::available() => {
+                bail!("curl is not on PATH: install it (apt-get install curl) or pass --body-client builtin")
+            }
+            c => c,
+        };
+        eprintln!(
+            "[proxy] the body is downloaded by {}",
+            body_client.describe()
+        );
         let body_start = cpu::Machine::now()?;
         let rounds = args.body_repeat.max(1);
         let mut speeds: Vec<Vec<(f64, f64)>> = vec![Vec::new(); modes.len()];
@@ -491,6 +583,9 @@ pub fn run(rt: &Runtime, args: &ProxyArgs, common: &CommonArgs) -> Result<ProxyR
         for round in 1..=rounds {
             for ((m, speed), spent) in modes.iter().zip(speeds.iter_mut()).zip(body_cpu.iter_mut())
             {
+                if !args.body_modes.is_empty() && !args.body_modes.iter().any(|b| b == m.name) {
+                    continue;
+                }
                 eprintln!(
                     "[proxy] {}: downloading {} MiB (round {round}/{rounds})",
                     m.name,
@@ -498,7 +593,11 @@ pub fn run(rt: &Runtime, args: &ProxyArgs, common: &CommonArgs) -> Result<ProxyR
                 );
                 let before = cpu_now(middle_pid(m))?;
                 let machine_before = cpu::Machine::now()?;
-                let d = match rt.block_on(load::download(&m.big, m.name, body_bytes)) {
+                let d = match body_client {
+                    BodyClient::Curl => m.curl.download(body_bytes),
+                    BodyClient::Builtin => rt.block_on(load::download(&m.big, m.name, body_bytes)),
+                };
+                let d = match d {
                     Ok(d) => d,
                     Err(e) => {
                         if m.ours {
@@ -522,8 +621,8 @@ pub fn run(rt: &Runtime, args: &ProxyArgs, common: &CommonArgs) -> Result<ProxyR
             }
         }
         let gib = (body_bytes as f64 / f64::from(1u32 << 30)) * rounds as f64;
-        for (row, spent) in rows.iter_mut().zip(&body_cpu) {
-            row.body_cpu_s_per_gib = Some(spent.per(gib));
+        for ((row, spent), speed) in rows.iter_mut().zip(&body_cpu).zip(&speeds) {
+            row.body_cpu_s_per_gib = (!speed.is_empty()).then(|| spent.per(gib));
         }
         for (row, speed) in rows.iter_mut().zip(speeds) {
             let mb: Vec<f64> = speed.iter().map(|s| s.0).collect();
@@ -594,7 +693,7 @@ pub fn run(rt: &Runtime, args: &ProxyArgs, common: &CommonArgs) -> Result<ProxyR
         anchor_workers: args.anchor_workers,
         congestion: Congestion {
             host: host_congestion_control(),
-            ours: args.loopback_congestion.clone(),
+            senders: args.loopback_congestion.clone(),
         },
         modes: rows,
         rss,

@@ -1,0 +1,120 @@
+//! The `proxy` scenario end to end, small: real nginx (given its listening
+//! sockets by the bench), the `connectors` binary of this build, curl for
+//! the body. The figures of a debug build mean nothing; what is checked is
+//! that every mode answers and is measured, and what the report says about
+//! the run.
+
+use std::path::PathBuf;
+use std::process::Command;
+
+/// The `connectors` binary next to this build's bench, built if missing.
+fn connectors_bin() -> PathBuf {
+    let bench = PathBuf::from(env!("CARGO_BIN_EXE_connectors-bench"));
+    let bin = bench.with_file_name("connectors");
+    if !bin.is_file() {
+        let status = Command::new(env!("CARGO"))
+            .args(["build", "-p", "connectors", "--bin", "connectors"])
+            .status()
+            .expect("running cargo build");
+        assert!(status.success(), "cargo build -p connectors failed");
+    }
+    bin
+}
+
+#[test]
+fn every_mode_is_measured_and_the_senders_share_one_congestion_control() {
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("proxy.json");
+    let out = Command::new(env!("CARGO_BIN_EXE_connectors-bench"))
+        .arg("--connectors-bin")
+        .arg(connectors_bin())
+        .arg("--json")
+        .arg(&json)
+        .args([
+            "proxy",
+            "--duration",
+            "1s",
+            "--warmup",
+            "0s",
+            "--rounds",
+            "1",
+            "--connections",
+            "4",
+            "--no-wrk",
+            "--no-haproxy",
+            "--body-mib",
+            "32",
+            "--body-repeat",
+            "1",
+        ])
+        .output()
+        .expect("running connectors-bench");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    assert!(
+        stderr.contains("the body is downloaded by curl"),
+        "{stderr}"
+    );
+    assert!(
+        stdout.contains("connectors, nginx and haproxy on their loopback connections: reno"),
+        "{stdout}"
+    );
+
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    assert_eq!(report["congestion"]["senders"], "reno");
+    let modes = report["modes"].as_array().unwrap();
+    let names: Vec<&str> = modes.iter().map(|m| m["mode"].as_str().unwrap()).collect();
+    for want in [
+        "direct",
+        "direct-tls",
+        "ours-reverse",
+        "nginx-anchor",
+        "nginx-anchor-tls",
+        "ours-forward",
+    ] {
+        assert!(names.contains(&want), "{names:?}");
+    }
+    let mut client_cpu = 0.0;
+    for m in modes {
+        let name = &m["mode"];
+        assert_eq!(m["errors"], 0, "{name}");
+        assert!(m["small"]["rps"].as_f64().unwrap() > 0.0, "{name}");
+        assert!(m["body_mb_s"].as_f64().unwrap() > 0.0, "{name}");
+        client_cpu += m["body_cpu_s_per_gib"]["client"].as_f64().unwrap();
+    }
+    // curl's CPU time (a child's, once it has ended) is the client's.
+    assert!(client_cpu > 0.0, "{report}");
+}
+
+#[test]
+fn an_unknown_body_mode_is_refused_by_name() {
+    let out = Command::new(env!("CARGO_BIN_EXE_connectors-bench"))
+        .args([
+            "proxy",
+            "--duration",
+            "1s",
+            "--warmup",
+            "0s",
+            "--rounds",
+            "1",
+            "--connections",
+            "2",
+            "--no-wrk",
+            "--no-haproxy",
+            "--body-mib",
+            "1",
+            "--body-modes",
+            "direct,no-such-mode",
+        ])
+        .output()
+        .expect("running connectors-bench");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        stderr.contains("--body-modes: no mode is called \"no-such-mode\""),
+        "{stderr}"
+    );
+    assert!(stderr.contains("ours-reverse"), "{stderr}");
+}
