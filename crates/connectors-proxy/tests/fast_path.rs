@@ -483,6 +483,72 @@ async fn truncated_response_body_cuts_the_client_connection() {
     assert_eq!(c.until_close().await, b"short");
 }
 
+/// A tool answer that breaks off after its head is cut on the client's
+/// connection too, on either path, and its audit record says so: outcome
+/// `body_error`, the tool's status, and only the bytes that did reach the
+/// client.
+#[tokio::test]
+async fn a_broken_answer_is_audited_as_a_body_error_on_either_path() {
+    // (name, answer, most body bytes that can reach the client)
+    let answers: [(&str, &[u8], u64); 2] = [
+        (
+            "length",
+            b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nshort",
+            5,
+        ),
+        (
+            "chunked",
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n9\r\nbro",
+            3,
+        ),
+    ];
+    for fast in [true, false] {
+        for (name, answer, most) in answers {
+            let dir = tempfile::tempdir().unwrap();
+            let audit = dir.path().join("audit.jsonl");
+            let config = ProxyConfig {
+                http1_fast_path: fast,
+                audit_file: Some(audit.clone()),
+                ..test_config()
+            };
+            let env =
+                Env::with_config(config, move |_, _| Reply::raw(&[answer]).then_close()).await;
+            let case = format!("{name}, fast path {fast}");
+            let mut c = env.client().await;
+            c.send(&get(&format!("/cut-{name}"))).await;
+            assert_eq!(c.next_head().await.status(), 200, "{case}");
+            let got = c.until_close().await;
+            let mut record = None;
+            for _ in 0..200 {
+                let text = std::fs::read_to_string(&audit).unwrap_or_default();
+                record = text
+                    .lines()
+                    .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+                    .find(|r| {
+                        r["path"]
+                            .as_str()
+                            .is_some_and(|p| p.ends_with(&format!("/cut-{name}")))
+                    });
+                if record.is_some() {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(25)).await;
+            }
+            let record = record.unwrap_or_else(|| panic!("{case}: no audit record"));
+            assert_eq!(record["outcome"], "body_error", "{case}: {record}");
+            assert_eq!(record["status"], 200, "{case}: {record}");
+            let bytes_out = record["bytes_out"].as_u64().unwrap();
+            assert!(bytes_out <= most, "{case}: {record}");
+            if name == "length" {
+                // The fast path and the general server both pass the
+                // bytes that came, then cut.
+                assert_eq!(got, b"short", "{case}");
+                assert_eq!(bytes_out, 5, "{case}: {record}");
+            }
+        }
+    }
+}
+
 #[tokio::test]
 async fn http10_request_is_handed_off() {
     let env = Env::start(echo).await;
