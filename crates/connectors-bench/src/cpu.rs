@@ -108,24 +108,26 @@ fn parse_machine(stat: &str) -> Option<Machine> {
     })
 }
 
-/// utime + stime (fields 14 and 15) of a `/proc/PID/stat` line; the
-/// command name in parentheses may contain spaces.
-fn parse_stat_ticks(stat: &str) -> Option<u64> {
+/// The sum of fields `first` and `first + 1` (numbered as in proc(5)) of
+/// a `/proc/PID/stat` line; the command name in parentheses may contain
+/// spaces.
+fn stat_pair(stat: &str, first: usize) -> Option<u64> {
     let rest = &stat[stat.rfind(')')? + 1..];
     let fields: Vec<&str> = rest.split_whitespace().collect();
-    // rest starts at field 3 (state): utime is field 14, stime field 15.
-    let utime: u64 = fields.get(11)?.parse().ok()?;
-    let stime: u64 = fields.get(12)?.parse().ok()?;
-    Some(utime + stime)
+    // rest starts at field 3 (state).
+    let a: u64 = fields.get(first.checked_sub(3)?)?.parse().ok()?;
+    let b: u64 = fields.get(first - 2)?.parse().ok()?;
+    Some(a + b)
+}
+
+/// utime + stime (fields 14 and 15) of a `/proc/PID/stat` line.
+fn parse_stat_ticks(stat: &str) -> Option<u64> {
+    stat_pair(stat, 14)
 }
 
 /// cutime + cstime (fields 16 and 17) of a `/proc/PID/stat` line.
 fn parse_stat_children_ticks(stat: &str) -> Option<u64> {
-    let rest = &stat[stat.rfind(')')? + 1..];
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    let cutime: u64 = fields.get(13)?.parse().ok()?;
-    let cstime: u64 = fields.get(14)?.parse().ok()?;
-    Some(cutime + cstime)
+    stat_pair(stat, 16)
 }
 
 #[cfg(test)]

@@ -21,15 +21,11 @@ fn connectors_bin() -> PathBuf {
     bin
 }
 
-#[test]
-fn every_mode_is_measured_and_the_senders_share_one_congestion_control() {
-    let dir = tempfile::tempdir().unwrap();
-    let json = dir.path().join("proxy.json");
-    let out = Command::new(env!("CARGO_BIN_EXE_connectors-bench"))
-        .arg("--connectors-bin")
-        .arg(connectors_bin())
-        .arg("--json")
-        .arg(&json)
+/// `connectors-bench [global] proxy` with one short round of everything,
+/// then `extra`.
+fn short_proxy_run(global: &[&std::ffi::OsStr], extra: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_connectors-bench"))
+        .args(global)
         .args([
             "proxy",
             "--duration",
@@ -42,13 +38,26 @@ fn every_mode_is_measured_and_the_senders_share_one_congestion_control() {
             "4",
             "--no-wrk",
             "--no-haproxy",
-            "--body-mib",
-            "32",
-            "--body-repeat",
-            "1",
         ])
+        .args(extra)
         .output()
-        .expect("running connectors-bench");
+        .expect("running connectors-bench")
+}
+
+#[test]
+fn every_mode_is_measured_and_the_senders_share_one_congestion_control() {
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("proxy.json");
+    let bin = connectors_bin();
+    let out = short_proxy_run(
+        &[
+            "--connectors-bin".as_ref(),
+            bin.as_os_str(),
+            "--json".as_ref(),
+            json.as_os_str(),
+        ],
+        &["--body-mib", "32", "--body-repeat", "1"],
+    );
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stdout}\n{stderr}");
@@ -90,26 +99,7 @@ fn every_mode_is_measured_and_the_senders_share_one_congestion_control() {
 
 #[test]
 fn an_unknown_body_mode_is_refused_by_name() {
-    let out = Command::new(env!("CARGO_BIN_EXE_connectors-bench"))
-        .args([
-            "proxy",
-            "--duration",
-            "1s",
-            "--warmup",
-            "0s",
-            "--rounds",
-            "1",
-            "--connections",
-            "2",
-            "--no-wrk",
-            "--no-haproxy",
-            "--body-mib",
-            "1",
-            "--body-modes",
-            "direct,no-such-mode",
-        ])
-        .output()
-        .expect("running connectors-bench");
+    let out = short_proxy_run(&[], &["--body-modes", "direct,no-such-mode"]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success());
     assert!(
