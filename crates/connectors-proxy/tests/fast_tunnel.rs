@@ -10,11 +10,10 @@ mod support;
 use connectors_proxy::ProxyConfig;
 use connectors_types::secret::BEARER_TOKEN;
 use std::collections::BTreeSet;
-use std::fmt::Write as _;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use support::raw_tool::intercepted_tunnel;
+use support::raw_tool::{intercepted_tunnel, request_to};
 use support::wire::{find, via, Message, Via, Wire, PROBE};
 use support::{
     basic, builtin_class, ca_secret, connector, pki, proxy_auth, secret, start_proxy, test_config,
@@ -248,26 +247,9 @@ impl Env {
     }
 }
 
-/// A request: the request line, `Host`, then `fields` as given, then
-/// `body` as is.
-fn request(
-    method: &str,
-    target: &str,
-    host: &str,
-    fields: &[(&str, &str)],
-    body: &[u8],
-) -> Vec<u8> {
-    let mut head = format!("{method} {target} HTTP/1.1\r\nHost: {host}\r\n");
-    for (n, v) in fields {
-        let _ = write!(head, "{n}: {v}\r\n");
-    }
-    head.push_str("\r\n");
-    [head.as_bytes(), body].concat()
-}
-
 /// A `GET` of `target` for `host` with the probe.
 fn get(target: &str, host: &str) -> Vec<u8> {
-    request("GET", target, host, &[PROBE], b"")
+    request_to(host, "GET", target, &[PROBE], b"")
 }
 
 /// The forms of the workload token the tests send: bare, as a Git-style
@@ -290,10 +272,10 @@ fn get_with_credentials(
     private_token: &str,
 ) -> Vec<u8> {
     let [bare, git, pa] = token_forms();
-    request(
+    request_to(
+        authority,
         "GET",
         target,
-        authority,
         &[
             ("Authorization", authorization),
             ("Private-Token", private_token),
@@ -327,13 +309,13 @@ fn uncovered_get(authority: &str) -> Vec<u8> {
 
 /// A covered `HEAD` (the tool announces a body it does not send).
 fn head_request(authority: &str) -> Vec<u8> {
-    request("HEAD", "/api/h", authority, &[PROBE], b"")
+    request_to(authority, "HEAD", "/api/h", &[PROBE], b"")
 }
 
 /// A covered conditional `GET` (the tool answers `304`).
 fn conditional_get(authority: &str) -> Vec<u8> {
     let fields = [("If-None-Match", "\"v1\""), PROBE];
-    request("GET", "/api/cached", authority, &fields, b"")
+    request_to(authority, "GET", "/api/cached", &fields, b"")
 }
 
 /// A covered `POST` with a body and hop-by-hop fields.
@@ -346,7 +328,7 @@ fn post_with_hop_fields(authority: &str) -> Vec<u8> {
         ("TE", "trailers"),
         PROBE,
     ];
-    request("POST", "/api/p", authority, &fields, b"abc")
+    request_to(authority, "POST", "/api/p", &fields, b"abc")
 }
 
 /// No form of the workload token and no `Proxy-*` field reached the tool.
@@ -554,10 +536,10 @@ async fn requests_on_one_tunnel_share_one_tool_connection() {
     let mut t = env.open().await;
     let a = &env.authority;
     assert_ok(&t.exchange(&get("/api/one", a)).await, "GET /api/one []");
-    let post = request(
+    let post = request_to(
+        a,
         "POST",
         "/api/two",
-        a,
         &[("Content-Length", "5"), PROBE],
         b"hello",
     );
@@ -591,7 +573,7 @@ async fn request_naming_another_authority_is_misdirected_and_the_tunnel_goes_on(
         ("Host naming another port", get("/api/x", "127.0.0.1:1")),
         (
             "a second Host naming another authority",
-            request("GET", "/api/x", a, &[("Host", "evil.example"), PROBE], b""),
+            request_to(a, "GET", "/api/x", &[("Host", "evil.example"), PROBE], b""),
         ),
         (
             "absolute form naming another authority",
@@ -628,10 +610,10 @@ async fn handed_off_request_keeps_its_bytes_and_the_same_rules() {
         "GET /api/first []",
     );
     let [bare, ..] = token_forms();
-    let chunked = request(
+    let chunked = request_to(
+        a,
         "POST",
         "/api/up",
-        a,
         &[
             ("Authorization", "Bearer fake-token"),
             ("X-Token", &bare),
