@@ -104,9 +104,10 @@ pub enum Scenario {
     /// hypervisor gave to other tenants (steal, from /proc/stat) is shown
     /// for each phase and after each download, with a warning above 2%:
     /// such a run measures the host's load more than the programs.
-    /// The header says which TCP congestion control the host uses (nginx,
-    /// haproxy and this program run with it) and which one the proxy uses
-    /// on its loopback connections (--loopback-congestion).
+    /// The header says which TCP congestion control the host uses and which
+    /// one every sender of the run uses on its loopback connections: the
+    /// proxy, nginx and haproxy (--loopback-congestion; the load generator
+    /// and curl only send requests).
     /// The proxy gets as many worker threads as the anchor has workers.
     ///
     /// The load generator runs in this process on a multi-threaded runtime;

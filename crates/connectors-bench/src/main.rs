@@ -25,6 +25,12 @@ use std::path::Path;
 
 fn main() {
     let cli = Cli::parse();
+    // Ctrl-C or a kill stops nginx, haproxy and the proxy and removes the
+    // working directories, which a plain exit would leave behind.
+    if let Err(e) = connectors_testkit::interrupt::install("connectors-bench") {
+        eprintln!("connectors-bench: {e:#}");
+        std::process::exit(1);
+    }
     if let Err(e) = run(&cli) {
         eprintln!("connectors-bench: {e:#}");
         std::process::exit(1);

@@ -35,9 +35,7 @@ pub fn run(args: &GitArgs, common: &CommonArgs) -> Result<GitReport> {
         args.nginx_workers
     );
 
-    let tmp = tempfile::Builder::new()
-        .prefix("connectors-bench-git-")
-        .tempdir()?;
+    let tmp = connectors_testkit::interrupt::scratch_dir("connectors-bench-git-")?;
     let git = GitEnv::new()?;
     let t0 = Instant::now();
     let (commit, pack_bytes) = create_repo(

@@ -77,9 +77,7 @@ pub fn run(rt: &Runtime, args: &ProxyArgs, common: &CommonArgs) -> Result<ProxyR
     }
     let bin = proxy_process::find_binary(common.connectors_bin.as_deref())?;
     let body_bytes = args.body_mib << 20;
-    let tmp = tempfile::Builder::new()
-        .prefix("connectors-bench-proxy-")
-        .tempdir()?;
+    let tmp = connectors_testkit::interrupt::scratch_dir("connectors-bench-proxy-")?;
     let dir = tmp.path();
     eprintln!("[proxy] working in {}", dir.display());
 

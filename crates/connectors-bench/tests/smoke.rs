@@ -108,3 +108,99 @@ fn an_unknown_body_mode_is_refused_by_name() {
     );
     assert!(stderr.contains("ours-reverse"), "{stderr}");
 }
+
+/// The bench's direct children, from /proc.
+fn children(pid: u32) -> Vec<u32> {
+    let mut out = Vec::new();
+    for task in std::fs::read_dir(format!("/proc/{pid}/task")).unwrap() {
+        let path = task.unwrap().path().join("children");
+        let text = std::fs::read_to_string(path).unwrap_or_default();
+        out.extend(
+            text.split_whitespace()
+                .filter_map(|p| p.parse::<u32>().ok()),
+        );
+    }
+    out
+}
+
+#[test]
+fn an_interrupted_run_stops_its_peers_and_removes_its_files() {
+    use std::io::{BufRead, BufReader};
+    use std::process::Stdio;
+    use std::time::{Duration, Instant};
+
+    let bin = connectors_bin();
+    let mut bench = Command::new(env!("CARGO_BIN_EXE_connectors-bench"))
+        .arg("--connectors-bin")
+        .arg(&bin)
+        .args([
+            "proxy",
+            "--duration",
+            "60s",
+            "--warmup",
+            "0s",
+            "--rounds",
+            "1",
+        ])
+        .args(["--connections", "2", "--no-wrk", "--no-haproxy"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = bench.id();
+    let (tx, rx) = std::sync::mpsc::channel::<String>();
+    let stderr = bench.stderr.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+
+    // Every peer is up once the first timed round has begun.
+    let mut seen = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while !seen
+        .iter()
+        .any(|l: &String| l.contains("round 1/1 direct: 2 connections"))
+    {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match rx.recv_timeout(left) {
+            Ok(line) => seen.push(line),
+            Err(_) => panic!("the first round did not begin: {seen:#?}"),
+        }
+    }
+    let dir = seen
+        .iter()
+        .find_map(|l| l.strip_prefix("[proxy] working in "))
+        .map(std::path::PathBuf::from)
+        .expect("the working directory is named");
+    assert!(dir.is_dir());
+    let peers = children(pid);
+    assert!(peers.len() >= 3, "nginx twice and the proxy: {peers:?}");
+
+    // SAFETY: kill(2) on the bench's pid, a child of this test not yet
+    // reaped.
+    unsafe { libc::kill(pid as libc::pid_t, libc::SIGTERM) };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        if let Some(status) = bench.try_wait().unwrap() {
+            break status;
+        }
+        assert!(Instant::now() < deadline, "the bench did not end");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    reader.join().unwrap();
+    let said: Vec<String> = rx.try_iter().collect();
+    assert_eq!(status.code(), Some(128 + libc::SIGTERM), "{said:#?}");
+    assert!(
+        said.iter().any(|l| l.contains("interrupted by SIGTERM")),
+        "{said:#?}"
+    );
+    for p in &peers {
+        assert!(
+            !connectors_testkit::process::process_alive(*p),
+            "child {p} still runs"
+        );
+    }
+    assert!(!dir.exists(), "{} was left behind", dir.display());
+}

@@ -1,13 +1,13 @@
 //! Running `git` in an isolated environment: its own empty home, no system
 //! configuration, no credential helper, no prompts.
 
+use crate::interrupt::ScratchDir;
 use crate::process::output_with_timeout;
 use anyhow::{bail, Result};
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus};
 use std::time::Duration;
-use tempfile::TempDir;
 
 /// How long one git command may run before it is killed.
 pub const GIT_TIMEOUT: Duration = Duration::from_secs(300);
@@ -52,7 +52,7 @@ impl GitOutput {
 #[derive(Debug)]
 pub struct GitEnv {
     /// The home directory git sees.
-    pub home: TempDir,
+    pub home: ScratchDir,
     global_config: PathBuf,
     extra_env: Vec<(String, String)>,
 }
@@ -61,7 +61,7 @@ impl GitEnv {
     /// An environment whose global configuration is `/dev/null`.
     pub fn new() -> Result<GitEnv> {
         Ok(GitEnv {
-            home: tempfile::Builder::new().prefix("git-home-").tempdir()?,
+            home: crate::interrupt::scratch_dir("git-home-")?,
             global_config: PathBuf::from("/dev/null"),
             extra_env: Vec::new(),
         })

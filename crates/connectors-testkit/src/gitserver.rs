@@ -8,6 +8,7 @@
 
 use crate::git::GitEnv;
 use crate::http;
+use crate::interrupt::ScratchDir;
 use crate::ports::free_port;
 use crate::process::{find_program, nginx_command, output_with_timeout, ProcessGuard};
 use anyhow::{anyhow, bail, Context, Result};
@@ -17,7 +18,6 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
-use tempfile::TempDir;
 
 /// How long start-up and configuration reloads may take.
 const START_TIMEOUT: Duration = Duration::from_secs(30);
@@ -48,7 +48,7 @@ impl Default for GitServerOptions {
 
 /// A running Git server; stopped on drop.
 pub struct GitServer {
-    dir: TempDir,
+    dir: ScratchDir,
     port: u16,
     nginx: Option<ProcessGuard>,
     fcgiwrap: Option<ProcessGuard>,
@@ -75,7 +75,7 @@ impl GitServer {
             check_token_chars(t)?;
         }
 
-        let dir = tempfile::Builder::new().prefix("gitserver-").tempdir()?;
+        let dir = crate::interrupt::scratch_dir("gitserver-")?;
         for sub in ["logs", "tmp", "repos", "home", "work"] {
             std::fs::create_dir_all(dir.path().join(sub))?;
         }

@@ -5,6 +5,8 @@
 //! - [`git::GitEnv`]: runs `git` with an isolated home and configuration.
 //! - [`standalone::Standalone`]: the real `connectors standalone` process.
 //! - [`process::ProcessGuard`]: kills a child and its process group on drop.
+//! - [`interrupt`]: the same, and scratch directories removed, when a
+//!   program using the kit is interrupted by a signal.
 //! - [`http`]: a tiny blocking HTTP/1.1 client and [`http::wait_for_http`].
 //! - [`ports::free_port`], [`rss`] (memory of a process).
 //! - [`tls::TestCa`] (a certificate authority made for one test) and
@@ -26,6 +28,7 @@
 pub mod git;
 pub mod gitserver;
 pub mod http;
+pub mod interrupt;
 pub mod kube;
 pub mod npm;
 pub mod ports;

@@ -7,6 +7,7 @@
 //! (`CONNECTORS_TEST_VERDACCIO`, its `node_modules/.bin/verdaccio`).
 
 use crate::http::{self, basic_auth};
+use crate::interrupt::ScratchDir;
 use crate::ports::free_port;
 use crate::process::{find_program, output_with_timeout, ProcessGuard};
 use crate::tls::{htpasswd, peer_from_env, read_lossy};
@@ -14,7 +15,6 @@ use anyhow::{anyhow, bail, Result};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
-use tempfile::TempDir;
 
 /// Environment variable naming verdaccio's bin script.
 pub const VERDACCIO_ENV: &str = "CONNECTORS_TEST_VERDACCIO";
@@ -32,7 +32,7 @@ pub fn verdaccio_bin() -> Result<PathBuf> {
 
 /// A running verdaccio; stopped on drop.
 pub struct Verdaccio {
-    dir: TempDir,
+    dir: ScratchDir,
     port: u16,
     process: Option<ProcessGuard>,
 }
@@ -42,7 +42,7 @@ impl Verdaccio {
     pub fn start(user: &str, password: &str) -> Result<Verdaccio> {
         let bin = verdaccio_bin()?;
         let node = find_program("node")?;
-        let dir = tempfile::Builder::new().prefix("verdaccio-").tempdir()?;
+        let dir = crate::interrupt::scratch_dir("verdaccio-")?;
         std::fs::create_dir_all(dir.path().join("storage"))?;
         let passwd = dir.path().join("htpasswd");
         htpasswd(&find_program("htpasswd")?, &passwd, user, password, "-B")?;
@@ -108,7 +108,7 @@ impl Verdaccio {
         version: &str,
         value: &str,
     ) -> Result<()> {
-        let work = tempfile::Builder::new().prefix("npm-publish-").tempdir()?;
+        let work = crate::interrupt::scratch_dir("npm-publish-")?;
         let pkg = work.path().join("pkg");
         write_package(&pkg, name, version, value)?;
         let auth = basic_auth(user, password);

@@ -28,6 +28,7 @@ impl ProcessGuard {
         let child = cmd
             .spawn()
             .with_context(|| format!("starting {name} ({:?})", cmd.get_program()))?;
+        crate::interrupt::track_group(child.id());
         Ok(ProcessGuard {
             name,
             child: Some(child),
@@ -99,10 +100,16 @@ impl ProcessGuard {
     /// period) and returns the exit status of the leader.
     pub fn stop(&mut self) -> Option<ExitStatus> {
         let mut child = self.child.take()?;
-        if let Ok(Some(status)) = child.try_wait() {
-            // The leader is gone; stragglers of its group get SIGKILL.
-            kill_group(child.id(), libc::SIGKILL);
-            return Some(status);
+        crate::interrupt::untrack_group(child.id());
+        match child.try_wait() {
+            Ok(Some(status)) => {
+                // The leader is gone; stragglers of its group get SIGKILL.
+                kill_group(child.id(), libc::SIGKILL);
+                return Some(status);
+            }
+            // Reaped elsewhere (an interrupt's clean-up): nothing to wait for.
+            Err(_) => return None,
+            Ok(None) => {}
         }
         kill_group(child.id(), libc::SIGTERM);
         let deadline = Instant::now() + self.grace;
@@ -132,7 +139,7 @@ impl std::fmt::Debug for ProcessGuard {
     }
 }
 
-fn kill_group(pgid: u32, signal: i32) {
+pub(crate) fn kill_group(pgid: u32, signal: i32) {
     let Ok(pgid) = libc::pid_t::try_from(pgid) else {
         return;
     };

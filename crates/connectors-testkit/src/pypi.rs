@@ -8,6 +8,7 @@
 //! `python` next to it also serves as the pip client).
 
 use crate::http;
+use crate::interrupt::ScratchDir;
 use crate::ports::free_port;
 use crate::process::{find_program, output_with_timeout, ProcessGuard};
 use crate::tls::{htpasswd, peer_from_env, read_lossy};
@@ -15,7 +16,6 @@ use anyhow::{anyhow, bail, Result};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
-use tempfile::TempDir;
 
 /// Environment variable naming the `pypi-server` script.
 pub const PYPISERVER_ENV: &str = "CONNECTORS_TEST_PYPISERVER";
@@ -45,7 +45,7 @@ pub fn venv_python() -> Result<PathBuf> {
 
 /// A running pypiserver; stopped on drop.
 pub struct PypiServer {
-    dir: TempDir,
+    dir: ScratchDir,
     port: u16,
     process: Option<ProcessGuard>,
 }
@@ -56,7 +56,7 @@ impl PypiServer {
     /// it answers HTTP.
     pub fn start(user: &str, password: &str) -> Result<PypiServer> {
         let bin = pypiserver_bin()?;
-        let dir = tempfile::Builder::new().prefix("pypiserver-").tempdir()?;
+        let dir = crate::interrupt::scratch_dir("pypiserver-")?;
         std::fs::create_dir_all(dir.path().join("packages"))?;
         let passwd = dir.path().join("htpasswd");
         htpasswd(&find_program("htpasswd")?, &passwd, user, password, "-B")?;

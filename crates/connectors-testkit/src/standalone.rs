@@ -2,6 +2,7 @@
 //! caller names (e.g. `env!("CARGO_BIN_EXE_connectors")`).
 
 use crate::http::{self, HttpResponse};
+use crate::interrupt::ScratchDir;
 use crate::ports::free_port;
 use crate::process::{output_with_timeout, ProcessGuard};
 use anyhow::{anyhow, bail, Context, Result};
@@ -9,7 +10,6 @@ use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
-use tempfile::TempDir;
 
 /// How long the process may take to answer `/healthz`.
 const START_TIMEOUT: Duration = Duration::from_secs(60);
@@ -44,7 +44,7 @@ impl Default for StandaloneOptions {
 /// A running `connectors standalone`; stopped (SIGTERM, then SIGKILL) on drop.
 pub struct Standalone {
     bin: PathBuf,
-    work: TempDir,
+    work: ScratchDir,
     data: PathBuf,
     proxy_port: u16,
     api_port: u16,
@@ -74,7 +74,7 @@ impl Standalone {
                 bin.display()
             );
         }
-        let work = tempfile::Builder::new().prefix("standalone-").tempdir()?;
+        let work = crate::interrupt::scratch_dir("standalone-")?;
         let data = opts
             .data_dir
             .clone()

@@ -11,6 +11,7 @@
 //! 40123 "GET /api/x HTTP/1.1" 200 auth="Basic YWxpY2U6…" proxy_auth="-" user="alice"
 //! ```
 
+use crate::interrupt::ScratchDir;
 use crate::ports::free_port;
 use crate::process::{find_program, nginx_command, output_with_timeout, ProcessGuard};
 use anyhow::{anyhow, bail, Context, Result};
@@ -22,7 +23,6 @@ use std::net::{IpAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
-use tempfile::TempDir;
 
 /// How long nginx may take to listen.
 const START_TIMEOUT: Duration = Duration::from_secs(30);
@@ -140,7 +140,7 @@ impl Site {
 
 /// A running nginx with one listener per [`Site`]; stopped on drop.
 pub struct NginxTls {
-    dir: TempDir,
+    dir: ScratchDir,
     ports: Vec<u16>,
     tls: Vec<bool>,
     nginx: Option<ProcessGuard>,
@@ -154,7 +154,7 @@ impl NginxTls {
     pub fn start(ca: &TestCa, sites: &[Site]) -> Result<NginxTls> {
         let nginx_bin = find_program("nginx")?;
         let htpasswd_bin = find_program("htpasswd")?;
-        let dir = tempfile::Builder::new().prefix("nginx-tls-").tempdir()?;
+        let dir = crate::interrupt::scratch_dir("nginx-tls-")?;
         for sub in ["logs", "tmp"] {
             std::fs::create_dir_all(dir.path().join(sub))?;
         }
