@@ -42,12 +42,11 @@ pub(crate) enum ChunkError {
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum State {
-    /// Reading the size digits (`digits` so far) or, after them, the rest
-    /// of the line.
+    /// Reading a size line: `digits` hex digits so far, then `after` them.
     Size {
         digits: u8,
         value: u64,
-        ext: bool,
+        after: AfterSize,
     },
     SizeLf {
         value: u64,
@@ -65,6 +64,19 @@ enum State {
     Done,
 }
 
+/// Where a size line is, once it has digits.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum AfterSize {
+    /// Still in the digits.
+    Digits,
+    /// In whitespace after them: only more whitespace, `;` or the line's
+    /// end may follow (`5 6` would be 5 to us and 0x56 to a receiver that
+    /// drops the space).
+    Space,
+    /// In the extensions, after a `;`.
+    Ext,
+}
+
 /// Incremental chunked-body checker.
 #[derive(Clone, Debug)]
 pub(crate) struct ChunkedDecoder {
@@ -79,7 +91,7 @@ impl Default for ChunkedDecoder {
             state: State::Size {
                 digits: 0,
                 value: 0,
-                ext: false,
+                after: AfterSize::Digits,
             },
             count: 0,
         }
@@ -123,26 +135,30 @@ impl ChunkedDecoder {
     fn framing(&mut self, input: &[u8]) -> Result<Piece, ChunkError> {
         for (i, &b) in input.iter().enumerate() {
             match self.state {
-                State::Size { digits, value, ext } => {
+                State::Size {
+                    digits,
+                    value,
+                    after,
+                } => {
                     self.count += 1;
                     if self.count > MAX_SIZE_LINE {
                         return Err(ChunkError::TooLong);
                     }
-                    match b {
-                        b'\r' if digits > 0 => self.state = State::SizeLf { value },
-                        _ if ext => {
+                    let after = match (after, b) {
+                        (_, b'\r') if digits > 0 => {
+                            self.state = State::SizeLf { value };
+                            continue;
+                        }
+                        (AfterSize::Ext, _) => {
                             if b != b'\t' && !(0x20..0x7f).contains(&b) && b < 0x80 {
                                 return Err(ChunkError::Malformed);
                             }
+                            AfterSize::Ext
                         }
-                        b';' | b' ' | b'\t' if digits > 0 => {
-                            self.state = State::Size {
-                                digits,
-                                value,
-                                ext: true,
-                            }
-                        }
-                        _ => {
+                        (_, b';') if digits > 0 => AfterSize::Ext,
+                        (_, b' ' | b'\t') if digits > 0 => AfterSize::Space,
+                        (AfterSize::Space, _) => return Err(ChunkError::Malformed),
+                        (AfterSize::Digits, _) => {
                             let d = (b as char).to_digit(16).ok_or(ChunkError::Malformed)?;
                             if digits >= 15 {
                                 return Err(ChunkError::TooLarge);
@@ -150,10 +166,16 @@ impl ChunkedDecoder {
                             self.state = State::Size {
                                 digits: digits + 1,
                                 value: value * 16 + u64::from(d),
-                                ext: false,
+                                after: AfterSize::Digits,
                             };
+                            continue;
                         }
-                    }
+                    };
+                    self.state = State::Size {
+                        digits,
+                        value,
+                        after,
+                    };
                 }
                 State::SizeLf { value } => {
                     if b != b'\n' {
@@ -180,7 +202,7 @@ impl ChunkedDecoder {
                     self.state = State::Size {
                         digits: 0,
                         value: 0,
-                        ext: false,
+                        after: AfterSize::Digits,
                     };
                 }
                 _ => return Ok(Piece::Pass(i)),
@@ -284,10 +306,75 @@ mod tests {
             b"5;a\x00b\r\nhello\r\n0\r\n\r\n",
             b"0\r\nX: a\nY: b\r\n\r\n",
             b"fffffffffffffffff\r\n",
+            // Digits after whitespace: 5 here, 0x56 to a receiver that
+            // drops the space.
+            b"5 6\r\nhello\r\n0\r\n\r\n",
+            b"5\t6\r\nhello\r\n0\r\n\r\n",
+            b" 5\r\nhello\r\n0\r\n\r\n",
         ] {
             assert!(run(bad, 1).is_err(), "{:?}", String::from_utf8_lossy(bad));
         }
+        // Whitespace before an extension or the line's end is unambiguous.
+        for good in [
+            &b"5 ;a=b\r\nhello\r\n0\r\n\r\n"[..],
+            b"5\t ;a\r\nhello\r\n0\r\n\r\n",
+            b"5 \r\nhello\r\n0\r\n\r\n",
+            b"5;a 6\r\nhello\r\n0\r\n\r\n",
+        ] {
+            let (out, used) = run(good, 1).unwrap();
+            assert_eq!(used, good.len(), "{:?}", String::from_utf8_lossy(good));
+            assert_eq!(out, good[..good.len() - 2].to_vec());
+        }
         let long = format!("1;{}\r\n", "a".repeat(MAX_SIZE_LINE));
         assert_eq!(run(long.as_bytes(), 64), Err(ChunkError::TooLong));
+    }
+
+    /// Mutated bodies (bytes changed, dropped or repeated) never make the
+    /// decoder panic or pass on more than it was given, and whether a body
+    /// is accepted, and how it reads, does not depend on how it is split.
+    #[test]
+    fn mutated_bodies_are_refused_or_read_the_same_in_any_split() {
+        let valid = b"5;ext=1\r\nhello\r\n1A\r\nabcdefghijklmnopqrstuvwxyz\r\n3 ;x\r\nabc\r\n0\r\nX-A: b\r\n\r\n";
+        let mut seed = 0x2545_f491_4f6c_dd1du64;
+        let mut next = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        let alphabet = b"0123456789aAfFgG;= \t\r\nx\x00\x7f\x80";
+        let mut accepted = 0;
+        for _ in 0..20_000 {
+            let mut body = valid.to_vec();
+            for _ in 0..1 + next() % 3 {
+                let at = (next() % body.len() as u64) as usize;
+                match next() % 3 {
+                    0 => body[at] = alphabet[(next() % alphabet.len() as u64) as usize],
+                    1 => {
+                        body.remove(at);
+                    }
+                    _ => body.insert(at, body[at]),
+                }
+            }
+            let whole = run(&body, body.len());
+            if let Ok((out, used)) = &whole {
+                assert!(out.len() <= *used && *used <= body.len());
+                accepted += 1;
+            }
+            for step in [1, 2, 5] {
+                match (&whole, run(&body, step)) {
+                    (Ok(w), Ok(s)) => assert_eq!(w, &s, "{:?}", String::from_utf8_lossy(&body)),
+                    (Ok(_), Err(e)) => {
+                        panic!("{e:?} at step {step}: {:?}", String::from_utf8_lossy(&body))
+                    }
+                    (Err(e), Ok(_)) => panic!(
+                        "{e:?} whole, accepted at step {step}: {:?}",
+                        String::from_utf8_lossy(&body)
+                    ),
+                    (Err(_), Err(_)) => {}
+                }
+            }
+        }
+        assert!(accepted > 0, "no mutated body was accepted");
     }
 }
