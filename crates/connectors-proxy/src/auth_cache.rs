@@ -413,13 +413,15 @@ mod tests {
     fn the_token_expiry_cuts_the_ttl_short() {
         let c = AuthCache::new(limits(), CacheCounters::default());
         let t = TokenHash::of("short-lived");
-        let id = ident(Some(SystemTime::now() + Duration::from_millis(150)));
+        // Long enough that a test thread held up on a busy machine still
+        // finds the entry before the expiry.
+        let id = ident(Some(SystemTime::now() + Duration::from_millis(1500)));
         c.put_identity(t, id.clone());
         let check = AccessCheck::get("ns", "c1");
         c.put_decision(t, &id, check.clone(), Ok(()));
         assert!(c.identity(&t).is_some());
         assert_eq!(c.decision(&t, CheckRef::of(&check)), Some(Ok(())));
-        std::thread::sleep(Duration::from_millis(250));
+        std::thread::sleep(Duration::from_millis(1600));
         assert!(c.identity(&t).is_none(), "kept past the token's expiry");
         assert_eq!(c.decision(&t, CheckRef::of(&check)), None);
     }
@@ -436,12 +438,12 @@ mod tests {
     #[test]
     fn rejections_are_kept_for_the_short_deny_ttl_only() {
         let mut l = limits();
-        l.deny_ttl = Duration::from_millis(100);
+        l.deny_ttl = Duration::from_millis(1000);
         let c = AuthCache::new(l, CacheCounters::default());
         let bad = TokenHash::of("forged");
         c.put_rejected(bad, "unknown token");
         assert!(c.identity(&bad).is_some_and(|r| r.is_err()));
-        std::thread::sleep(Duration::from_millis(150));
+        std::thread::sleep(Duration::from_millis(1100));
         assert!(c.identity(&bad).is_none());
         l.deny_ttl = Duration::ZERO;
         let c = AuthCache::new(l, CacheCounters::default());

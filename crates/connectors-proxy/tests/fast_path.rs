@@ -625,20 +625,22 @@ async fn the_answer_deadline_counts_from_each_request() {
 #[tokio::test]
 async fn the_idle_deadline_counts_from_the_last_response() {
     let config = ProxyConfig {
-        idle_timeout: Duration::from_millis(600),
+        idle_timeout: Duration::from_millis(1500),
         ..test_config()
     };
     let env = Env::with_config(config, echo).await;
     let mut c = env.client().await;
-    for path in ["/one", "/two", "/three"] {
-        // 1.2 s in all on one connection, never 600 ms idle.
+    for path in ["/one", "/two", "/three", "/four"] {
+        // 2 s in all on one connection, never 1.5 s idle (a second of
+        // slack for a busy machine).
         assert_ok(
             &c.exchange(&get(path)).await,
             &format!("GET /base{path} []"),
         );
-        tokio::time::sleep(Duration::from_millis(400)).await;
+        tokio::time::sleep(Duration::from_millis(500)).await;
     }
-    assert_eq!(env.tool.received().len(), 3);
+    assert_eq!(env.tool.received().len(), 4);
     // Then idle for longer: the proxy closes the connection.
+    tokio::time::sleep(Duration::from_millis(1200)).await;
     assert!(c.closes().await, "the idle connection must be closed");
 }
