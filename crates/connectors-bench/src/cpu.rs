@@ -44,16 +44,7 @@ fn tree(pid: u32) -> Vec<u32> {
     let mut out = vec![pid];
     let mut i = 0;
     while i < out.len() {
-        let p = out[i];
-        if let Ok(tasks) = std::fs::read_dir(format!("/proc/{p}/task")) {
-            for t in tasks.flatten() {
-                let text = std::fs::read_to_string(t.path().join("children")).unwrap_or_default();
-                out.extend(
-                    text.split_whitespace()
-                        .filter_map(|c| c.parse::<u32>().ok()),
-                );
-            }
-        }
+        out.extend(connectors_testkit::process::children(out[i]));
         i += 1;
     }
     out

@@ -109,20 +109,6 @@ fn an_unknown_body_mode_is_refused_by_name() {
     assert!(stderr.contains("ours-reverse"), "{stderr}");
 }
 
-/// The bench's direct children, from /proc.
-fn children(pid: u32) -> Vec<u32> {
-    let mut out = Vec::new();
-    for task in std::fs::read_dir(format!("/proc/{pid}/task")).unwrap() {
-        let path = task.unwrap().path().join("children");
-        let text = std::fs::read_to_string(path).unwrap_or_default();
-        out.extend(
-            text.split_whitespace()
-                .filter_map(|p| p.parse::<u32>().ok()),
-        );
-    }
-    out
-}
-
 #[test]
 fn an_interrupted_run_stops_its_peers_and_removes_its_files() {
     use std::io::{BufRead, BufReader};
@@ -175,7 +161,7 @@ fn an_interrupted_run_stops_its_peers_and_removes_its_files() {
         .map(std::path::PathBuf::from)
         .expect("the working directory is named");
     assert!(dir.is_dir());
-    let peers = children(pid);
+    let peers = connectors_testkit::process::children(pid);
     assert!(peers.len() >= 3, "nginx twice and the proxy: {peers:?}");
 
     // SAFETY: kill(2) on the bench's pid, a child of this test not yet

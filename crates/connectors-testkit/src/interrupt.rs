@@ -23,7 +23,6 @@ use tempfile::TempDir;
 const GRACE: Duration = Duration::from_secs(3);
 
 /// Process groups and directories alive right now.
-#[derive(Default)]
 struct Live {
     groups: Vec<u32>,
     dirs: Vec<PathBuf>,
@@ -152,7 +151,7 @@ fn clean_up(live: &mut Live, grace: Duration) -> Vec<u32> {
     let deadline = Instant::now() + grace;
     let mut left = std::mem::take(&mut live.groups);
     loop {
-        left.retain(|g| !reaped(*g));
+        left.retain(|g| !reaped(*g, libc::WNOHANG));
         if left.is_empty() || Instant::now() >= deadline {
             break;
         }
@@ -160,7 +159,7 @@ fn clean_up(live: &mut Live, grace: Duration) -> Vec<u32> {
     }
     for g in &left {
         crate::process::kill_group(*g, libc::SIGKILL);
-        wait_for(*g);
+        reaped(*g, 0);
     }
     for d in std::mem::take(&mut live.dirs) {
         let _ = std::fs::remove_dir_all(d);
@@ -169,25 +168,16 @@ fn clean_up(live: &mut Live, grace: Duration) -> Vec<u32> {
 }
 
 /// Whether the leader `pid` has exited (and is now reaped), or is not a
-/// child of this process to wait for.
-fn reaped(pid: u32) -> bool {
+/// child of this process to wait for. `options`: `WNOHANG` to only look,
+/// 0 to wait for it.
+fn reaped(pid: u32, options: libc::c_int) -> bool {
     let Ok(pid) = libc::pid_t::try_from(pid) else {
         return true;
     };
     let mut status = 0;
-    // SAFETY: waitpid(2) with a valid pointer to an int; WNOHANG returns at
-    // once.
-    let r = unsafe { libc::waitpid(pid, &mut status, libc::WNOHANG) };
+    // SAFETY: waitpid(2) with a valid pointer to an int.
+    let r = unsafe { libc::waitpid(pid, &mut status, options) };
     r != 0
-}
-
-fn wait_for(pid: u32) {
-    let Ok(pid) = libc::pid_t::try_from(pid) else {
-        return;
-    };
-    let mut status = 0;
-    // SAFETY: as in `reaped`, blocking until the child is gone.
-    unsafe { libc::waitpid(pid, &mut status, 0) };
 }
 
 #[cfg(test)]

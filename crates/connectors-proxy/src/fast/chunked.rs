@@ -144,37 +144,33 @@ impl ChunkedDecoder {
                     if self.count > MAX_SIZE_LINE {
                         return Err(ChunkError::TooLong);
                     }
-                    let after = match (after, b) {
-                        (_, b'\r') if digits > 0 => {
-                            self.state = State::SizeLf { value };
-                            continue;
-                        }
+                    let size = |after| State::Size {
+                        digits,
+                        value,
+                        after,
+                    };
+                    self.state = match (after, b) {
+                        (_, b'\r') if digits > 0 => State::SizeLf { value },
                         (AfterSize::Ext, _) => {
                             if b != b'\t' && !(0x20..0x7f).contains(&b) && b < 0x80 {
                                 return Err(ChunkError::Malformed);
                             }
-                            AfterSize::Ext
+                            size(AfterSize::Ext)
                         }
-                        (_, b';') if digits > 0 => AfterSize::Ext,
-                        (_, b' ' | b'\t') if digits > 0 => AfterSize::Space,
+                        (_, b';') if digits > 0 => size(AfterSize::Ext),
+                        (_, b' ' | b'\t') if digits > 0 => size(AfterSize::Space),
                         (AfterSize::Space, _) => return Err(ChunkError::Malformed),
                         (AfterSize::Digits, _) => {
                             let d = (b as char).to_digit(16).ok_or(ChunkError::Malformed)?;
                             if digits >= 15 {
                                 return Err(ChunkError::TooLarge);
                             }
-                            self.state = State::Size {
+                            State::Size {
                                 digits: digits + 1,
                                 value: value * 16 + u64::from(d),
                                 after: AfterSize::Digits,
-                            };
-                            continue;
+                            }
                         }
-                    };
-                    self.state = State::Size {
-                        digits,
-                        value,
-                        after,
                     };
                 }
                 State::SizeLf { value } => {
