@@ -118,55 +118,16 @@ pub(crate) async fn run<IO: ClientIo>(shared: &Shared, conn: &mut Conn<IO>, plan
         return Next::Close;
     }
     log.add_bytes(sent_inline);
-    let mut rest = if sent_inline > 0 {
+    let rest = if sent_inline > 0 {
         Framing::Length(0)
     } else {
         client_head.body
     };
-    #[cfg(target_os = "linux")]
-    if let (Framing::Length(n), super::upconn::UpIo::Plain(_), Some(_)) =
-        (rest, &up.io, conn.io.get_ref().tcp())
+    if pass_body(conn, &mut up, rest, &mut log, &dest.label)
+        .await
+        .is_err()
     {
-        if n >= super::splice::MIN_SPLICE {
-            // What was read with the head first, then the rest in the kernel.
-            let k = up.buf.len().min(n as usize);
-            if conn.io.write_all(&up.buf[..k]).await.is_err() {
-                return Next::Close;
-            }
-            up.buf.advance(k);
-            log.add_bytes(k);
-            let (super::upconn::UpIo::Plain(tcp), Some(client)) = (&up.io, conn.io.get_ref().tcp())
-            else {
-                return Next::Close;
-            };
-            let spliced =
-                super::splice::relay(tcp, client, n - k as u64, &mut |b| log.add_bytes(b)).await;
-            match spliced {
-                Ok(()) => rest = Framing::Length(0),
-                Err(super::splice::SpliceError::Sink(_)) => return Next::Close,
-                Err(e) => {
-                    log.mark_failed();
-                    tracing::warn!(request_id = %log.id, connector = log.connector.as_deref().unwrap_or("-"), host = %dest.label, error = %e, "the tool's response body broke off");
-                    return Next::Close;
-                }
-            }
-        }
-    }
-    let relayed = framing::relay(rest, &mut up.buf, &mut up.io, &mut conn.io, &mut |k| {
-        log.add_bytes(k)
-    })
-    .await;
-    match relayed {
-        Ok(()) => {}
-        Err(RelayError::Sink(e)) => {
-            tracing::debug!(request_id = %log.id, error = %e, "the client went away during the response body");
-            return Next::Close;
-        }
-        Err(e) => {
-            log.mark_failed();
-            tracing::warn!(request_id = %log.id, connector = log.connector.as_deref().unwrap_or("-"), host = %dest.label, error = %e, "the tool's response body broke off");
-            return Next::Close;
-        }
+        return Next::Close;
     }
     // A TLS client stream (in a tunnel) takes bytes it cannot send yet into
     // its own buffer: the end of the response must be pushed out before the
@@ -191,6 +152,85 @@ pub(crate) async fn run<IO: ClientIo>(shared: &Shared, conn: &mut Conn<IO>, plan
     } else {
         Next::KeepAlive
     }
+}
+
+/// Passes the rest of the tool's body, framed as `rest`, to the client: a
+/// long one between two plain sockets in the kernel, any other by its
+/// framing.
+async fn pass_body<IO: ClientIo>(
+    conn: &mut Conn<IO>,
+    up: &mut UpConn,
+    mut rest: Framing,
+    log: &mut RequestLog,
+    host: &str,
+) -> Result<(), Cut> {
+    #[cfg(target_os = "linux")]
+    if let Framing::Length(n) = rest {
+        if n >= super::splice::MIN_SPLICE && splice_body(conn, up, n, log, host).await? {
+            rest = Framing::Length(0);
+        }
+    }
+    let relayed = framing::relay(rest, &mut up.buf, &mut up.io, &mut conn.io, &mut |k| {
+        log.add_bytes(k)
+    })
+    .await;
+    match relayed {
+        Ok(()) => Ok(()),
+        Err(RelayError::Sink(e)) => {
+            tracing::debug!(request_id = %log.id, error = %e, "the client went away during the response body");
+            Err(Cut)
+        }
+        Err(e) => {
+            body_broke_off(log, host, &e);
+            Err(Cut)
+        }
+    }
+}
+
+/// Moves a body of `n` bytes from a plain tool connection to a plain
+/// client connection: the bytes read with the head first, then the rest
+/// with `splice(2)`. `Ok(false)`: one side is not a plain socket, nothing
+/// was moved.
+#[cfg(target_os = "linux")]
+async fn splice_body<IO: ClientIo>(
+    conn: &mut Conn<IO>,
+    up: &mut UpConn,
+    n: u64,
+    log: &mut RequestLog,
+    host: &str,
+) -> Result<bool, Cut> {
+    use super::splice::{self, SpliceError};
+    use super::upconn::UpIo;
+    if !matches!(up.io, UpIo::Plain(_)) || conn.io.get_ref().tcp().is_none() {
+        return Ok(false);
+    }
+    let k = up.buf.len().min(n as usize);
+    if conn.io.write_all(&up.buf[..k]).await.is_err() {
+        return Err(Cut);
+    }
+    up.buf.advance(k);
+    log.add_bytes(k);
+    let (UpIo::Plain(tcp), Some(client)) = (&up.io, conn.io.get_ref().tcp()) else {
+        return Err(Cut);
+    };
+    match splice::relay(tcp, client, n - k as u64, &mut |b| log.add_bytes(b)).await {
+        Ok(()) => Ok(true),
+        Err(SpliceError::Sink(_)) => Err(Cut),
+        Err(e) => {
+            body_broke_off(log, host, &e);
+            Err(Cut)
+        }
+    }
+}
+
+/// The body did not all reach the client, whose connection must be cut
+/// (what went wrong is logged).
+struct Cut;
+
+/// Records a tool's body that broke off (the record's outcome, a warning).
+fn body_broke_off(log: &mut RequestLog, host: &str, e: &dyn std::fmt::Display) {
+    log.mark_failed();
+    tracing::warn!(request_id = %log.id, connector = log.connector.as_deref().unwrap_or("-"), host = %host, error = %e, "the tool's response body broke off");
 }
 
 /// Sends the head and the body; returns the client's response head, the
