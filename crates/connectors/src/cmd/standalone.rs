@@ -8,6 +8,7 @@ use connectors_catalog::local::{LocalCatalog, LocalOptions};
 use connectors_catalog::Catalog;
 use connectors_controller::{ProxyAddressing, Reconciler, ReconcilerConfig};
 use connectors_proxy::{Proxy, ProxyCa, ProxyConfig};
+use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
@@ -44,16 +45,7 @@ async fn serve(args: StandaloneArgs) -> Result<ExitCode> {
     })?;
     let proxy_addr = proxy_listener.local_addr()?;
     let api_addr = api_listener.local_addr()?;
-    let proxy_url = match &args.proxy_url {
-        Some(u) => u.trim_end_matches('/').to_string(),
-        None => {
-            let mut a = proxy_addr;
-            if a.ip().is_unspecified() {
-                a.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
-            }
-            format!("http://{a}")
-        }
-    };
+    let proxy_url = proxy_url(args.proxy_url.as_deref(), proxy_addr);
     let api_url = format!("http://{api_addr}");
 
     let catalog = LocalCatalog::start(&args.config, &data, LocalOptions::default())
@@ -68,44 +60,9 @@ async fn serve(args: StandaloneArgs) -> Result<ExitCode> {
     };
 
     let dyn_catalog: Arc<dyn Catalog> = catalog.clone();
-    let proxy = Proxy::try_new(
-        dyn_catalog.clone(),
-        ca,
-        ProxyConfig {
-            connect_timeout: args.connect_timeout,
-            upstream_header_timeout: args.upstream_timeout,
-            header_timeout: args.header_timeout,
-            idle_timeout: args.idle_timeout,
-            max_request_header_bytes: args.max_header_bytes,
-            max_request_headers: args.max_headers,
-            max_inspected_body_bytes: args.max_inspected_body,
-            audit_file: args.audit_file.clone(),
-            loopback_congestion: loopback_congestion(&args.loopback_congestion)?,
-            ..ProxyConfig::default()
-        },
-    )
-    .context("preparing the proxy")?;
-    let metrics_addr = match TcpListener::bind(args.metrics_listen).await {
-        Ok(listener) => {
-            let addr = listener.local_addr()?;
-            let metrics = proxy.clone();
-            let shutdown = stopped(stop_rx.clone());
-            tokio::spawn(async move {
-                if let Err(e) = metrics.serve_metrics(listener, shutdown).await {
-                    tracing::error!(error = %e, "the metrics listener stopped");
-                }
-            });
-            Some(addr)
-        }
-        Err(e) => {
-            tracing::error!(
-                addr = %args.metrics_listen,
-                error = %e,
-                "metrics are not served: the metrics listener cannot bind (pick another address with --metrics-listen)"
-            );
-            None
-        }
-    };
+    let proxy = Proxy::try_new(dyn_catalog.clone(), ca, proxy_config(&args)?)
+        .context("preparing the proxy")?;
+    let metrics_addr = serve_metrics(&proxy, args.metrics_listen, stopped(stop_rx.clone())).await;
     let proxy_task = tokio::spawn(proxy.serve_on_workers(
         proxy_listener,
         args.proxy_workers,
@@ -180,6 +137,66 @@ async fn serve(args: StandaloneArgs) -> Result<ExitCode> {
     }
     datadir::remove_discovery(&data);
     Ok(ExitCode::SUCCESS)
+}
+
+/// The URL clients reach the proxy at: `--proxy-url`, else the listener's
+/// address (with 127.0.0.1 for an unspecified one).
+fn proxy_url(arg: Option<&str>, listening: SocketAddr) -> String {
+    match arg {
+        Some(u) => u.trim_end_matches('/').to_string(),
+        None => {
+            let mut a = listening;
+            if a.ip().is_unspecified() {
+                a.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
+            }
+            format!("http://{a}")
+        }
+    }
+}
+
+/// The proxy's settings from the command line.
+fn proxy_config(args: &StandaloneArgs) -> Result<ProxyConfig> {
+    Ok(ProxyConfig {
+        connect_timeout: args.connect_timeout,
+        upstream_header_timeout: args.upstream_timeout,
+        header_timeout: args.header_timeout,
+        idle_timeout: args.idle_timeout,
+        max_request_header_bytes: args.max_header_bytes,
+        max_request_headers: args.max_headers,
+        max_inspected_body_bytes: args.max_inspected_body,
+        audit_file: args.audit_file.clone(),
+        loopback_congestion: loopback_congestion(&args.loopback_congestion)?,
+        ..ProxyConfig::default()
+    })
+}
+
+/// Serves the proxy's metrics on `addr` until `shutdown`; the address
+/// bound, or `None` (logged) when it cannot be bound: the proxy runs on
+/// without metrics.
+async fn serve_metrics(
+    proxy: &Proxy,
+    addr: SocketAddr,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> Option<SocketAddr> {
+    let listener = match TcpListener::bind(addr).await {
+        Ok(l) => l,
+        Err(e) => {
+            tracing::error!(
+                addr = %addr,
+                error = %e,
+                "metrics are not served: the metrics listener cannot bind (pick another address with --metrics-listen)"
+            );
+            return None;
+        }
+    };
+    let bound = listener.local_addr().ok();
+    let metrics = proxy.clone();
+    tokio::spawn(async move {
+        if let Err(e) = metrics.serve_metrics(listener, shutdown).await {
+            tracing::error!(error = %e, "the metrics listener stopped");
+        }
+    });
+    bound
 }
 
 /// The proxy's congestion control for loopback connections from
