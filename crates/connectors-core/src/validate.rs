@@ -3,7 +3,8 @@
 //! to do; none of them ever quotes a Secret value.
 
 use crate::address::parse_tool_url;
-use connectors_types::connector_class::{ConnectorClass, ProxyResolver};
+use connectors_types::connector::ConnectorSpec;
+use connectors_types::connector_class::{ConnectorClass, ConnectorClassSpec, ProxyResolver};
 use connectors_types::{secret as secret_types, Connector, ParamSpec};
 use k8s_openapi::api::core::v1::Secret;
 use std::collections::{BTreeMap, BTreeSet};
@@ -119,7 +120,30 @@ pub fn connector(c: &Connector, class: Option<&ConnectorClass>) -> Vec<String> {
     };
     let cs = &class.spec;
 
-    // Auth type.
+    check_auth_type(spec, cs, &mut out);
+    check_address_extensions(spec, cs, &mut out);
+    out.extend(check_params(
+        "spec.params",
+        &spec.params,
+        &cs.params,
+        &spec.connector_class_name,
+    ));
+    check_auth_probe_params(spec, cs, &mut out);
+
+    // Host-form proxy addresses need `c-<name>` to stay a DNS label.
+    if cs.proxy.is_some() && class.proxy_resolver() == ProxyResolver::Host && name.len() > 61 {
+        out.push(format!(
+            "metadata.name is {} characters; class {:?} gives each Connector a Service c-<name>, so names may have at most 61",
+            name.len(),
+            spec.connector_class_name
+        ));
+    }
+    out
+}
+
+/// The Connector's auth type: present when the class needs one, one of
+/// the class's, with a Secret unless the type is optional.
+fn check_auth_type(spec: &ConnectorSpec, cs: &ConnectorClassSpec, out: &mut Vec<String>) {
     let types = cs.auth_types();
     let auth_name = spec.auth_name();
     if spec.auth.is_none() && !types.is_empty() {
@@ -149,8 +173,11 @@ pub fn connector(c: &Connector, class: Option<&ConnectorClass>) -> Vec<String> {
             )),
         }
     }
+}
 
-    // Address extensions.
+/// The Connector's address extensions: declared by the class, each once,
+/// each a URL other than `spec.address`, every required one given.
+fn check_address_extensions(spec: &ConnectorSpec, cs: &ConnectorClassSpec, out: &mut Vec<String>) {
     let declared: BTreeMap<&str, &ParamSpec> = cs
         .address_extensions
         .iter()
@@ -197,16 +224,12 @@ pub fn connector(c: &Connector, class: Option<&ConnectorClass>) -> Vec<String> {
             ));
         }
     }
+}
 
-    // Params.
-    out.extend(check_params(
-        "spec.params",
-        &spec.params,
-        &cs.params,
-        &spec.connector_class_name,
-    ));
-
-    // Auth probe params.
+/// The parameters the class's auth probe for the Connector's auth type
+/// requires.
+fn check_auth_probe_params(spec: &ConnectorSpec, cs: &ConnectorClassSpec, out: &mut Vec<String>) {
+    let auth_name = spec.auth_name();
     if let Some(probe) = cs.auth_probe(auth_name) {
         let given: BTreeSet<&str> = spec
             .auth
@@ -222,16 +245,6 @@ pub fn connector(c: &Connector, class: Option<&ConnectorClass>) -> Vec<String> {
             }
         }
     }
-
-    // Host-form proxy addresses need `c-<name>` to stay a DNS label.
-    if cs.proxy.is_some() && class.proxy_resolver() == ProxyResolver::Host && name.len() > 61 {
-        out.push(format!(
-            "metadata.name is {} characters; class {:?} gives each Connector a Service c-<name>, so names may have at most 61",
-            name.len(),
-            spec.connector_class_name
-        ));
-    }
-    out
 }
 
 fn check_params(
