@@ -34,12 +34,7 @@ pub(crate) async fn handle(
     let upgrade = Upgrade::take(&mut req);
     let (mut parts, incoming) = req.into_parts();
     let client_uri = parts.uri.clone();
-    let client_host = parts
-        .headers
-        .get(HOST)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_string)
-        .or_else(|| client_uri.authority().map(|a| a.to_string()));
+    let client_host = client_host(&parts);
     let target = identify(client_uri.path(), client_host.as_deref())?;
     log.connector = Some(format!("{}/{}", target.namespace, target.name));
 
@@ -128,26 +123,54 @@ pub(crate) async fn handle(
     .await?;
 
     let (mut rparts, rbody) = resp.into_parts();
-    if let Some(loc) = rparts.headers.get(LOCATION).and_then(|v| v.to_str().ok()) {
-        let request_url_for_redirects = format!(
+    let sent_url = || {
+        format!(
             "{}://{}{}",
             upstream.scheme,
             upstream.authority,
             sent_path_and_query.as_ref().map_or("/", |pq| pq.as_str())
-        );
-        if let Some(new) = rewrite_location(
-            loc,
-            &route,
-            &target,
-            client_host.as_deref(),
-            &request_url_for_redirects,
-        ) {
-            if let Ok(v) = HeaderValue::from_str(&new) {
-                rparts.headers.insert(LOCATION, v);
-            }
-        }
-    }
+        )
+    };
+    rewrite_response_location(
+        &mut rparts.headers,
+        &route,
+        &target,
+        client_host.as_deref(),
+        sent_url,
+    );
     Ok(Response::from_parts(rparts, ResponseBody::upstream(rbody)))
+}
+
+/// The host the client addressed: its `Host` header, else the request
+/// target's authority.
+fn client_host(parts: &Parts) -> Option<String> {
+    parts
+        .headers
+        .get(HOST)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string)
+        .or_else(|| parts.uri.authority().map(|a| a.to_string()))
+}
+
+/// Points a tool's `Location` under the Connector's address back at the
+/// proxy (see [`rewrite_location`]); `sent_url` gives the URL the request
+/// was sent to, against which a relative `Location` is resolved.
+fn rewrite_response_location(
+    headers: &mut http::HeaderMap,
+    route: &Route,
+    target: &Target<'_>,
+    client_host: Option<&str>,
+    sent_url: impl FnOnce() -> String,
+) {
+    let Some(loc) = headers.get(LOCATION).and_then(|v| v.to_str().ok()) else {
+        return;
+    };
+    let Some(new) = rewrite_location(loc, route, target, client_host, &sent_url()) else {
+        return;
+    };
+    if let Ok(v) = HeaderValue::from_str(&new) {
+        headers.insert(LOCATION, v);
+    }
 }
 
 /// Token sources in order: class extractor (only for an existing Connector
