@@ -187,145 +187,216 @@ fn quoted_end(bytes: &[u8], start: usize, quote: u8) -> Option<usize> {
     None
 }
 
-/// Moves `i` to `to`, counting the lines passed.
-fn advance(bytes: &[u8], to: usize, i: &mut usize, line: &mut usize, line_start: &mut usize) {
-    for (offset, &b) in bytes[*i..to].iter().enumerate() {
-        if b == b'\n' {
-            *line += 1;
-            *line_start = *i + offset + 1;
+/// A literal's replacement in the engine text, or `None` when Go would
+/// refuse the literal. `body` is the text between the quotes.
+fn engine_literal(body: &str, quote: u8) -> Option<String> {
+    let decoded = decode_quoted(body, quote).and_then(|b| String::from_utf8(b).ok());
+    match (quote, decoded) {
+        (b'"', Some(value)) => Some(engine_string(&value)),
+        (_, Some(value)) => {
+            let mut chars = value.chars();
+            match (chars.next(), chars.next()) {
+                (Some(c), None) => Some(u32::from(c).to_string()),
+                _ => None,
+            }
+        }
+        _ => None,
+    }
+}
+
+/// Walks a template text once, rewriting the literals inside actions into
+/// the engine text.
+struct Scanner<'a> {
+    /// The text as written, and its bytes.
+    text: &'a str,
+    bytes: &'a [u8],
+    /// The engine text built so far.
+    writer: Writer<'a>,
+    /// Whether `i` is in text, an action or a comment.
+    state: State,
+    /// 0-based line of `i`.
+    line: usize,
+    /// Byte offset where that line starts.
+    line_start: usize,
+    /// Byte offset being looked at.
+    i: usize,
+    /// The first literal Go would refuse.
+    invalid: Option<InvalidLiteral>,
+}
+
+impl<'a> Scanner<'a> {
+    /// A scanner at the start of `text`, outside any action.
+    fn new(text: &'a str) -> Self {
+        Scanner {
+            text,
+            bytes: text.as_bytes(),
+            writer: Writer {
+                text,
+                out: String::with_capacity(text.len()),
+                copied: 0,
+                anchors: Vec::new(),
+            },
+            state: State::Text,
+            line: 0,
+            line_start: 0,
+            i: 0,
+            invalid: None,
         }
     }
-    *i = to;
+
+    /// Scans to the end of the text or to the first literal Go would refuse.
+    fn scan(&mut self) {
+        while self.i < self.bytes.len() && self.invalid.is_none() {
+            let moved = match self.state {
+                State::Text => self.open_action(),
+                State::Comment => self.step_over(b"*/", State::Action),
+                State::Action => self.scan_action(),
+            };
+            if !moved {
+                self.advance(self.i + 1);
+            }
+        }
+    }
+
+    /// The prepared source.
+    fn into_source(self) -> Source {
+        let (engine_text, anchors) = self.writer.finish();
+        Source {
+            original: self.text.to_owned(),
+            engine_text,
+            anchors,
+            invalid: self.invalid,
+        }
+    }
+
+    /// Moves to `to`, counting the lines passed.
+    fn advance(&mut self, to: usize) {
+        for (offset, &b) in self.bytes[self.i..to].iter().enumerate() {
+            if b == b'\n' {
+                self.line += 1;
+                self.line_start = self.i + offset + 1;
+            }
+        }
+        self.i = to;
+    }
+
+    /// Steps past `marker` into `next` when the text continues with it;
+    /// whether it did.
+    fn step_over(&mut self, marker: &[u8; 2], next: State) -> bool {
+        if !self.bytes[self.i..].starts_with(marker) {
+            return false;
+        }
+        self.state = next;
+        self.advance(self.i + 2);
+        true
+    }
+
+    /// In text: steps past an opening `{{`, and into a comment when one
+    /// starts there; whether an action opened.
+    fn open_action(&mut self) -> bool {
+        let bytes = self.bytes;
+        if !bytes[self.i..].starts_with(b"{{") {
+            return false;
+        }
+        // Past `{{` and a trim marker's `-`; a blank after the
+        // marker is scanned normally.
+        let mut after = self.i + 2;
+        let mut comment_at = after;
+        if bytes.get(after) == Some(&b'-')
+            && bytes
+                .get(after + 1)
+                .is_some_and(|c| matches!(c, b' ' | b'\t' | b'\r' | b'\n'))
+        {
+            after += 1;
+            comment_at += 2;
+        }
+        let next = if bytes[comment_at.min(bytes.len())..].starts_with(b"/*") {
+            self.state = State::Comment;
+            comment_at + 2
+        } else {
+            self.state = State::Action;
+            after
+        };
+        self.advance(next);
+        true
+    }
+
+    /// In an action: steps past its closing `}}` or past a literal (rewriting
+    /// it); whether it moved.
+    fn scan_action(&mut self) -> bool {
+        if self.step_over(b"}}", State::Text) {
+            return true;
+        }
+        match self.bytes[self.i] {
+            quote @ (b'"' | b'\'') => self.rewrite_quoted(quote),
+            b'`' => self.rewrite_raw(),
+            _ => return false,
+        }
+        true
+    }
+
+    /// Rewrites the quoted string or character constant starting here, or
+    /// records it as invalid.
+    fn rewrite_quoted(&mut self, quote: u8) {
+        let i = self.i;
+        let Some(end) = quoted_end(self.bytes, i, quote) else {
+            // Unterminated: left for the engine to report.
+            self.i += 1;
+            return;
+        };
+        match engine_literal(&self.text[i + 1..end - 1], quote) {
+            Some(r) => self.writer.replace(i, end, &r, self.line, self.line_start),
+            None => {
+                self.invalid = Some(InvalidLiteral {
+                    line: self.line + 1,
+                    column: i - self.line_start + 1,
+                    reason: if quote == b'"' {
+                        "invalid syntax in quoted string"
+                    } else {
+                        "invalid syntax in character constant"
+                    },
+                })
+            }
+        }
+        self.i = end;
+    }
+
+    /// Rewrites the raw string starting here: backslashes doubled, carriage
+    /// returns dropped, line breaks kept.
+    fn rewrite_raw(&mut self) {
+        let bytes = self.bytes;
+        let Some(close) = bytes[self.i + 1..].iter().position(|&b| b == b'`') else {
+            self.i += 1;
+            return;
+        };
+        let end = self.i + 1 + close + 1;
+        let mut j = self.i + 1;
+        while j < end - 1 {
+            match bytes[j] {
+                b'\\' => self
+                    .writer
+                    .replace(j, j + 1, "\\\\", self.line, self.line_start),
+                b'\r' => self
+                    .writer
+                    .replace(j, j + 1, "", self.line, self.line_start),
+                b'\n' => {
+                    self.line += 1;
+                    self.line_start = j + 1;
+                }
+                _ => {}
+            }
+            j += 1;
+        }
+        self.i = end;
+    }
 }
 
 impl Source {
     /// Prepares `text`.
     pub(crate) fn new(text: &str) -> Source {
-        let bytes = text.as_bytes();
-        let mut writer = Writer {
-            text,
-            out: String::with_capacity(text.len()),
-            copied: 0,
-            anchors: Vec::new(),
-        };
-        let mut invalid = None;
-        let mut state = State::Text;
-        let mut line = 0usize;
-        let mut line_start = 0usize;
-        let mut i = 0usize;
-        while i < bytes.len() && invalid.is_none() {
-            let rest = &bytes[i..];
-            match state {
-                State::Text => {
-                    if rest.starts_with(b"{{") {
-                        // Past `{{` and a trim marker's `-`; a blank after the
-                        // marker is scanned normally.
-                        let mut after = i + 2;
-                        let mut comment_at = after;
-                        if bytes.get(after) == Some(&b'-')
-                            && bytes
-                                .get(after + 1)
-                                .is_some_and(|c| matches!(c, b' ' | b'\t' | b'\r' | b'\n'))
-                        {
-                            after += 1;
-                            comment_at += 2;
-                        }
-                        let next = if bytes[comment_at.min(bytes.len())..].starts_with(b"/*") {
-                            state = State::Comment;
-                            comment_at + 2
-                        } else {
-                            state = State::Action;
-                            after
-                        };
-                        advance(bytes, next, &mut i, &mut line, &mut line_start);
-                        continue;
-                    }
-                }
-                State::Comment => {
-                    if rest.starts_with(b"*/") {
-                        state = State::Action;
-                        advance(bytes, i + 2, &mut i, &mut line, &mut line_start);
-                        continue;
-                    }
-                }
-                State::Action => {
-                    if rest.starts_with(b"}}") {
-                        state = State::Text;
-                        advance(bytes, i + 2, &mut i, &mut line, &mut line_start);
-                        continue;
-                    }
-                    match rest[0] {
-                        quote @ (b'"' | b'\'') => {
-                            let Some(end) = quoted_end(bytes, i, quote) else {
-                                // Unterminated: left for the engine to report.
-                                i += 1;
-                                continue;
-                            };
-                            let decoded = decode_quoted(&text[i + 1..end - 1], quote)
-                                .and_then(|b| String::from_utf8(b).ok());
-                            let replacement = match (quote, decoded) {
-                                (b'"', Some(value)) => Some(engine_string(&value)),
-                                (_, Some(value)) => {
-                                    let mut chars = value.chars();
-                                    match (chars.next(), chars.next()) {
-                                        (Some(c), None) => Some(u32::from(c).to_string()),
-                                        _ => None,
-                                    }
-                                }
-                                _ => None,
-                            };
-                            match replacement {
-                                Some(r) => writer.replace(i, end, &r, line, line_start),
-                                None => {
-                                    invalid = Some(InvalidLiteral {
-                                        line: line + 1,
-                                        column: i - line_start + 1,
-                                        reason: if quote == b'"' {
-                                            "invalid syntax in quoted string"
-                                        } else {
-                                            "invalid syntax in character constant"
-                                        },
-                                    })
-                                }
-                            }
-                            i = end;
-                            continue;
-                        }
-                        b'`' => {
-                            let Some(close) = bytes[i + 1..].iter().position(|&b| b == b'`') else {
-                                i += 1;
-                                continue;
-                            };
-                            let end = i + 1 + close + 1;
-                            let mut j = i + 1;
-                            while j < end - 1 {
-                                match bytes[j] {
-                                    b'\\' => writer.replace(j, j + 1, "\\\\", line, line_start),
-                                    b'\r' => writer.replace(j, j + 1, "", line, line_start),
-                                    b'\n' => {
-                                        line += 1;
-                                        line_start = j + 1;
-                                    }
-                                    _ => {}
-                                }
-                                j += 1;
-                            }
-                            i = end;
-                            continue;
-                        }
-                        _ => {}
-                    }
-                }
-            }
-            advance(bytes, i + 1, &mut i, &mut line, &mut line_start);
-        }
-        let (engine_text, anchors) = writer.finish();
-        Source {
-            original: text.to_owned(),
-            engine_text,
-            anchors,
-            invalid,
-        }
+        let mut scanner = Scanner::new(text);
+        scanner.scan();
+        scanner.into_source()
     }
 
     /// The text to parse.
