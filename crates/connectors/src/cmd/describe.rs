@@ -14,13 +14,8 @@ pub fn run(args: DescribeArgs) -> Result<ExitCode> {
             args.resource
         );
     }
-    let (ns, name) = match args.name.split_once('/') {
-        Some((ns, name)) => (ns.to_string(), name.to_string()),
-        None => (
-            args.namespace.clone().unwrap_or_else(|| "default".into()),
-            args.name.clone(),
-        ),
-    };
+    let (ns, name) =
+        super::connector_id(&args.name, args.namespace.as_deref().unwrap_or("default"));
     let client = ApiClient::discover(&args.api.data.data, args.api.api.as_deref())?;
     let c: Connector = client.get(&format!("/v1/namespaces/{ns}/connectors/{name}"))?;
     print!("{}", render(&c));

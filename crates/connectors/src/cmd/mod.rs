@@ -29,3 +29,20 @@ pub fn run(command: Command) -> Result<ExitCode> {
         Command::Mount(a) => mount::run(a),
     }
 }
+
+/// A Connector named `NAMESPACE/NAME`, or `NAME` in `namespace`.
+fn connector_id<'a>(id: &'a str, namespace: &'a str) -> (&'a str, &'a str) {
+    id.split_once('/').unwrap_or((namespace, id))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn connector_ids_with_and_without_namespace() {
+        assert_eq!(
+            super::connector_id("team-a/git", "default"),
+            ("team-a", "git")
+        );
+        assert_eq!(super::connector_id("git", "default"), ("default", "git"));
+    }
+}

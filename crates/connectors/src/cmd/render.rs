@@ -88,10 +88,7 @@ fn parse_params(args: &RenderArgs) -> Result<Option<serde_json::Value>> {
 fn select_connectors(inv: &Inventory, args: &RenderArgs) -> Result<Vec<Connector>> {
     let mut connectors = Vec::new();
     for id in &args.connector {
-        let (ns, name) = match id.split_once('/') {
-            Some((ns, name)) => (ns, name),
-            None => ("default", id.as_str()),
-        };
+        let (ns, name) = super::connector_id(id, "default");
         let mut c = inv
             .connector(ns, name)
             .cloned()
