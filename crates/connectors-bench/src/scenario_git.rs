@@ -9,6 +9,7 @@ use connectors_testkit::process::output_with_timeout;
 use connectors_testkit::{GitEnv, GitServer, GitServerOptions};
 use std::io::Write;
 use std::path::Path;
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 const USER: &str = "bench";
@@ -23,8 +24,42 @@ const CLONE_TIMEOUT: Duration = Duration::from_secs(900);
 /// Runs the scenario.
 pub fn run(args: &GitArgs, common: &CommonArgs) -> Result<GitReport> {
     let bin = proxy_process::find_binary(common.connectors_bin.as_deref())?;
+    let server = start_server(args.nginx_workers)?;
+    let tmp = connectors_testkit::interrupt::scratch_dir("connectors-bench-git-")?;
+    let git = GitEnv::new()?;
+    let (commit, pack_bytes) = create_served_repo(&git, &server, tmp.path(), args.size_mb)?;
+    let proxy = start_proxy(&bin, &server, tmp.path(), &common.proxy_log_level)?;
+    std::thread::sleep(Duration::from_secs(1));
+    let idle = proxy.rss_kib()?;
+
+    let plan = ClonePlan {
+        git: &git,
+        dir: tmp.path(),
+        direct_url: server.repo_url_with_credentials(REPO, USER, PASSWORD),
+        proxied_url: format!(
+            "{}/{REPO}",
+            proxy.standalone.connector_proxy_url(NAMESPACE, CONNECTOR)
+        ),
+        extra_header: format!("http.extraHeader=Authorization: Bearer {}", proxy.token),
+        checkout: if args.checkout {
+            "--checkout"
+        } else {
+            "--no-checkout"
+        },
+        commit: &commit,
+        pack_bytes,
+        repeat: args.repeat,
+    };
+    let (direct, proxied) = plan.run_all()?;
+    let peak = proxy.peak_rss_kib()?;
+    Ok(GitReport::new(pack_bytes, direct, proxied, idle, peak))
+}
+
+/// Starts the testkit Git server with `nginx_workers` nginx workers and
+/// the bench user.
+fn start_server(nginx_workers: usize) -> Result<GitServer> {
     let server = GitServer::start(GitServerOptions {
-        nginx_workers: args.nginx_workers,
+        nginx_workers,
         ..GitServerOptions::default()
     })
     .context("starting the Git server (nginx, fcgiwrap and git are needed; scripts/test --deps-only installs them)")?;
@@ -32,104 +67,149 @@ pub fn run(args: &GitArgs, common: &CommonArgs) -> Result<GitReport> {
     eprintln!(
         "[git-clone] git server on {} ({} nginx worker(s))",
         server.root_url(),
-        args.nginx_workers
+        nginx_workers
     );
+    Ok(server)
+}
 
-    let tmp = connectors_testkit::interrupt::scratch_dir("connectors-bench-git-")?;
-    let git = GitEnv::new()?;
+/// Creates the repository served by `server` with `size_mb` MiB of
+/// content and prints its commit, pack size and how long it took. Returns
+/// the commit id and the size of the pack.
+fn create_served_repo(
+    git: &GitEnv,
+    server: &GitServer,
+    tmp: &Path,
+    size_mb: u64,
+) -> Result<(String, u64)> {
     let t0 = Instant::now();
-    let (commit, pack_bytes) = create_repo(
-        &git,
-        &server.repo_path(REPO),
-        tmp.path(),
-        args.size_mb << 20,
-    )?;
+    let (commit, pack_bytes) = create_repo(git, &server.repo_path(REPO), tmp, size_mb << 20)?;
     eprintln!(
         "[git-clone] repository {REPO}: commit {commit}, pack {:.1} MB, made in {:.1}s",
         pack_bytes as f64 / 1e6,
         t0.elapsed().as_secs_f64()
     );
+    Ok((commit, pack_bytes))
+}
 
+/// Starts `connectors standalone` (binary `bin`, manifests under `tmp`)
+/// with the Git connector to `server` and its credentials.
+fn start_proxy(bin: &Path, server: &GitServer, tmp: &Path, log_level: &str) -> Result<Proxy> {
     let manifests = vec![
         proxy_process::basic_auth_secret("bench-git-creds", USER, PASSWORD),
         proxy_process::git_connector(CONNECTOR, &server.url(), "bench-git-creds", None),
     ];
-    let proxy = Proxy::start(
-        &bin,
-        &tmp.path().join("manifests"),
-        &manifests,
-        &common.proxy_log_level,
-        0,
-        &[],
-    )?;
+    let proxy = Proxy::start(bin, &tmp.join("manifests"), &manifests, log_level, 0, &[])?;
     eprintln!(
         "[git-clone] connectors standalone (pid {}) on {}",
         proxy.standalone.pid(),
         proxy.standalone.proxy_url()
     );
-    std::thread::sleep(Duration::from_secs(1));
-    let idle = proxy.rss_kib()?;
+    Ok(proxy)
+}
 
-    let direct_url = server.repo_url_with_credentials(REPO, USER, PASSWORD);
-    let proxied_url = format!(
-        "{}/{REPO}",
-        proxy.standalone.connector_proxy_url(NAMESPACE, CONNECTOR)
-    );
-    let extra_header = format!("http.extraHeader=Authorization: Bearer {}", proxy.token);
-    let checkout = if args.checkout {
-        "--checkout"
-    } else {
-        "--no-checkout"
-    };
+/// What the clones of a run need: where they go, where they come from
+/// directly and through the proxy, and what they must end up with.
+struct ClonePlan<'a> {
+    git: &'a GitEnv,
+    /// Each clone goes into its own directory under this one.
+    dir: &'a Path,
+    /// The repository on the Git server, credentials in the URL.
+    direct_url: String,
+    /// The repository through the proxy's Git connector.
+    proxied_url: String,
+    /// The `-c` setting that gives proxied clones the proxy's token.
+    extra_header: String,
+    /// `--checkout` or `--no-checkout`.
+    checkout: &'static str,
+    /// The commit every clone must have as HEAD.
+    commit: &'a str,
+    pack_bytes: u64,
+    /// Clones per mode, as asked for (and printed).
+    repeat: usize,
+}
 
-    let mut direct = Vec::new();
-    let mut proxied = Vec::new();
-    for i in 1..=args.repeat.max(1) {
-        for mode in ["direct", "proxied"] {
-            let dest = tmp.path().join(format!("clone-{mode}-{i}"));
-            let dest_s = dest.to_str().context("non-UTF-8 temporary path")?;
-            let mut cmd = git.command();
-            if mode == "proxied" {
-                cmd.args(["-c", &extra_header]);
-                cmd.args(["clone", "-q", checkout, &proxied_url, dest_s]);
-            } else {
-                cmd.args(["clone", "-q", checkout, &direct_url, dest_s]);
-            }
-            eprintln!("[git-clone] run {i}/{} {mode}: cloning", args.repeat);
-            let start = Instant::now();
-            let out = output_with_timeout(&mut cmd, CLONE_TIMEOUT)?;
-            let secs = start.elapsed().as_secs_f64();
-            if !out.status.success() {
-                bail!(
-                    "git clone ({mode}) failed: {}{}",
-                    String::from_utf8_lossy(&out.stdout),
-                    String::from_utf8_lossy(&out.stderr)
-                );
-            }
-            let head = git
-                .run(&["-C", dest_s, "rev-parse", "HEAD"])?
-                .ok("git rev-parse HEAD")?;
-            if head.stdout.trim() != commit {
-                bail!(
-                    "the {mode} clone has HEAD {}, expected {commit}",
-                    head.stdout.trim()
-                );
-            }
-            std::fs::remove_dir_all(&dest)?;
-            eprintln!(
-                "[git-clone] run {i}/{} {mode}: {secs:.2}s ({:.1} MB/s)",
-                args.repeat,
-                pack_bytes as f64 / 1e6 / secs
-            );
-            if mode == "direct" {
-                direct.push(secs);
-            } else {
-                proxied.push(secs);
+impl ClonePlan<'_> {
+    /// Clones `repeat` times (at least once) per mode, direct and proxied
+    /// alternating. Returns the seconds of the direct clones and of the
+    /// proxied ones.
+    fn run_all(&self) -> Result<(Vec<f64>, Vec<f64>)> {
+        let mut direct = Vec::new();
+        let mut proxied = Vec::new();
+        for i in 1..=self.repeat.max(1) {
+            for mode in ["direct", "proxied"] {
+                let secs = self.clone_once(i, mode)?;
+                if mode == "direct" {
+                    direct.push(secs);
+                } else {
+                    proxied.push(secs);
+                }
             }
         }
+        Ok((direct, proxied))
     }
-    let peak = proxy.peak_rss_kib()?;
-    Ok(GitReport::new(pack_bytes, direct, proxied, idle, peak))
+
+    /// Run `i` of `mode`: clones, checks the clone's HEAD, deletes the
+    /// clone and prints its time. Returns the seconds the clone took.
+    fn clone_once(&self, i: usize, mode: &str) -> Result<f64> {
+        let dest = self.dir.join(format!("clone-{mode}-{i}"));
+        let dest_s = dest.to_str().context("non-UTF-8 temporary path")?;
+        let mut cmd = self.clone_command(mode, dest_s);
+        eprintln!("[git-clone] run {i}/{} {mode}: cloning", self.repeat);
+        let secs = timed_clone(&mut cmd, mode)?;
+        self.check_head(mode, dest_s)?;
+        std::fs::remove_dir_all(&dest)?;
+        eprintln!(
+            "[git-clone] run {i}/{} {mode}: {secs:.2}s ({:.1} MB/s)",
+            self.repeat,
+            self.pack_bytes as f64 / 1e6 / secs
+        );
+        Ok(secs)
+    }
+
+    /// `git clone` into `dest` in `mode`: from the server directly, or
+    /// through the proxy with its token.
+    fn clone_command(&self, mode: &str, dest: &str) -> Command {
+        let mut cmd = self.git.command();
+        if mode == "proxied" {
+            cmd.args(["-c", &self.extra_header]);
+            cmd.args(["clone", "-q", self.checkout, &self.proxied_url, dest]);
+        } else {
+            cmd.args(["clone", "-q", self.checkout, &self.direct_url, dest]);
+        }
+        cmd
+    }
+
+    /// Fails unless the clone in `dest` has the expected commit as HEAD.
+    fn check_head(&self, mode: &str, dest: &str) -> Result<()> {
+        let head = self
+            .git
+            .run(&["-C", dest, "rev-parse", "HEAD"])?
+            .ok("git rev-parse HEAD")?;
+        if head.stdout.trim() != self.commit {
+            bail!(
+                "the {mode} clone has HEAD {}, expected {}",
+                head.stdout.trim(),
+                self.commit
+            );
+        }
+        Ok(())
+    }
+}
+
+/// Runs the clone `cmd` of `mode`, failing with git's output when it
+/// fails. Returns the seconds it took.
+fn timed_clone(cmd: &mut Command, mode: &str) -> Result<f64> {
+    let start = Instant::now();
+    let out = output_with_timeout(cmd, CLONE_TIMEOUT)?;
+    let secs = start.elapsed().as_secs_f64();
+    if !out.status.success() {
+        bail!(
+            "git clone ({mode}) failed: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    Ok(secs)
 }
 
 /// Makes bare repository `bare` (HEAD `main`) with one commit of
