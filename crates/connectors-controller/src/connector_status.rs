@@ -33,104 +33,32 @@ pub async fn observe_connector(
         .map(|s| s.conditions.clone())
         .unwrap_or_default();
     let class_name = connector.spec.connector_class_name.as_str();
-    let mut status = ConnectorStatus {
-        observed_generation: connector.metadata.generation,
-        api: Some(ConnectorApiStatus {
-            path: Some(format!(
-                "/connectors/v1alpha1/{}/{}/path",
-                connector.metadata.namespace.as_deref().unwrap_or(""),
-                connector.metadata.name.as_deref().unwrap_or("")
-            )),
-        }),
-        annotations: connector
-            .status
-            .as_ref()
-            .and_then(|s| s.annotations.clone()),
-        ..Default::default()
-    };
+    let mut status = base_status(connector);
     let Some(class) = snapshot.class(class_name) else {
         status.conditions =
             connector_conditions(Observation::class_missing(class_name), &previous, now);
         return status;
     };
 
-    let spec_problems = validate::connector(connector, Some(class));
-    let class_outcome = match spec_problems.split_first() {
-        None => Outcome::ok(),
-        Some((first, rest)) => Outcome::Failed(
-            "ConnectorInvalid",
-            if rest.is_empty() {
-                first.clone()
-            } else {
-                format!("{first} (and {} more problem(s))", rest.len())
-            },
-        ),
-    };
+    let class_outcome = class_outcome(&validate::connector(connector, Some(class)));
 
     let secret = snapshot.secret_of(connector).map(|s| s.as_ref());
     let secret_outcome = secret_outcome(connector, class, secret);
     let secret_usable = matches!(secret_outcome, Outcome::Passed(_) | Outcome::PassedWith(..));
 
-    let (proxy_outcome, proxy_url) = match addressing.resolve(connector, class) {
-        ProxyAddress::NonProxy => (Outcome::ok_because(reason::NON_PROXY), None),
-        ProxyAddress::Url(u) => (Outcome::ok(), Some(u)),
-        ProxyAddress::Unresolved(m) => (Outcome::Failed(reason::PROXY_SERVICE_NOT_FOUND, m), None),
-    };
-    status.proxy = proxy_url.map(|url| ConnectorProxyStatus {
-        http_address: Some(Addressable {
-            url: Some(url),
-            ..Default::default()
-        }),
-    });
+    let (proxy_outcome, proxy_status) = proxy_observation(addressing.resolve(connector, class));
+    status.proxy = proxy_status;
 
     let (ca_cert, extra_roots) = ca_observation(snapshot, connector);
 
-    let in_progress = || Outcome::Unknown(reason::IN_PROGRESS, "probe is running".into());
-    let liveness = match class
-        .spec
-        .liveness_probe
-        .as_ref()
-        .and_then(|p| p.http.as_ref())
-    {
-        None => Outcome::ok_because(reason::NON_LIVENESS_PROBE),
-        Some(_) if !probes => in_progress(),
-        Some(http) => {
-            run_probe(
-                http,
-                connector,
-                None,
-                client,
-                &extra_roots,
-                "livenessProbe",
-                false,
-            )
-            .await
-        }
+    let probing = Probing {
+        connector,
+        client,
+        extra_roots: &extra_roots,
+        run: probes,
     };
-    let auth_probe = class
-        .spec
-        .auth_probe(connector.spec.auth_name())
-        .and_then(|p| p.probe.http.as_ref());
-    let auth = match auth_probe {
-        None => Outcome::ok_because(reason::NON_AUTH_PROBE),
-        Some(_) if !secret_usable => Outcome::Unknown(
-            reason::DEPENDENCY_NOT_READY,
-            "the Secret is not ready, so the credential was not checked".into(),
-        ),
-        Some(_) if !probes => in_progress(),
-        Some(http) => {
-            run_probe(
-                http,
-                connector,
-                secret,
-                client,
-                &extra_roots,
-                "authProbe",
-                true,
-            )
-            .await
-        }
-    };
+    let liveness = liveness_outcome(class, &probing).await;
+    let auth = auth_outcome(class, &probing, secret, secret_usable).await;
 
     status.conditions = connector_conditions(
         Observation {
@@ -145,6 +73,132 @@ pub async fn observe_connector(
         now,
     );
     status
+}
+
+/// The status fields that need no check: observed generation, API path and
+/// the annotations carried over from the current status.
+fn base_status(connector: &Connector) -> ConnectorStatus {
+    ConnectorStatus {
+        observed_generation: connector.metadata.generation,
+        api: Some(ConnectorApiStatus {
+            path: Some(format!(
+                "/connectors/v1alpha1/{}/{}/path",
+                connector.metadata.namespace.as_deref().unwrap_or(""),
+                connector.metadata.name.as_deref().unwrap_or("")
+            )),
+        }),
+        annotations: connector
+            .status
+            .as_ref()
+            .and_then(|s| s.annotations.clone()),
+        ..Default::default()
+    }
+}
+
+/// `ConnectorClassReady` from the validation problems of the Connector: the
+/// first problem, with a count of the others.
+fn class_outcome(spec_problems: &[String]) -> Outcome {
+    match spec_problems.split_first() {
+        None => Outcome::ok(),
+        Some((first, rest)) => Outcome::Failed(
+            "ConnectorInvalid",
+            if rest.is_empty() {
+                first.clone()
+            } else {
+                format!("{first} (and {} more problem(s))", rest.len())
+            },
+        ),
+    }
+}
+
+/// `ProxyReady` and the proxy address to publish, from the resolved address.
+fn proxy_observation(address: ProxyAddress) -> (Outcome, Option<ConnectorProxyStatus>) {
+    let (outcome, url) = match address {
+        ProxyAddress::NonProxy => (Outcome::ok_because(reason::NON_PROXY), None),
+        ProxyAddress::Url(u) => (Outcome::ok(), Some(u)),
+        ProxyAddress::Unresolved(m) => (Outcome::Failed(reason::PROXY_SERVICE_NOT_FOUND, m), None),
+    };
+    let status = url.map(|url| ConnectorProxyStatus {
+        http_address: Some(Addressable {
+            url: Some(url),
+            ..Default::default()
+        }),
+    });
+    (outcome, status)
+}
+
+/// What the probes of one observation share.
+struct Probing<'a> {
+    connector: &'a Connector,
+    client: &'a ProbeClient,
+    /// Trust roots added to the system ones.
+    extra_roots: &'a [Vec<u8>],
+    /// Whether probes run now; if not, they are reported as in progress.
+    run: bool,
+}
+
+/// The outcome of a probe that is not run in this pass.
+fn in_progress() -> Outcome {
+    Outcome::Unknown(reason::IN_PROGRESS, "probe is running".into())
+}
+
+/// `LivenessReady`: the class's HTTP liveness probe, if it has one.
+async fn liveness_outcome(class: &ConnectorClass, probing: &Probing<'_>) -> Outcome {
+    match class
+        .spec
+        .liveness_probe
+        .as_ref()
+        .and_then(|p| p.http.as_ref())
+    {
+        None => Outcome::ok_because(reason::NON_LIVENESS_PROBE),
+        Some(_) if !probing.run => in_progress(),
+        Some(http) => {
+            run_probe(
+                http,
+                probing.connector,
+                None,
+                probing.client,
+                probing.extra_roots,
+                "livenessProbe",
+                false,
+            )
+            .await
+        }
+    }
+}
+
+/// `AuthReady`: the class's HTTP auth probe for the Connector's auth type,
+/// if it has one; not run while the Secret is unusable.
+async fn auth_outcome(
+    class: &ConnectorClass,
+    probing: &Probing<'_>,
+    secret: Option<&Secret>,
+    secret_usable: bool,
+) -> Outcome {
+    let auth_probe = class
+        .spec
+        .auth_probe(probing.connector.spec.auth_name())
+        .and_then(|p| p.probe.http.as_ref());
+    match auth_probe {
+        None => Outcome::ok_because(reason::NON_AUTH_PROBE),
+        Some(_) if !secret_usable => Outcome::Unknown(
+            reason::DEPENDENCY_NOT_READY,
+            "the Secret is not ready, so the credential was not checked".into(),
+        ),
+        Some(_) if !probing.run => in_progress(),
+        Some(http) => {
+            run_probe(
+                http,
+                probing.connector,
+                secret,
+                probing.client,
+                probing.extra_roots,
+                "authProbe",
+                true,
+            )
+            .await
+        }
+    }
 }
 
 fn secret_outcome(

@@ -5,7 +5,7 @@ use crate::class_status::class_status;
 use crate::connector_status::observe_connector;
 use crate::fingerprint::Fingerprint;
 use crate::probe::ProbeClient;
-use connectors_catalog::{Catalog, ObjectRef};
+use connectors_catalog::{Catalog, ObjectRef, Snapshot};
 use connectors_core::status::same_conditions;
 use connectors_types::common::find_condition;
 use connectors_types::condition;
@@ -44,6 +44,45 @@ impl Default for ReconcilerConfig {
     }
 }
 
+/// Uid and generation of each class as of its last status write.
+type ClassSeen = HashMap<String, (Option<String>, Option<i64>)>;
+
+/// What the reconcile loop keeps between passes.
+struct LoopState {
+    /// Fingerprint of each Connector as of its last started reconcile.
+    seen: HashMap<ObjectRef, Fingerprint>,
+    class_seen: ClassSeen,
+    /// Connectors whose reconcile task is running.
+    running: HashSet<ObjectRef>,
+    /// Running Connectors that changed again meanwhile.
+    dirty: HashSet<ObjectRef>,
+    tasks: JoinSet<ObjectRef>,
+    /// Bounds how many reconciles run at the same time.
+    limit: Arc<Semaphore>,
+}
+
+impl LoopState {
+    fn new(max_concurrent: usize) -> LoopState {
+        LoopState {
+            seen: HashMap::new(),
+            class_seen: HashMap::new(),
+            running: HashSet::new(),
+            dirty: HashSet::new(),
+            tasks: JoinSet::new(),
+            limit: Arc::new(Semaphore::new(max_concurrent.max(1))),
+        }
+    }
+
+    /// Records that the task of `key` ended; a dirty Connector is forgotten
+    /// so that the next pass reconciles it again.
+    fn finished(&mut self, key: &ObjectRef) {
+        self.running.remove(key);
+        if self.dirty.remove(key) {
+            self.seen.remove(key);
+        }
+    }
+}
+
 /// Computes and writes the status of every Connector and class.
 pub struct Reconciler {
     catalog: Arc<dyn Catalog>,
@@ -68,12 +107,7 @@ impl Reconciler {
         tokio::pin!(shutdown);
         let this = Arc::new(self);
         let mut changes = this.catalog.subscribe();
-        let mut seen: HashMap<ObjectRef, Fingerprint> = HashMap::new();
-        let mut class_seen: HashMap<String, (Option<String>, Option<i64>)> = HashMap::new();
-        let mut running: HashSet<ObjectRef> = HashSet::new();
-        let mut dirty: HashSet<ObjectRef> = HashSet::new();
-        let mut tasks: JoinSet<ObjectRef> = JoinSet::new();
-        let limit = Arc::new(Semaphore::new(this.config.max_concurrent.max(1)));
+        let mut state = LoopState::new(this.config.max_concurrent);
         let mut next_full = Instant::now();
 
         loop {
@@ -82,51 +116,9 @@ impl Reconciler {
                 next_full = Instant::now() + this.config.probe_interval;
             }
             let snap = this.catalog.snapshot();
-
-            for (name, class) in &snap.classes {
-                let fp = (class.metadata.uid.clone(), class.metadata.generation);
-                if class_seen.get(name) != Some(&fp) || class.status.is_none() {
-                    class_seen.insert(name.clone(), fp);
-                    let st = class_status(class, &this.config.addressing, &now());
-                    let unchanged = class
-                        .status
-                        .as_ref()
-                        .map(|s| {
-                            same_conditions(&s.conditions, &st.conditions) && s.proxy == st.proxy
-                        })
-                        .unwrap_or(false);
-                    if !unchanged {
-                        if let Err(e) = this.catalog.write_class_status(name, st).await {
-                            tracing::debug!(class = %name, error = %e, "class status not written");
-                        }
-                    }
-                }
-            }
-            class_seen.retain(|n, _| snap.classes.contains_key(n));
-
-            for (key, connector) in &snap.connectors {
-                let fp = Fingerprint::of(&snap, connector);
-                let changed = seen.get(key) != Some(&fp);
-                if !(changed || full || connector.status.is_none()) {
-                    continue;
-                }
-                seen.insert(key.clone(), fp);
-                if running.contains(key) {
-                    dirty.insert(key.clone());
-                    continue;
-                }
-                running.insert(key.clone());
-                let this2 = this.clone();
-                let key2 = key.clone();
-                let limit2 = limit.clone();
-                let quick_first = changed;
-                tasks.spawn(async move {
-                    let _permit = limit2.acquire_owned().await;
-                    this2.reconcile(&key2, quick_first).await;
-                    key2
-                });
-            }
-            seen.retain(|k, _| snap.connectors.contains_key(k));
+            this.write_class_statuses(&snap, &mut state.class_seen)
+                .await;
+            this.start_reconciles(&snap, full, &mut state);
 
             tokio::select! {
                 _ = &mut shutdown => break,
@@ -136,17 +128,66 @@ impl Reconciler {
                     }
                 }
                 _ = tokio::time::sleep_until(next_full) => {}
-                Some(done) = tasks.join_next(), if !tasks.is_empty() => {
+                Some(done) = state.tasks.join_next(), if !state.tasks.is_empty() => {
                     if let Ok(key) = done {
-                        running.remove(&key);
-                        if dirty.remove(&key) {
-                            seen.remove(&key);
-                        }
+                        state.finished(&key);
                     }
                 }
             }
         }
-        tasks.abort_all();
+        state.tasks.abort_all();
+    }
+
+    /// Writes the status of every class that is new, changed or has none,
+    /// unless it equals the current one; forgets classes that are gone.
+    async fn write_class_statuses(&self, snap: &Snapshot, class_seen: &mut ClassSeen) {
+        for (name, class) in &snap.classes {
+            let fp = (class.metadata.uid.clone(), class.metadata.generation);
+            if class_seen.get(name) != Some(&fp) || class.status.is_none() {
+                class_seen.insert(name.clone(), fp);
+                let st = class_status(class, &self.config.addressing, &now());
+                let unchanged = class
+                    .status
+                    .as_ref()
+                    .map(|s| same_conditions(&s.conditions, &st.conditions) && s.proxy == st.proxy)
+                    .unwrap_or(false);
+                if !unchanged {
+                    if let Err(e) = self.catalog.write_class_status(name, st).await {
+                        tracing::debug!(class = %name, error = %e, "class status not written");
+                    }
+                }
+            }
+        }
+        class_seen.retain(|n, _| snap.classes.contains_key(n));
+    }
+
+    /// Starts a reconcile task for every Connector that changed, has no
+    /// status or is due (`full`); a Connector whose task is still running
+    /// is marked dirty instead. Forgets Connectors that are gone.
+    fn start_reconciles(self: &Arc<Self>, snap: &Snapshot, full: bool, state: &mut LoopState) {
+        for (key, connector) in &snap.connectors {
+            let fp = Fingerprint::of(snap, connector);
+            let changed = state.seen.get(key) != Some(&fp);
+            if !(changed || full || connector.status.is_none()) {
+                continue;
+            }
+            state.seen.insert(key.clone(), fp);
+            if state.running.contains(key) {
+                state.dirty.insert(key.clone());
+                continue;
+            }
+            state.running.insert(key.clone());
+            let this2 = self.clone();
+            let key2 = key.clone();
+            let limit2 = state.limit.clone();
+            let quick_first = changed;
+            state.tasks.spawn(async move {
+                let _permit = limit2.acquire_owned().await;
+                this2.reconcile(&key2, quick_first).await;
+                key2
+            });
+        }
+        state.seen.retain(|k, _| snap.connectors.contains_key(k));
     }
 
     /// Reconciles one Connector: with `quick_first`, a status without probe

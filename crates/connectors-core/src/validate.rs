@@ -363,26 +363,42 @@ pub fn connector_class(class: &ConnectorClass) -> Vec<String> {
         out.push(e);
     }
     let spec = &class.spec;
+    check_unique_names(spec, &mut out);
+    check_class_auth_types(spec, name, &mut out);
+    check_auth_probe_names(spec, &mut out);
+    check_configurations(spec, &mut out);
+    check_class_policies(spec, name, &mut out);
+    out
+}
+
+/// Names within each list of the class (address extensions, parameters,
+/// auth types, configurations) are unique.
+fn check_unique_names(spec: &ConnectorClassSpec, out: &mut Vec<String>) {
     dup_names(
         "spec.addressExtensions",
         spec.address_extensions.iter().map(|p| p.name.as_str()),
-        &mut out,
+        out,
     );
     dup_names(
         "spec.params",
         spec.params.iter().map(|p| p.name.as_str()),
-        &mut out,
+        out,
     );
     dup_names(
         "spec.auth.types",
         spec.auth_types().iter().map(|t| t.name.as_str()),
-        &mut out,
+        out,
     );
     dup_names(
         "spec.configurations",
         spec.configurations.iter().map(|c| c.name.as_str()),
-        &mut out,
+        out,
     );
+}
+
+/// Each auth type of class `name`: named, listing its keys when its Secret
+/// type is not well known, and with a generator policy that compiles.
+fn check_class_auth_types(spec: &ConnectorClassSpec, name: &str, out: &mut Vec<String>) {
     for t in spec.auth_types() {
         if t.name.is_empty() {
             out.push("spec.auth.types: an entry has no name".into());
@@ -404,6 +420,10 @@ pub fn connector_class(class: &ConnectorClass) -> Vec<String> {
             }
         }
     }
+}
+
+/// Each auth probe names one of the class's auth types.
+fn check_auth_probe_names(spec: &ConnectorClassSpec, out: &mut Vec<String>) {
     for p in &spec.auth_probes {
         if spec.auth_type(&p.auth_name).is_none() {
             out.push(format!(
@@ -412,15 +432,13 @@ pub fn connector_class(class: &ConnectorClass) -> Vec<String> {
             ));
         }
     }
+}
+
+/// Each configuration file has a plain file name and a template that parses.
+fn check_configurations(spec: &ConnectorClassSpec, out: &mut Vec<String>) {
     for conf in &spec.configurations {
         for (file, text) in &conf.data {
-            if file.is_empty()
-                || !file
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
-                || file == "."
-                || file == ".."
-            {
+            if !is_plain_file_name(file) {
                 out.push(format!(
                     "spec.configurations {:?}: file name {file:?} may only hold letters, digits, '-', '_' and '.'",
                     conf.name
@@ -432,6 +450,22 @@ pub fn connector_class(class: &ConnectorClass) -> Vec<String> {
             }
         }
     }
+}
+
+/// Whether `file` is a non-empty name of letters, digits, `-`, `_` and `.`
+/// other than `.` and `..`.
+fn is_plain_file_name(file: &str) -> bool {
+    !file.is_empty()
+        && file
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+        && file != "."
+        && file != ".."
+}
+
+/// The token extractor and permission mapper policies of class `name`
+/// compile.
+fn check_class_policies(spec: &ConnectorClassSpec, name: &str, out: &mut Vec<String>) {
     if let Some(rego) = spec.auth_extractor() {
         if let Err(e) = crate::rego::TokenExtractor::compile(rego, &format!("class {name:?}")) {
             out.push(e.to_string());
@@ -444,7 +478,6 @@ pub fn connector_class(class: &ConnectorClass) -> Vec<String> {
             out.push(e.to_string());
         }
     }
-    out
 }
 
 /// Checks a Secret on its own.

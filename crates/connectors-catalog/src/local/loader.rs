@@ -108,6 +108,82 @@ impl FileState {
             .iter()
             .any(|(_, o)| matches!(o, Object::Secret(_)))
     }
+
+    /// Whether the stat data proves the file unchanged since its content
+    /// was last read successfully.
+    fn is_current(&self, stamp: &Stamp) -> bool {
+        self.failure.is_none()
+            && self
+                .content
+                .as_ref()
+                .is_some_and(|c| c.stamp == *stamp && stamp.settled_before(c.read_at))
+    }
+
+    /// Whether reading the changed file is put off because it changed less
+    /// than `settle` ago, for at most [`MAX_DEFER`] in a row. Clears the
+    /// deferral when the file is to be read now.
+    fn put_off(&mut self, stamp: &Stamp, settle: Duration) -> bool {
+        let now = SystemTime::now();
+        if !settle.is_zero() && stamp.changed_within(settle, now) {
+            let since = *self.deferred_since.get_or_insert(now);
+            if now.duration_since(since).unwrap_or_default() < MAX_DEFER {
+                return true;
+            }
+        }
+        self.deferred_since = None;
+        false
+    }
+
+    /// Whether the bytes just read hash like the last content; if so, their
+    /// stat data and read time are recorded.
+    fn refresh_if_same(&mut self, hash: [u8; 32], stamp: Stamp, read_at: SystemTime) -> bool {
+        match &mut self.content {
+            Some(c) if c.hash == hash => {
+                c.stamp = stamp;
+                c.read_at = read_at;
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Parses new content of the file. Its objects replace the last good
+    /// ones only when it has no problems.
+    fn replace_content(
+        &mut self,
+        path: &Path,
+        bytes: &[u8],
+        stamp: Stamp,
+        read_at: SystemTime,
+        hash: [u8; 32],
+    ) {
+        let (objects, problems) = parse_file(path, bytes);
+        let was_bad = self
+            .content
+            .as_ref()
+            .is_some_and(|c| !c.problems.is_empty());
+        if problems.is_empty() {
+            if was_bad {
+                tracing::info!(file = %path.display(), "manifest file is valid again");
+            }
+            self.objects = objects;
+        } else {
+            for p in &problems {
+                tracing::warn!(
+                    file = %path.display(),
+                    document = p.document,
+                    reason = %p.message,
+                    "manifest rejected; the file's last good objects are kept"
+                );
+            }
+        }
+        self.content = Some(Content {
+            stamp,
+            read_at,
+            hash,
+            problems,
+        });
+    }
 }
 
 /// Manifest files under a directory, and subdirectories that could not be
@@ -218,79 +294,29 @@ impl Loader {
         };
         let stamp = Stamp::of(&meta);
         let state = self.files.entry(path.to_path_buf()).or_default();
-        if let Some(c) = &state.content {
-            if state.failure.is_none() && c.stamp == stamp && stamp.settled_before(c.read_at) {
-                state.deferred_since = None;
-                return false;
-            }
+        if state.is_current(&stamp) {
+            state.deferred_since = None;
+            return false;
         }
-        let now = SystemTime::now();
-        if !settle.is_zero() && stamp.changed_within(settle, now) {
-            let since = *state.deferred_since.get_or_insert(now);
-            if now.duration_since(since).unwrap_or_default() < MAX_DEFER {
-                return false;
-            }
+        if state.put_off(&stamp, settle) {
+            return false;
         }
-        state.deferred_since = None;
         // Mode changes show in the stamp (ctime), so this runs after chmod.
         let mode = meta.permissions().mode();
-        if meta.len() > MAX_MANIFEST_BYTES {
-            return self.fail(
-                path,
-                format!(
-                    "the file is {} bytes; manifests larger than {MAX_MANIFEST_BYTES} bytes are not loaded",
-                    meta.len()
-                ),
-            );
-        }
-        let read_at = SystemTime::now();
-        let bytes = match std::fs::read(path) {
-            Ok(b) => b,
-            Err(e) if vanished(path, &e) => return false,
-            Err(e) => return self.fail(path, format!("cannot read the file: {e}")),
+        let (bytes, read_at) = match read_manifest(path, meta.len()) {
+            Ok(read) => read,
+            Err(ReadFailure::Vanished) => return false,
+            Err(ReadFailure::Problem(message)) => return self.fail(path, message),
         };
-        let mut hash = [0u8; 32];
-        hash.copy_from_slice(ring::digest::digest(&ring::digest::SHA256, &bytes).as_ref());
+        let hash = sha256(&bytes);
         let state = self.files.entry(path.to_path_buf()).or_default();
         let recovered = state.failure.take().is_some();
         if recovered {
             tracing::info!(file = %path.display(), "manifest file can be read again");
         }
-        let unchanged = match &mut state.content {
-            Some(c) if c.hash == hash => {
-                c.stamp = stamp;
-                c.read_at = read_at;
-                true
-            }
-            _ => false,
-        };
+        let unchanged = state.refresh_if_same(hash, stamp, read_at);
         if !unchanged {
-            let (objects, problems) = parse_file(path, &bytes);
-            let was_bad = state
-                .content
-                .as_ref()
-                .is_some_and(|c| !c.problems.is_empty());
-            if problems.is_empty() {
-                if was_bad {
-                    tracing::info!(file = %path.display(), "manifest file is valid again");
-                }
-                state.objects = objects;
-            } else {
-                for p in &problems {
-                    tracing::warn!(
-                        file = %path.display(),
-                        document = p.document,
-                        reason = %p.message,
-                        "manifest rejected; the file's last good objects are kept"
-                    );
-                }
-            }
-            state.content = Some(Content {
-                stamp,
-                read_at,
-                hash,
-                problems,
-            });
+            state.replace_content(path, &bytes, stamp, read_at, hash);
         }
         warn_if_exposed(state, path, mode);
         recovered || !unchanged
@@ -392,6 +418,37 @@ impl Loader {
 /// target is missing, which is reported).
 fn vanished(path: &Path, e: &std::io::Error) -> bool {
     e.kind() == std::io::ErrorKind::NotFound && std::fs::symlink_metadata(path).is_err()
+}
+
+/// Why a file's bytes were not read.
+enum ReadFailure {
+    /// The file no longer exists (nothing to report).
+    Vanished,
+    /// The file cannot be loaded, for this reason.
+    Problem(String),
+}
+
+/// Reads a file whose size is `len` unless that exceeds
+/// [`MAX_MANIFEST_BYTES`]; returns its bytes and when the read began.
+fn read_manifest(path: &Path, len: u64) -> Result<(Vec<u8>, SystemTime), ReadFailure> {
+    if len > MAX_MANIFEST_BYTES {
+        return Err(ReadFailure::Problem(format!(
+            "the file is {len} bytes; manifests larger than {MAX_MANIFEST_BYTES} bytes are not loaded"
+        )));
+    }
+    let read_at = SystemTime::now();
+    match std::fs::read(path) {
+        Ok(bytes) => Ok((bytes, read_at)),
+        Err(e) if vanished(path, &e) => Err(ReadFailure::Vanished),
+        Err(e) => Err(ReadFailure::Problem(format!("cannot read the file: {e}"))),
+    }
+}
+
+/// The SHA-256 digest of `bytes`.
+fn sha256(bytes: &[u8]) -> [u8; 32] {
+    let mut hash = [0u8; 32];
+    hash.copy_from_slice(ring::digest::digest(&ring::digest::SHA256, bytes).as_ref());
+    hash
 }
 
 /// Parses a file's bytes into its objects and problems.

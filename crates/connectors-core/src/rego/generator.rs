@@ -2,6 +2,7 @@
 
 use std::collections::BTreeMap;
 
+use regorus::value::Object;
 use regorus::Value;
 
 use super::error::{describe, PolicyKind, RegoError};
@@ -101,12 +102,11 @@ impl CredentialGenerator {
     /// Checks the rule's value and turns it into an [`Injection`].
     fn injection(&self, out: &Value) -> Result<Option<Injection>, RegoError> {
         let rule = self.policy.rule_name();
-        let shape = |msg: String| Err(self.policy.shape_error(msg));
         let obj = match out {
             Value::Undefined => return Ok(None),
             Value::Object(obj) => obj,
             other => {
-                return shape(format!(
+                return self.shape(format!(
                     "rule {rule} must be an object with fields \"position\" and \"auth\"; got {}",
                     describe(other)
                 ))
@@ -115,45 +115,73 @@ impl CredentialGenerator {
         if obj.is_empty() {
             return Ok(None);
         }
-        let position = match obj.get(&Value::from("position")) {
-            None | Some(Value::Null) => InjectionPosition::Header,
+        let position = self.position(obj, &rule)?;
+        let content_type = self.content_type(obj, &rule)?;
+        let auth = self.auth_values(obj, &rule, position)?;
+        if auth.is_empty() {
+            return Ok(None);
+        }
+        Ok(Some(Injection {
+            position,
+            content_type,
+            auth,
+        }))
+    }
+
+    /// An error about the shape of the rule's value.
+    fn shape<T>(&self, message: String) -> Result<T, RegoError> {
+        Err(self.policy.shape_error(message))
+    }
+
+    /// The `position` field; missing, null or empty means `header`.
+    fn position(&self, obj: &Object, rule: &str) -> Result<InjectionPosition, RegoError> {
+        match obj.get(&Value::from("position")) {
+            None | Some(Value::Null) => Ok(InjectionPosition::Header),
             Some(Value::String(p)) => match p.as_ref() {
-                "" | "header" => InjectionPosition::Header,
-                "query" => InjectionPosition::Query,
-                "body" => InjectionPosition::Body,
-                _ => {
-                    return shape(format!(
-                        "field \"position\" of rule {rule} must be \"header\", \"query\" or \"body\"; got another string"
-                    ))
-                }
+                "" | "header" => Ok(InjectionPosition::Header),
+                "query" => Ok(InjectionPosition::Query),
+                "body" => Ok(InjectionPosition::Body),
+                _ => self.shape(format!(
+                    "field \"position\" of rule {rule} must be \"header\", \"query\" or \"body\"; got another string"
+                )),
             },
-            Some(other) => {
-                return shape(format!(
-                    "field \"position\" of rule {rule} must be \"header\", \"query\" or \"body\"; got {}",
-                    describe(other)
-                ))
-            }
-        };
-        let content_type = match obj.get(&Value::from("contentType")) {
-            None | Some(Value::Null) => None,
-            Some(Value::String(c)) if c.is_empty() => None,
-            Some(Value::String(c)) => Some(c.to_string()),
-            Some(other) => {
-                return shape(format!(
-                    "field \"contentType\" of rule {rule} must be a string; got {}",
-                    describe(other)
-                ))
-            }
-        };
+            Some(other) => self.shape(format!(
+                "field \"position\" of rule {rule} must be \"header\", \"query\" or \"body\"; got {}",
+                describe(other)
+            )),
+        }
+    }
+
+    /// The `contentType` field; `None` when missing, null or empty.
+    fn content_type(&self, obj: &Object, rule: &str) -> Result<Option<String>, RegoError> {
+        match obj.get(&Value::from("contentType")) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::String(c)) if c.is_empty() => Ok(None),
+            Some(Value::String(c)) => Ok(Some(c.to_string())),
+            Some(other) => self.shape(format!(
+                "field \"contentType\" of rule {rule} must be a string; got {}",
+                describe(other)
+            )),
+        }
+    }
+
+    /// The entries of the `auth` field, each checked with
+    /// [`auth_entry`](Self::auth_entry).
+    fn auth_values(
+        &self,
+        obj: &Object,
+        rule: &str,
+        position: InjectionPosition,
+    ) -> Result<BTreeMap<String, String>, RegoError> {
         let auth = match obj.get(&Value::from("auth")) {
             Some(Value::Object(a)) => a,
             None => {
-                return shape(format!(
+                return self.shape(format!(
                     "rule {rule} must have an object field \"auth\" mapping names to strings; it has none"
                 ))
             }
             Some(other) => {
-                return shape(format!(
+                return self.shape(format!(
                     "field \"auth\" of rule {rule} must be an object mapping names to strings; got {}",
                     describe(other)
                 ))
@@ -161,45 +189,65 @@ impl CredentialGenerator {
         };
         let mut values = BTreeMap::new();
         for (index, (k, v)) in auth.iter().enumerate() {
-            let Value::String(name) = k else {
-                return shape(format!(
-                    "field \"auth\" of rule {rule} must have string keys; key #{} is {}",
-                    index + 1,
-                    describe(k)
-                ));
-            };
-            let shown = self.shown_name(name);
-            let Value::String(value) = v else {
-                return shape(format!(
-                    "field \"auth\" of rule {rule} must map names to strings; {shown} is {}",
-                    describe(v)
-                ));
-            };
-            if name.is_empty() {
-                return shape(format!("field \"auth\" of rule {rule} has an empty name"));
-            }
-            if position == InjectionPosition::Header {
-                if !name.bytes().all(is_token_byte) {
-                    return shape(format!(
-                        "field \"auth\" of rule {rule}: {shown} is not a valid header name"
-                    ));
-                }
-                if value.bytes().any(|b| (b < 0x20 && b != b'\t') || b == 0x7f) {
-                    return shape(format!(
-                        "field \"auth\" of rule {rule}: the value for {shown} contains a control character and cannot be a header value"
-                    ));
-                }
-            }
+            let (name, value) = self.auth_entry(rule, index, k, v, position)?;
             values.insert(name.to_string(), value.to_string());
         }
-        if values.is_empty() {
-            return Ok(None);
+        Ok(values)
+    }
+
+    /// Checks entry number `index` of `auth`: a non-empty string name
+    /// mapped to a string, both fit for a header at position `header`.
+    fn auth_entry<'a>(
+        &self,
+        rule: &str,
+        index: usize,
+        k: &'a Value,
+        v: &'a Value,
+        position: InjectionPosition,
+    ) -> Result<(&'a str, &'a str), RegoError> {
+        let Value::String(name) = k else {
+            return self.shape(format!(
+                "field \"auth\" of rule {rule} must have string keys; key #{} is {}",
+                index + 1,
+                describe(k)
+            ));
+        };
+        let shown = self.shown_name(name);
+        let Value::String(value) = v else {
+            return self.shape(format!(
+                "field \"auth\" of rule {rule} must map names to strings; {shown} is {}",
+                describe(v)
+            ));
+        };
+        if name.is_empty() {
+            return self.shape(format!("field \"auth\" of rule {rule} has an empty name"));
         }
-        Ok(Some(Injection {
-            position,
-            content_type,
-            auth: values,
-        }))
+        if position == InjectionPosition::Header {
+            self.check_header_entry(rule, &shown, name, value)?;
+        }
+        Ok((name, value))
+    }
+
+    /// Checks that `name` is a valid header name and `value` a valid
+    /// header value.
+    fn check_header_entry(
+        &self,
+        rule: &str,
+        shown: &str,
+        name: &str,
+        value: &str,
+    ) -> Result<(), RegoError> {
+        if !name.bytes().all(is_token_byte) {
+            return self.shape(format!(
+                "field \"auth\" of rule {rule}: {shown} is not a valid header name"
+            ));
+        }
+        if value.bytes().any(|b| (b < 0x20 && b != b'\t') || b == 0x7f) {
+            return self.shape(format!(
+                "field \"auth\" of rule {rule}: the value for {shown} contains a control character and cannot be a header value"
+            ));
+        }
+        Ok(())
     }
 
     /// How an error names an `auth` key: quoted when the policy spells it
