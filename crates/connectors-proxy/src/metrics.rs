@@ -11,7 +11,7 @@ use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
-use prometheus_client::registry::{Registry, Unit};
+use prometheus_client::registry::{Metric, Registry, Unit};
 use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 use std::time::Duration;
@@ -112,6 +112,89 @@ fn add_bytes(
     }
 }
 
+/// Registers `metric` under `name`; the metric, to count into.
+fn registered<M: Metric + Clone>(registry: &mut Registry, name: &str, help: &str, metric: M) -> M {
+    registry.register(name, help, metric.clone());
+    metric
+}
+
+/// The families each finished request counts into.
+struct RequestFamilies {
+    requests: Family<RequestLabels, Counter>,
+    duration: Family<ModeLabels, Histogram, fn() -> Histogram>,
+    request_bytes: Family<TrafficLabels, Counter>,
+    response_bytes: Family<TrafficLabels, Counter>,
+}
+
+/// Registers the request count, duration and body byte families.
+fn register_request_families(registry: &mut Registry) -> RequestFamilies {
+    let requests = registered(
+        registry,
+        "requests",
+        "Requests answered, by mode, ConnectorClass and status code",
+        Family::<RequestLabels, Counter>::default(),
+    );
+    let duration = Family::<ModeLabels, Histogram, fn() -> Histogram>::new_with_constructor(
+        duration_histogram,
+    );
+    registry.register_with_unit(
+        "request_duration",
+        "Time from the request head to the end of the response body",
+        Unit::Seconds,
+        duration.clone(),
+    );
+    let request_bytes = registered(
+        registry,
+        "request_bytes",
+        "Request body bytes sent to tools",
+        Family::<TrafficLabels, Counter>::default(),
+    );
+    let response_bytes = registered(
+        registry,
+        "response_bytes",
+        "Response body bytes sent to clients",
+        Family::<TrafficLabels, Counter>::default(),
+    );
+    RequestFamilies {
+        requests,
+        duration,
+        request_bytes,
+        response_bytes,
+    }
+}
+
+/// Registers the auth cache's hit and miss families and its hit ratio; the
+/// cache's counters and the ratio gauge.
+fn register_auth_cache(registry: &mut Registry) -> (CacheCounters, Gauge<f64, AtomicU64>) {
+    let hits = registered(
+        registry,
+        "auth_cache_hits",
+        "Authentication (identity) and authorisation (decision) lookups answered from memory",
+        Family::<CacheLabels, Counter>::default(),
+    );
+    let misses = registered(
+        registry,
+        "auth_cache_misses",
+        "Authentication (identity) and authorisation (decision) lookups that asked the catalog",
+        Family::<CacheLabels, Counter>::default(),
+    );
+    let hit_ratio = registered(
+        registry,
+        "auth_cache_hit_ratio",
+        "Share of auth cache lookups answered from memory since start",
+        Gauge::<f64, AtomicU64>::default(),
+    );
+    let counter =
+        |f: &Family<CacheLabels, Counter>, cache| f.get_or_create(&CacheLabels { cache }).clone();
+    let cache = CacheCounters {
+        identity_hits: counter(&hits, "identity"),
+        identity_misses: counter(&misses, "identity"),
+        decision_hits: counter(&hits, "decision"),
+        decision_misses: counter(&misses, "decision"),
+    };
+    (cache, hit_ratio)
+}
+
 static NEXT_ID: AtomicU64 = AtomicU64::new(0);
 
 thread_local! {
@@ -143,72 +226,25 @@ impl std::fmt::Debug for Metrics {
 impl Metrics {
     pub(crate) fn new() -> Metrics {
         let mut registry = Registry::with_prefix("connectors_proxy");
-        let requests = Family::<RequestLabels, Counter>::default();
-        registry.register(
-            "requests",
-            "Requests answered, by mode, ConnectorClass and status code",
-            requests.clone(),
-        );
-        let duration = Family::<ModeLabels, Histogram, fn() -> Histogram>::new_with_constructor(
-            duration_histogram,
-        );
-        registry.register_with_unit(
-            "request_duration",
-            "Time from the request head to the end of the response body",
-            Unit::Seconds,
-            duration.clone(),
-        );
-        let request_bytes = Family::<TrafficLabels, Counter>::default();
-        registry.register(
-            "request_bytes",
-            "Request body bytes sent to tools",
-            request_bytes.clone(),
-        );
-        let response_bytes = Family::<TrafficLabels, Counter>::default();
-        registry.register(
-            "response_bytes",
-            "Response body bytes sent to clients",
-            response_bytes.clone(),
-        );
-        let hits = Family::<CacheLabels, Counter>::default();
-        registry.register(
-            "auth_cache_hits",
-            "Authentication (identity) and authorisation (decision) lookups answered from memory",
-            hits.clone(),
-        );
-        let misses = Family::<CacheLabels, Counter>::default();
-        registry.register(
-            "auth_cache_misses",
-            "Authentication (identity) and authorisation (decision) lookups that asked the catalog",
-            misses.clone(),
-        );
-        let hit_ratio = Gauge::<f64, AtomicU64>::default();
-        registry.register(
-            "auth_cache_hit_ratio",
-            "Share of auth cache lookups answered from memory since start",
-            hit_ratio.clone(),
-        );
-        let upstream_errors = Family::<UpstreamErrorLabels, Counter>::default();
-        registry.register(
+        let RequestFamilies {
+            requests,
+            duration,
+            request_bytes,
+            response_bytes,
+        } = register_request_families(&mut registry);
+        let (cache, hit_ratio) = register_auth_cache(&mut registry);
+        let upstream_errors = registered(
+            &mut registry,
             "upstream_errors",
             "Failed exchanges with tools, by ConnectorClass and kind",
-            upstream_errors.clone(),
+            Family::<UpstreamErrorLabels, Counter>::default(),
         );
-        let leaf_certificates = Gauge::default();
-        registry.register(
+        let leaf_certificates = registered(
+            &mut registry,
             "leaf_certificates",
             "Leaf certificates for intercepted hosts currently cached",
-            leaf_certificates.clone(),
+            Gauge::default(),
         );
-        let counter = |f: &Family<CacheLabels, Counter>, cache| {
-            f.get_or_create(&CacheLabels { cache }).clone()
-        };
-        let cache = CacheCounters {
-            identity_hits: counter(&hits, "identity"),
-            identity_misses: counter(&misses, "identity"),
-            decision_hits: counter(&hits, "decision"),
-            decision_misses: counter(&misses, "decision"),
-        };
         Metrics {
             registry,
             requests,

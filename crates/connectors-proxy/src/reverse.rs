@@ -13,8 +13,9 @@ use crate::inject::{self, Outgoing};
 use crate::location;
 use crate::policy;
 use crate::relay::{self, Outbound};
-use crate::route::Route;
+use crate::route::{Forward, Route, UpstreamTarget};
 use crate::server::ConnCtx;
+use crate::tls::upstream::CaSet;
 use crate::token::{self, ClientToken, Source};
 use crate::upgrade::Upgrade;
 use crate::upstream::strip_hop_by_hop;
@@ -22,8 +23,10 @@ use crate::Shared;
 use connectors_core::address::join_path;
 use http::header::{HOST, LOCATION};
 use http::request::Parts;
-use http::{HeaderValue, Request, Response, Uri};
+use http::uri::PathAndQuery;
+use http::{HeaderMap, HeaderValue, Request, Response, Uri};
 use hyper::body::Incoming;
+use std::sync::Arc;
 
 pub(crate) async fn handle(
     shared: &Shared,
@@ -37,22 +40,11 @@ pub(crate) async fn handle(
     let client_host = client_host(&parts);
     let target = identify(client_uri.path(), client_host.as_deref())?;
     log.connector = Some(format!("{}/{}", target.namespace, target.name));
-
-    let route = {
-        let snap = shared.catalog.snapshot();
-        shared.routes.lookup(&snap, target.namespace, target.name)
-    };
+    let route = lookup_route(shared, &target);
     let mut body = UpstreamBody::new(incoming);
 
-    let token = extract_token(
-        shared,
-        route.as_deref(),
-        &parts,
-        &target,
-        client_uri.query(),
-        &mut body,
-    )
-    .await?;
+    let query = client_uri.query();
+    let token = extract_token(shared, route.as_deref(), &parts, &target, query, &mut body).await?;
     let caller = shared.auth.authenticate(&token).await?;
     log.subject = Some(caller.identity.clone());
     shared
@@ -60,85 +52,130 @@ pub(crate) async fn handle(
         .authorize(&caller, target.namespace, target.name, &parts.method)
         .await?;
 
-    let route = route.ok_or_else(|| RequestError::ConnectorNotFound {
+    let route = route_or_not_found(route, &target)?;
+    log.class = Some(route.class_label.clone());
+    let (forward, ca) = forwarding(&route)?;
+    let upstream = &forward.upstream;
+
+    let mut path_and_query = join_path(&upstream.base, target.rest, query);
+    strip_client_headers(&mut parts.headers, &token);
+    let limit = shared.config.max_inspected_body_bytes;
+    let out = outgoing(&mut parts, &mut path_and_query, upstream, &mut body, limit);
+    inject::apply(&forward.credential, &route.class_name, out).await?;
+    log_upstream(log, upstream, &path_and_query);
+    parts.uri = upstream_uri(upstream, path_and_query)?;
+    // Kept (a cheap shared copy) to resolve a relative `Location` later.
+    let sent_path_and_query = parts.uri.path_and_query().cloned();
+
+    let outbound = Outbound {
+        parts,
+        body,
+        host: &upstream.host,
+        ca,
+        upgrade,
+    };
+    let resp = relay::exchange(shared, &ctx.state, outbound, log).await?;
+
+    let (mut rparts, rbody) = resp.into_parts();
+    let sent_url = || request_url(upstream, sent_path_and_query.as_ref());
+    let client_host = client_host.as_deref();
+    rewrite_response_location(&mut rparts.headers, &route, &target, client_host, sent_url);
+    Ok(Response::from_parts(rparts, ResponseBody::upstream(rbody)))
+}
+
+/// The route of the Connector `target` names, `None` when there is none.
+#[inline]
+fn lookup_route(shared: &Shared, target: &Target<'_>) -> Option<Arc<Route>> {
+    let snap = shared.catalog.snapshot();
+    shared.routes.lookup(&snap, target.namespace, target.name)
+}
+
+/// The route, or `ConnectorNotFound` when the Connector does not exist.
+#[inline]
+fn route_or_not_found(
+    route: Option<Arc<Route>>,
+    target: &Target<'_>,
+) -> Result<Arc<Route>, RequestError> {
+    route.ok_or_else(|| RequestError::ConnectorNotFound {
         namespace: target.namespace.to_string(),
         name: target.name.to_string(),
-    })?;
-    log.class = Some(route.class_label.clone());
+    })
+}
+
+/// Where and how the route forwards: its upstream and credential, and the
+/// extra CA certificates for an HTTPS tool; errors of the class's
+/// extractor, of the forwarding and of the CA come in that order.
+#[inline]
+fn forwarding(route: &Route) -> Result<(&Forward, Option<&CaSet>), RequestError> {
     if let Some(Err(e)) = &route.extractor {
         return Err(RequestError::PolicyCompile(e.clone()));
     }
     let forward = route.forward.as_ref().map_err(Clone::clone)?;
-    let upstream = &forward.upstream;
-    let ca = if upstream.scheme == http::uri::Scheme::HTTPS {
+    let ca = if forward.upstream.scheme == http::uri::Scheme::HTTPS {
         route.ca()?
     } else {
         None
     };
+    Ok((forward, ca))
+}
 
-    let mut path_and_query = join_path(&upstream.base, target.rest, client_uri.query());
-    strip_hop_by_hop(&mut parts.headers);
-    inject::strip_client_credentials(&mut parts.headers, &token, None);
-    parts.headers.remove(HOST);
-    inject::apply(
-        &forward.credential,
-        &route.class_name,
-        Outgoing {
-            method: &parts.method,
-            path_and_query: &mut path_and_query,
-            host: &upstream.host,
-            headers: &mut parts.headers,
-            body: &mut body,
-            body_limit: shared.config.max_inspected_body_bytes,
-        },
-    )
-    .await?;
+/// Drops the hop-by-hop headers, the client's own credentials and `Host`.
+#[inline]
+fn strip_client_headers(headers: &mut HeaderMap, token: &ClientToken) {
+    strip_hop_by_hop(headers);
+    inject::strip_client_credentials(headers, token, None);
+    headers.remove(HOST);
+}
+
+/// The parts of the upstream request the credential injection may change.
+#[inline]
+fn outgoing<'a>(
+    parts: &'a mut Parts,
+    path_and_query: &'a mut String,
+    upstream: &'a UpstreamTarget,
+    body: &'a mut UpstreamBody,
+    body_limit: usize,
+) -> Outgoing<'a> {
+    Outgoing {
+        method: &parts.method,
+        path_and_query,
+        host: &upstream.host,
+        headers: &mut parts.headers,
+        body,
+        body_limit,
+    }
+}
+
+/// Records the tool's host and the path (without query) sent to it.
+#[inline]
+fn log_upstream(log: &mut RequestLog, upstream: &UpstreamTarget, path_and_query: &str) {
     log.upstream_host = Some(upstream.host.clone());
     log.path = path_and_query
         .split_once('?')
         .map(|(p, _)| p)
-        .unwrap_or(&path_and_query)
+        .unwrap_or(path_and_query)
         .to_string();
-    parts.uri = Uri::builder()
+}
+
+/// The absolute URI of the request to the tool.
+#[inline]
+fn upstream_uri(upstream: &UpstreamTarget, path_and_query: String) -> Result<Uri, RequestError> {
+    Uri::builder()
         .scheme(upstream.scheme.clone())
         .authority(upstream.authority.clone())
         .path_and_query(path_and_query)
         .build()
-        .map_err(|_| RequestError::BadRequest("the request path cannot be forwarded"))?;
-    // Kept (a cheap shared copy) to resolve a relative `Location` later.
-    let sent_path_and_query = parts.uri.path_and_query().cloned();
+        .map_err(|_| RequestError::BadRequest("the request path cannot be forwarded"))
+}
 
-    let resp = relay::exchange(
-        shared,
-        &ctx.state,
-        Outbound {
-            parts,
-            body,
-            host: &upstream.host,
-            ca,
-            upgrade,
-        },
-        log,
+/// The URL a request was sent to, from the path and query it was sent with.
+fn request_url(upstream: &UpstreamTarget, path_and_query: Option<&PathAndQuery>) -> String {
+    format!(
+        "{}://{}{}",
+        upstream.scheme,
+        upstream.authority,
+        path_and_query.map_or("/", |pq| pq.as_str())
     )
-    .await?;
-
-    let (mut rparts, rbody) = resp.into_parts();
-    let sent_url = || {
-        format!(
-            "{}://{}{}",
-            upstream.scheme,
-            upstream.authority,
-            sent_path_and_query.as_ref().map_or("/", |pq| pq.as_str())
-        )
-    };
-    rewrite_response_location(
-        &mut rparts.headers,
-        &route,
-        &target,
-        client_host.as_deref(),
-        sent_url,
-    );
-    Ok(Response::from_parts(rparts, ResponseBody::upstream(rbody)))
 }
 
 /// The host the client addressed: its `Host` header, else the request

@@ -64,98 +64,24 @@ impl GitServer {
         let nginx_bin = find_program("nginx")?;
         let fcgiwrap_bin = find_program("fcgiwrap")?;
         let htpasswd_bin = find_program("htpasswd")?;
-        let backend = git_exec_path()?.join("git-http-backend");
-        if !backend.exists() {
-            bail!(
-                "{} does not exist; is git installed completely?",
-                backend.display()
-            );
-        }
+        let backend = http_backend()?;
         if let Some(t) = &opts.gitlab_token {
             check_token_chars(t)?;
         }
 
-        let dir = crate::interrupt::scratch_dir("gitserver-")?;
-        for sub in ["logs", "tmp", "repos", "home", "work"] {
-            std::fs::create_dir_all(dir.path().join(sub))?;
-        }
-        std::fs::write(dir.path().join("htpasswd"), "")?;
-        std::fs::write(
-            dir.path().join("gitlab.conf"),
-            gitlab_conf(opts.gitlab_token.as_deref()),
-        )?;
-
-        let socket = dir.path().join("fcgiwrap.sock");
-        let fcgi_log = std::fs::File::create(dir.path().join("logs/fcgiwrap.log"))?;
-        let mut cmd = Command::new(&fcgiwrap_bin);
-        cmd.arg("-c")
-            .arg(opts.fcgi_children.max(1).to_string())
-            .arg("-s")
-            .arg(format!("unix:{}", socket.display()))
-            .env_clear()
-            .env("PATH", std::env::var("PATH").unwrap_or_default())
-            .env("HOME", dir.path().join("home"))
-            .stdin(Stdio::null())
-            .stdout(fcgi_log.try_clone()?)
-            .stderr(fcgi_log);
-        let mut fcgiwrap = ProcessGuard::spawn("fcgiwrap", &mut cmd)?;
-        let deadline = Instant::now() + START_TIMEOUT;
-        while !socket.exists() {
-            if !fcgiwrap.is_running() {
-                bail!(
-                    "fcgiwrap exited at start: {}",
-                    read_lossy(&dir.path().join("logs/fcgiwrap.log"))
-                );
-            }
-            if Instant::now() > deadline {
-                bail!("fcgiwrap did not create {}", socket.display());
-            }
-            std::thread::sleep(Duration::from_millis(10));
-        }
-
-        let mut last_error = String::new();
-        for _attempt in 0..5 {
-            let port = free_port();
-            let conf = nginx_conf(dir.path(), port, &backend, opts.nginx_workers.max(1));
-            let conf_path = dir.path().join("nginx.conf");
-            std::fs::write(&conf_path, conf)?;
-            let error_log = dir.path().join("logs/error.log");
-            let _ = std::fs::remove_file(&error_log);
-            let mut cmd = nginx_command(
-                &nginx_bin,
-                dir.path(),
-                &conf_path,
-                &error_log,
-                &dir.path().join("logs/nginx-stderr.log"),
-            )?;
-            let mut nginx = ProcessGuard::spawn("nginx", &mut cmd)?;
-            let url = format!("http://127.0.0.1:{port}/");
-            let ready = nginx.wait_ready(START_TIMEOUT, Duration::from_millis(20), || {
-                http::get(&url, &[]).is_ok_and(|r| r.status == 200)
-            });
-            if ready {
-                return Ok(GitServer {
-                    dir,
-                    port,
-                    nginx: Some(nginx),
-                    fcgiwrap: Some(fcgiwrap),
-                    htpasswd_bin,
-                    git: GitEnv::new()?,
-                    htpasswd_lock: Mutex::new(()),
-                    gitlab_token: Mutex::new(opts.gitlab_token),
-                });
-            }
-            drop(nginx);
-            last_error = format!(
-                "{}{}",
-                read_lossy(&error_log),
-                read_lossy(&dir.path().join("logs/nginx-stderr.log"))
-            );
-            if !last_error.contains("Address already in use") {
-                break;
-            }
-        }
-        Err(anyhow!("nginx did not start: {last_error}"))
+        let dir = prepare_dir(opts.gitlab_token.as_deref())?;
+        let fcgiwrap = start_fcgiwrap(&fcgiwrap_bin, dir.path(), opts.fcgi_children)?;
+        let (port, nginx) = start_nginx(&nginx_bin, dir.path(), &backend, opts.nginx_workers)?;
+        Ok(GitServer {
+            dir,
+            port,
+            nginx: Some(nginx),
+            fcgiwrap: Some(fcgiwrap),
+            htpasswd_bin,
+            git: GitEnv::new()?,
+            htpasswd_lock: Mutex::new(()),
+            gitlab_token: Mutex::new(opts.gitlab_token),
+        })
     }
 
     /// Base URL of the Git repositories, e.g. `http://127.0.0.1:PORT/git`.
@@ -456,6 +382,121 @@ pub fn git_exec_path() -> Result<PathBuf> {
         bail!("git --exec-path failed");
     }
     Ok(PathBuf::from(String::from_utf8_lossy(&out.stdout).trim()))
+}
+
+/// `git-http-backend` of the installed git.
+fn http_backend() -> Result<PathBuf> {
+    let backend = git_exec_path()?.join("git-http-backend");
+    if !backend.exists() {
+        bail!(
+            "{} does not exist; is git installed completely?",
+            backend.display()
+        );
+    }
+    Ok(backend)
+}
+
+/// Creates the private directory with its sub-directories, an empty
+/// `htpasswd` and the fake GitLab's `gitlab.conf`.
+fn prepare_dir(gitlab_token: Option<&str>) -> Result<ScratchDir> {
+    let dir = crate::interrupt::scratch_dir("gitserver-")?;
+    for sub in ["logs", "tmp", "repos", "home", "work"] {
+        std::fs::create_dir_all(dir.path().join(sub))?;
+    }
+    std::fs::write(dir.path().join("htpasswd"), "")?;
+    std::fs::write(dir.path().join("gitlab.conf"), gitlab_conf(gitlab_token))?;
+    Ok(dir)
+}
+
+/// Starts fcgiwrap on `dir/fcgiwrap.sock` and waits until the socket exists.
+fn start_fcgiwrap(fcgiwrap_bin: &Path, dir: &Path, children: usize) -> Result<ProcessGuard> {
+    let socket = dir.join("fcgiwrap.sock");
+    let fcgi_log = std::fs::File::create(dir.join("logs/fcgiwrap.log"))?;
+    let mut cmd = Command::new(fcgiwrap_bin);
+    cmd.arg("-c")
+        .arg(children.max(1).to_string())
+        .arg("-s")
+        .arg(format!("unix:{}", socket.display()))
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("HOME", dir.join("home"))
+        .stdin(Stdio::null())
+        .stdout(fcgi_log.try_clone()?)
+        .stderr(fcgi_log);
+    let mut fcgiwrap = ProcessGuard::spawn("fcgiwrap", &mut cmd)?;
+    let deadline = Instant::now() + START_TIMEOUT;
+    while !socket.exists() {
+        if !fcgiwrap.is_running() {
+            bail!(
+                "fcgiwrap exited at start: {}",
+                read_lossy(&dir.join("logs/fcgiwrap.log"))
+            );
+        }
+        if Instant::now() > deadline {
+            bail!("fcgiwrap did not create {}", socket.display());
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    Ok(fcgiwrap)
+}
+
+/// Starts nginx on a free port, trying up to 5 ports while the one picked
+/// turns out to be taken; the port and the running nginx.
+fn start_nginx(
+    nginx_bin: &Path,
+    dir: &Path,
+    backend: &Path,
+    workers: usize,
+) -> Result<(u16, ProcessGuard)> {
+    let mut last_error = String::new();
+    for _attempt in 0..5 {
+        let port = free_port();
+        if let Some(nginx) = spawn_nginx(nginx_bin, dir, port, backend, workers)? {
+            return Ok((port, nginx));
+        }
+        last_error = format!(
+            "{}{}",
+            read_lossy(&dir.join("logs/error.log")),
+            read_lossy(&dir.join("logs/nginx-stderr.log"))
+        );
+        if !last_error.contains("Address already in use") {
+            break;
+        }
+    }
+    Err(anyhow!("nginx did not start: {last_error}"))
+}
+
+/// Writes `nginx.conf` for `port` and runs nginx until `GET /` answers 200;
+/// `None`, with nginx stopped again, when it does not.
+fn spawn_nginx(
+    nginx_bin: &Path,
+    dir: &Path,
+    port: u16,
+    backend: &Path,
+    workers: usize,
+) -> Result<Option<ProcessGuard>> {
+    let conf = nginx_conf(dir, port, backend, workers.max(1));
+    let conf_path = dir.join("nginx.conf");
+    std::fs::write(&conf_path, conf)?;
+    let error_log = dir.join("logs/error.log");
+    let _ = std::fs::remove_file(&error_log);
+    let mut cmd = nginx_command(
+        nginx_bin,
+        dir,
+        &conf_path,
+        &error_log,
+        &dir.join("logs/nginx-stderr.log"),
+    )?;
+    let mut nginx = ProcessGuard::spawn("nginx", &mut cmd)?;
+    let url = format!("http://127.0.0.1:{port}/");
+    let ready = nginx.wait_ready(START_TIMEOUT, Duration::from_millis(20), || {
+        http::get(&url, &[]).is_ok_and(|r| r.status == 200)
+    });
+    if !ready {
+        drop(nginx);
+        return Ok(None);
+    }
+    Ok(Some(nginx))
 }
 
 fn check_token_chars(token: &str) -> Result<()> {

@@ -3,17 +3,21 @@
 use crate::cli::StandaloneArgs;
 use crate::datadir::{self, Discovery};
 use anyhow::{anyhow, Context, Result};
+use axum::Router;
 use connectors_api::local::{router, LocalApiState};
 use connectors_catalog::local::{LocalCatalog, LocalOptions};
 use connectors_catalog::Catalog;
 use connectors_controller::{ProxyAddressing, Reconciler, ReconcilerConfig};
 use connectors_proxy::{Proxy, ProxyCa, ProxyConfig};
+use std::future::Future;
 use std::net::SocketAddr;
+use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
+use tokio::task::JoinHandle;
 
 pub fn run(args: StandaloneArgs) -> Result<ExitCode> {
     let _ = rustls::crypto::ring::default_provider().install_default();
@@ -27,22 +31,8 @@ pub fn run(args: StandaloneArgs) -> Result<ExitCode> {
 async fn serve(args: StandaloneArgs) -> Result<ExitCode> {
     let data = args.data.data.clone();
     datadir::ensure(&data)?;
-    if !args.config.is_dir() {
-        return Err(anyhow!(
-            "--config {} is not a directory; point it at a folder of manifests (see examples/standalone)",
-            args.config.display()
-        ));
-    }
-
-    let proxy_listener = TcpListener::bind(args.proxy_listen)
-        .await
-        .with_context(|| format!("proxy cannot listen on {} (is another process using it? pick another with --proxy-listen)", args.proxy_listen))?;
-    let api_listener = TcpListener::bind(args.api_listen).await.with_context(|| {
-        format!(
-            "local API cannot listen on {} (pick another with --api-listen)",
-            args.api_listen
-        )
-    })?;
+    check_config_dir(&args.config)?;
+    let (proxy_listener, api_listener) = bind_listeners(&args).await?;
     let proxy_addr = proxy_listener.local_addr()?;
     let api_addr = api_listener.local_addr()?;
     let proxy_url = proxy_url(args.proxy_url.as_deref(), proxy_addr);
@@ -55,10 +45,6 @@ async fn serve(args: StandaloneArgs) -> Result<ExitCode> {
     let admin_token = datadir::admin_token_or_create(&data)?;
 
     let (stop_tx, stop_rx) = watch::channel(false);
-    let stopped = |mut rx: watch::Receiver<bool>| async move {
-        let _ = rx.wait_for(|s| *s).await;
-    };
-
     let dyn_catalog: Arc<dyn Catalog> = catalog.clone();
     let proxy = Proxy::try_new(dyn_catalog.clone(), ca, proxy_config(&args)?)
         .context("preparing the proxy")?;
@@ -68,75 +54,56 @@ async fn serve(args: StandaloneArgs) -> Result<ExitCode> {
         args.proxy_workers,
         stopped(stop_rx.clone()),
     ));
-
-    let reconciler = Reconciler::new(
+    let reconciler_task = start_reconciler(
         dyn_catalog.clone(),
-        ReconcilerConfig {
-            probe_interval: args.probe_interval,
-            probe_timeout: args.probe_timeout,
-            addressing: ProxyAddressing::Standalone {
-                base: proxy_url.clone(),
-            },
-            ..ReconcilerConfig::default()
-        },
-    )
-    .map_err(|e| anyhow!(e))?;
-    let reconciler_task = tokio::spawn(reconciler.run(stopped(stop_rx.clone())));
+        &args,
+        &proxy_url,
+        stopped(stop_rx.clone()),
+    )?;
 
-    let app = router(LocalApiState {
-        catalog: catalog.clone(),
-        proxy_ca_pem: Arc::new(ca_pem),
-        proxy_url: proxy_url.clone(),
-        admin_token: Arc::new(admin_token),
-    });
+    let app = local_api(&catalog, ca_pem, &proxy_url, admin_token);
     // Written before the API answers, so that a client that saw
     // /healthz answer always finds the discovery file.
-    datadir::write_discovery(
-        &data,
-        &Discovery {
-            api: api_url.clone(),
-            proxy: proxy_url.clone(),
-            pid: std::process::id(),
-        },
-    )?;
-    let api_shutdown = stopped(stop_rx.clone());
-    let api_task = tokio::spawn(async move {
-        axum::serve(api_listener, app)
-            .with_graceful_shutdown(api_shutdown)
-            .await
-    });
-
-    let snap = catalog.snapshot();
-    let metrics_url = metrics_addr
-        .map(|a| format!("http://{a}/metrics"))
-        .unwrap_or_else(|| "-".to_string());
-    tracing::info!(
-        proxy = %proxy_url,
-        api = %api_url,
-        metrics = %metrics_url,
-        config = %args.config.display(),
-        data = %data.display(),
-        connectors = snap.connectors.len(),
-        classes = snap.classes.len(),
-        "connectors standalone is ready"
-    );
+    write_discovery(&data, &api_url, &proxy_url)?;
+    let api_task = serve_local_api(api_listener, app, stopped(stop_rx.clone()));
+    log_ready(&args, &data, &proxy_url, &api_url, metrics_addr, &catalog);
 
     wait_for_signal().await;
     tracing::info!("shutting down");
     let _ = stop_tx.send(true);
-    let drain = async {
-        let _ = proxy_task.await;
-        let _ = api_task.await;
-        let _ = reconciler_task.await;
-    };
-    if tokio::time::timeout(Duration::from_secs(10), drain)
-        .await
-        .is_err()
-    {
-        tracing::warn!("some requests were still running after 10s and were cut off");
-    }
+    drain(proxy_task, api_task, reconciler_task).await;
     datadir::remove_discovery(&data);
     Ok(ExitCode::SUCCESS)
+}
+
+/// Resolves once `true` is sent on the stop channel (or its sender is gone).
+async fn stopped(mut rx: watch::Receiver<bool>) {
+    let _ = rx.wait_for(|s| *s).await;
+}
+
+/// Refuses a `--config` that is not a directory.
+fn check_config_dir(config: &Path) -> Result<()> {
+    if !config.is_dir() {
+        return Err(anyhow!(
+            "--config {} is not a directory; point it at a folder of manifests (see examples/standalone)",
+            config.display()
+        ));
+    }
+    Ok(())
+}
+
+/// Binds the proxy's listener, then the local API's.
+async fn bind_listeners(args: &StandaloneArgs) -> Result<(TcpListener, TcpListener)> {
+    let proxy_listener = TcpListener::bind(args.proxy_listen)
+        .await
+        .with_context(|| format!("proxy cannot listen on {} (is another process using it? pick another with --proxy-listen)", args.proxy_listen))?;
+    let api_listener = TcpListener::bind(args.api_listen).await.with_context(|| {
+        format!(
+            "local API cannot listen on {} (pick another with --api-listen)",
+            args.api_listen
+        )
+    })?;
+    Ok((proxy_listener, api_listener))
 }
 
 /// The URL clients reach the proxy at: `--proxy-url`, else the listener's
@@ -197,6 +164,112 @@ async fn serve_metrics(
         }
     });
     bound
+}
+
+/// Starts the reconciler, run until `shutdown`, with Connector addresses
+/// under `proxy_url`.
+fn start_reconciler(
+    catalog: Arc<dyn Catalog>,
+    args: &StandaloneArgs,
+    proxy_url: &str,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<JoinHandle<()>> {
+    let reconciler = Reconciler::new(
+        catalog,
+        ReconcilerConfig {
+            probe_interval: args.probe_interval,
+            probe_timeout: args.probe_timeout,
+            addressing: ProxyAddressing::Standalone {
+                base: proxy_url.to_string(),
+            },
+            ..ReconcilerConfig::default()
+        },
+    )
+    .map_err(|e| anyhow!(e))?;
+    Ok(tokio::spawn(reconciler.run(shutdown)))
+}
+
+/// The local API's routes over the catalog.
+fn local_api(
+    catalog: &Arc<LocalCatalog>,
+    ca_pem: String,
+    proxy_url: &str,
+    admin_token: String,
+) -> Router {
+    router(LocalApiState {
+        catalog: catalog.clone(),
+        proxy_ca_pem: Arc::new(ca_pem),
+        proxy_url: proxy_url.to_string(),
+        admin_token: Arc::new(admin_token),
+    })
+}
+
+/// Writes where this process listens into the data directory.
+fn write_discovery(data: &Path, api_url: &str, proxy_url: &str) -> Result<()> {
+    datadir::write_discovery(
+        data,
+        &Discovery {
+            api: api_url.to_string(),
+            proxy: proxy_url.to_string(),
+            pid: std::process::id(),
+        },
+    )?;
+    Ok(())
+}
+
+/// Serves the local API on `listener` until `shutdown`.
+fn serve_local_api(
+    listener: TcpListener,
+    app: Router,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> JoinHandle<std::io::Result<()>> {
+    tokio::spawn(async move {
+        axum::serve(listener, app)
+            .with_graceful_shutdown(shutdown)
+            .await
+    })
+}
+
+/// Logs the addresses served, the directories used and what the catalog
+/// holds.
+fn log_ready(
+    args: &StandaloneArgs,
+    data: &Path,
+    proxy_url: &str,
+    api_url: &str,
+    metrics_addr: Option<SocketAddr>,
+    catalog: &LocalCatalog,
+) {
+    let snap = catalog.snapshot();
+    let metrics_url = metrics_addr
+        .map(|a| format!("http://{a}/metrics"))
+        .unwrap_or_else(|| "-".to_string());
+    tracing::info!(
+        proxy = %proxy_url,
+        api = %api_url,
+        metrics = %metrics_url,
+        config = %args.config.display(),
+        data = %data.display(),
+        connectors = snap.connectors.len(),
+        classes = snap.classes.len(),
+        "connectors standalone is ready"
+    );
+}
+
+/// Waits up to 10s for the proxy, the local API and the reconciler to
+/// finish; warns of the requests cut off after that.
+async fn drain<P, A, R>(proxy: JoinHandle<P>, api: JoinHandle<A>, reconciler: JoinHandle<R>) {
+    let drain = async {
+        let _ = proxy.await;
+        let _ = api.await;
+        let _ = reconciler.await;
+    };
+    if tokio::time::timeout(Duration::from_secs(10), drain)
+        .await
+        .is_err()
+    {
+        tracing::warn!("some requests were still running after 10s and were cut off");
+    }
 }
 
 /// The proxy's congestion control for loopback connections from
