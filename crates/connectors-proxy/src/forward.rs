@@ -21,7 +21,8 @@ use crate::proxy_auth::{self, Entry};
 use crate::relay::{self, Outbound};
 use crate::route::Route;
 use crate::server::ConnCtx;
-use crate::target::{self, ForwardTarget};
+use crate::target::{self, ForwardTarget, Selection};
+use crate::tls::upstream::CaSet;
 use crate::token::ClientToken;
 use crate::upgrade::Upgrade;
 use crate::upstream::strip_hop_by_hop;
@@ -106,6 +107,13 @@ pub(crate) async fn require_listed_connector(
     Err(RequestError::ListedConnectorsNotFound(names.join(", ")))
 }
 
+/// The listed Connectors' match for `target` in the current catalog.
+#[inline]
+pub(crate) fn select(shared: &Shared, entries: &[Entry], target: &ForwardTarget) -> Selection {
+    let snap = shared.catalog.snapshot();
+    target::select(&shared.routes, &snap, entries, target)
+}
+
 /// Selects, authorises, injects and forwards one request to `target`.
 #[allow(clippy::too_many_arguments)]
 pub(crate) async fn send(
@@ -125,10 +133,7 @@ pub(crate) async fn send(
     let upgrade = Upgrade::take(&mut req);
     let (mut parts, incoming) = req.into_parts();
     let mut body = UpstreamBody::new(incoming);
-    let selection = {
-        let snap = shared.catalog.snapshot();
-        target::select(&shared.routes, &snap, entries, &target)
-    };
+    let selection = select(shared, entries, &target);
     strip_hop_by_hop(&mut parts.headers);
     let mut path_and_query = target.path_and_query.clone();
     let route = match selection.covered {
@@ -137,13 +142,7 @@ pub(crate) async fn send(
             None
         }
         Some((route, i)) => {
-            let entry = &entries[i];
-            log.connector = Some(format!("{}/{}", entry.namespace, entry.name));
-            log.class = Some(route.class_label.clone());
-            shared
-                .auth
-                .authorize(caller, &entry.namespace, &entry.name, &parts.method)
-                .await?;
+            authorize_covering(shared, caller, &entries[i], &route, &parts.method, log).await?;
             let request = Covered {
                 parts: &mut parts,
                 body: &mut body,
@@ -153,37 +152,69 @@ pub(crate) async fn send(
             Some(route)
         }
     };
-    let ca = match (&route, &selection.trust, target.scheme == Scheme::HTTPS) {
+    let https = target.scheme == Scheme::HTTPS;
+    let ca = target_ca(route.as_deref(), selection.trust.as_deref(), https)?;
+    // The upstream client writes `Host` (HTTP/1.1) or `:authority` (HTTP/2)
+    // from the URI: never the client's.
+    parts.headers.remove(HOST);
+    parts.uri = target_uri(&target, path_and_query)?;
+    let host = target.host_port();
+    let outbound = Outbound {
+        parts,
+        body,
+        host: &host,
+        ca,
+        upgrade,
+    };
+    let resp = relay::exchange(shared, &ctx.state, outbound, log).await?;
+    let (rparts, rbody) = resp.into_parts();
+    Ok(Response::from_parts(rparts, ResponseBody::upstream(rbody)))
+}
+
+/// Records the Connector that covers the target, and checks that the
+/// caller may use it.
+async fn authorize_covering(
+    shared: &Shared,
+    caller: &Caller,
+    entry: &Entry,
+    route: &Route,
+    method: &Method,
+    log: &mut RequestLog,
+) -> Result<(), RequestError> {
+    log.connector = Some(format!("{}/{}", entry.namespace, entry.name));
+    log.class = Some(route.class_label.clone());
+    shared
+        .auth
+        .authorize(caller, &entry.namespace, &entry.name, method)
+        .await
+}
+
+/// The CA set an HTTPS target is verified with, besides the system roots:
+/// the covering Connector's (an error when it cannot be had), else that of
+/// the listed Connector sharing the target's origin, when it can be had.
+#[inline]
+fn target_ca<'a>(
+    covering: Option<&'a Route>,
+    trust: Option<&'a Route>,
+    https: bool,
+) -> Result<Option<&'a CaSet>, RequestError> {
+    Ok(match (covering, trust, https) {
         (_, _, false) => None,
         (Some(r), _, true) => r.ca()?,
         (None, Some(t), true) => t.ca().ok().flatten(),
         (None, None, true) => None,
-    };
-    // The upstream client writes `Host` (HTTP/1.1) or `:authority` (HTTP/2)
-    // from the URI: never the client's.
-    parts.headers.remove(HOST);
-    parts.uri = Uri::builder()
+    })
+}
+
+/// The absolute URI of the request to the tool.
+#[inline]
+fn target_uri(target: &ForwardTarget, path_and_query: String) -> Result<Uri, RequestError> {
+    Uri::builder()
         .scheme(target.scheme.clone())
         .authority(target.authority.clone())
         .path_and_query(path_and_query)
         .build()
-        .map_err(|_| RequestError::BadRequest("the request path cannot be forwarded"))?;
-    let host = target.host_port();
-    let resp = relay::exchange(
-        shared,
-        &ctx.state,
-        Outbound {
-            parts,
-            body,
-            host: &host,
-            ca,
-            upgrade,
-        },
-        log,
-    )
-    .await?;
-    let (rparts, rbody) = resp.into_parts();
-    Ok(Response::from_parts(rparts, ResponseBody::upstream(rbody)))
+        .map_err(|_| RequestError::BadRequest("the request path cannot be forwarded"))
 }
 
 /// The parts of a request to a covered destination that change.

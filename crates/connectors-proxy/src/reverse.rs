@@ -148,7 +148,7 @@ fn outgoing<'a>(
 
 /// Records the tool's host and the path (without query) sent to it.
 #[inline]
-fn log_upstream(log: &mut RequestLog, upstream: &UpstreamTarget, path_and_query: &str) {
+pub(crate) fn log_upstream(log: &mut RequestLog, upstream: &UpstreamTarget, path_and_query: &str) {
     log.upstream_host = Some(upstream.host.clone());
     log.path = path_and_query
         .split_once('?')

@@ -205,81 +205,123 @@ fn classify_error(
     host: &str,
     settings: &UpstreamSettings,
 ) -> RequestError {
-    let mut io_kind = None;
-    let mut tls: Option<String> = None;
-    let mut dns = false;
-    let mut user_body = false;
-    let mut source: Option<&(dyn StdError + 'static)> = e.source();
-    let mut last = None;
-    while let Some(s) = source {
-        // io::Error hides what it wraps from `source()`: look inside.
-        let mut io_err = s.downcast_ref::<std::io::Error>();
-        while let Some(io) = io_err {
-            if io.kind() != std::io::ErrorKind::Other {
-                io_kind.get_or_insert(io.kind());
-            }
-            let inner = io.get_ref();
-            if let Some(t) = inner.and_then(|i| i.downcast_ref::<rustls::Error>()) {
-                tls = Some(t.to_string());
-            }
-            io_err = inner.and_then(|i| i.downcast_ref::<std::io::Error>());
-        }
-        if let Some(t) = s.downcast_ref::<rustls::Error>() {
-            tls = Some(t.to_string());
-        }
-        if let Some(h) = s.downcast_ref::<hyper::Error>() {
-            if h.is_user() || h.is_body_write_aborted() {
-                user_body = true;
-            }
-        }
-        let text = s.to_string();
-        if text == "dns error" {
-            dns = true;
-        }
-        last = Some(text);
-        source = s.source();
-    }
-    let short = |s: String| -> String { s.chars().take(200).collect() };
+    let causes = Causes::of(e);
     if e.is_connect() {
-        if io_kind == Some(std::io::ErrorKind::TimedOut) && tls.is_none() && !dns {
-            return RequestError::UpstreamTimeout {
-                host: host.to_string(),
-                what: "accept a connection",
-                after: settings.connect_timeout,
-            };
-        }
-        if let Some(t) = tls {
-            return RequestError::UpstreamTls {
-                host: host.to_string(),
-                reason: short(t),
-            };
-        }
-        let reason = if dns {
-            "its name does not resolve".to_string()
-        } else {
-            match io_kind {
-                Some(std::io::ErrorKind::ConnectionRefused) => "connection refused".to_string(),
-                Some(k) => format!("{k}"),
-                None => last
-                    .map(short)
-                    .unwrap_or_else(|| "connection failed".into()),
-            }
-        };
-        return RequestError::UpstreamUnreachable {
-            host: host.to_string(),
-            reason: short(reason),
-        };
+        return connect_error(causes, host, settings);
     }
-    if user_body {
+    if causes.user_body {
         return RequestError::BadRequest("the request body could not be read from the client");
     }
-    let reason = last
+    let reason = causes
+        .last
         .map(short)
         .unwrap_or_else(|| "connection closed before a response".into());
     RequestError::UpstreamFailed {
         host: host.to_string(),
         reason,
     }
+}
+
+/// What the chain of sources of a client error tells.
+#[derive(Default)]
+struct Causes {
+    /// The first I/O error kind other than `Other`.
+    io_kind: Option<std::io::ErrorKind>,
+    /// The text of the last TLS error.
+    tls: Option<String>,
+    /// A name did not resolve.
+    dns: bool,
+    /// The request body failed (hyper's user error or an aborted write).
+    user_body: bool,
+    /// The text of the innermost source.
+    last: Option<String>,
+}
+
+impl Causes {
+    /// Walks the sources of `e`, outermost first.
+    fn of(e: &hyper_util::client::legacy::Error) -> Causes {
+        let mut causes = Causes::default();
+        let mut source: Option<&(dyn StdError + 'static)> = e.source();
+        while let Some(s) = source {
+            causes.look_inside_io(s);
+            if let Some(t) = s.downcast_ref::<rustls::Error>() {
+                causes.tls = Some(t.to_string());
+            }
+            if let Some(h) = s.downcast_ref::<hyper::Error>() {
+                if h.is_user() || h.is_body_write_aborted() {
+                    causes.user_body = true;
+                }
+            }
+            let text = s.to_string();
+            if text == "dns error" {
+                causes.dns = true;
+            }
+            causes.last = Some(text);
+            source = s.source();
+        }
+        causes
+    }
+
+    /// Notes the kinds and TLS errors of the `io::Error`s nested in `s`:
+    /// io::Error hides what it wraps from `source()`.
+    fn look_inside_io(&mut self, s: &(dyn StdError + 'static)) {
+        let mut io_err = s.downcast_ref::<std::io::Error>();
+        while let Some(io) = io_err {
+            if io.kind() != std::io::ErrorKind::Other {
+                self.io_kind.get_or_insert(io.kind());
+            }
+            let inner = io.get_ref();
+            if let Some(t) = inner.and_then(|i| i.downcast_ref::<rustls::Error>()) {
+                self.tls = Some(t.to_string());
+            }
+            io_err = inner.and_then(|i| i.downcast_ref::<std::io::Error>());
+        }
+    }
+}
+
+/// A failed connection: a timeout (TCP only), a TLS failure, or an
+/// unreachable tool.
+fn connect_error(causes: Causes, host: &str, settings: &UpstreamSettings) -> RequestError {
+    let Causes {
+        io_kind,
+        tls,
+        dns,
+        last,
+        ..
+    } = causes;
+    if io_kind == Some(std::io::ErrorKind::TimedOut) && tls.is_none() && !dns {
+        return RequestError::UpstreamTimeout {
+            host: host.to_string(),
+            what: "accept a connection",
+            after: settings.connect_timeout,
+        };
+    }
+    if let Some(t) = tls {
+        return RequestError::UpstreamTls {
+            host: host.to_string(),
+            reason: short(t),
+        };
+    }
+    let reason = if dns {
+        "its name does not resolve".to_string()
+    } else {
+        match io_kind {
+            Some(std::io::ErrorKind::ConnectionRefused) => "connection refused".to_string(),
+            Some(k) => format!("{k}"),
+            None => last
+                .map(short)
+                .unwrap_or_else(|| "connection failed".into()),
+        }
+    };
+    RequestError::UpstreamUnreachable {
+        host: host.to_string(),
+        reason: short(reason),
+    }
+}
+
+/// At most the first 200 characters of `s`.
+fn short(s: String) -> String {
+    s.chars().take(200).collect()
 }
 
 static KEEP_ALIVE: HeaderName = HeaderName::from_static("keep-alive");

@@ -16,9 +16,10 @@ use super::upconn::Destination;
 use crate::audit::RequestLog;
 use crate::auth_cache::TokenHash;
 use crate::error::RequestError;
-use crate::identify::{identify, Format};
+use crate::identify::{identify, Format, Target};
 use crate::inject::carries_token;
-use crate::route::{Credential, Route};
+use crate::reverse::log_upstream;
+use crate::route::{Credential, Forward, Route};
 use crate::server::ConnCtx;
 use crate::token::{self, ClientToken};
 use crate::Shared;
@@ -171,10 +172,7 @@ pub(crate) async fn prepare(
 /// A reverse-mode request: the Connector named by path or host.
 async fn reverse(shared: &Shared, ctx: &ConnCtx, head: &Head<'_>, memo: &mut Memo) -> Prepared {
     let Head {
-        method,
-        pq,
-        fields,
-        scan,
+        method, pq, scan, ..
     } = head;
     let target = match identify(pq.path(), scan.host) {
         Ok(t) => t,
@@ -191,63 +189,28 @@ async fn reverse(shared: &Shared, ctx: &ConnCtx, head: &Head<'_>, memo: &mut Mem
     let mut log = head.log(shared, ctx, "reverse", pq.path());
     log.connector = Some(connector_label(target.namespace, target.name));
 
-    let token = match token::from_values(scan.authorization(fields)) {
-        Ok(Some(t)) => t,
-        Ok(None) => return head.refuse(log, RequestError::NoToken),
+    let token = match authorized_token(shared, head, &target, memo, &mut log).await {
+        Ok(t) => t,
         Err(e) => return head.refuse(log, e),
     };
-    let hash = memo.hash(&token);
-    let caller = match shared.auth.authenticate_hashed(hash, &token).await {
-        Ok(c) => c,
-        Err(e) => return head.refuse(log, e),
-    };
-    log.subject = Some(caller.identity.clone());
-    if let Err(e) = shared
-        .auth
-        .authorize(&caller, target.namespace, target.name, method)
-        .await
-    {
-        return head.refuse(log, e);
-    }
     log.class = Some(route.class_label.clone());
-    let forward = match &route.forward {
+    let (forward, dest) = match forwarding(&route, memo) {
         Ok(f) => f,
-        Err(e) => return head.refuse(log, e.clone()),
-    };
-    let upstream = &forward.upstream;
-    let ca = if upstream.scheme == http::uri::Scheme::HTTPS {
-        match &route.ca {
-            Ok(ca) => ca.clone(),
-            Err(e) => return head.refuse(log, e.clone()),
-        }
-    } else {
-        None
-    };
-    let Some(dest) = memo.destination(&route, || Destination::of_upstream(upstream, ca)) else {
-        let e = RequestError::UpstreamUnreachable {
-            host: upstream.host.clone(),
-            reason: "the address has no host or port".into(),
-        };
-        return head.refuse(log, e);
+        Err(e) => return head.refuse(log, e),
     };
 
+    let upstream = &forward.upstream;
     let sent = join_path(&upstream.base, target.rest, pq.query());
+    let authorization = header_credential(&forward.credential);
     let out = upstream_head(
         head,
         &sent,
         upstream.authority.as_str(),
         &token,
         true,
-        match &forward.credential {
-            Credential::Header(v) => Some(v.as_bytes()),
-            _ => None,
-        },
+        authorization,
     );
-    log.upstream_host = Some(upstream.host.clone());
-    log.path = sent
-        .split_once('?')
-        .map_or(sent.as_str(), |(p, _)| p)
-        .to_string();
+    log_upstream(&mut log, upstream, &sent);
     let redirect = Redirect {
         format: target.format,
         client_host: scan.host.map(str::to_string),
@@ -262,6 +225,68 @@ async fn reverse(shared: &Shared, ctx: &ConnCtx, head: &Head<'_>, memo: &mut Mem
         client_close: scan.close,
         redirect: Some((route, redirect)),
     }))
+}
+
+/// The client's token, once it is authenticated (the caller is recorded)
+/// and the caller may use the Connector `target` names.
+async fn authorized_token(
+    shared: &Shared,
+    head: &Head<'_>,
+    target: &Target<'_>,
+    memo: &mut Memo,
+    log: &mut RequestLog,
+) -> Result<ClientToken, RequestError> {
+    let token = match token::from_values(head.scan.authorization(head.fields)) {
+        Ok(Some(t)) => t,
+        Ok(None) => return Err(RequestError::NoToken),
+        Err(e) => return Err(e),
+    };
+    let hash = memo.hash(&token);
+    let caller = shared.auth.authenticate_hashed(hash, &token).await?;
+    log.subject = Some(caller.identity.clone());
+    shared
+        .auth
+        .authorize(&caller, target.namespace, target.name, &head.method)
+        .await?;
+    Ok(token)
+}
+
+/// How the route forwards, and where its requests go (with the
+/// Connector's CA set for an HTTPS tool), made once per route.
+#[inline]
+fn forwarding<'r>(
+    route: &'r Arc<Route>,
+    memo: &mut Memo,
+) -> Result<(&'r Forward, Arc<Destination>), RequestError> {
+    let forward = match &route.forward {
+        Ok(f) => f,
+        Err(e) => return Err(e.clone()),
+    };
+    let upstream = &forward.upstream;
+    let ca = if upstream.scheme == http::uri::Scheme::HTTPS {
+        match &route.ca {
+            Ok(ca) => ca.clone(),
+            Err(e) => return Err(e.clone()),
+        }
+    } else {
+        None
+    };
+    let Some(dest) = memo.destination(route, || Destination::of_upstream(upstream, ca)) else {
+        return Err(RequestError::UpstreamUnreachable {
+            host: upstream.host.clone(),
+            reason: "the address has no host or port".into(),
+        });
+    };
+    Ok((forward, dest))
+}
+
+/// The `Authorization` value of a credential sent as that header.
+#[inline]
+pub(crate) fn header_credential(credential: &Credential) -> Option<&[u8]> {
+    match credential {
+        Credential::Header(v) => Some(v.as_bytes()),
+        _ => None,
+    }
 }
 
 /// What the last request of a connection looked up, for the next one:

@@ -44,32 +44,23 @@ pub(crate) fn parse(
     client_close: bool,
     location: &(dyn Fn(&str) -> Option<String> + Sync),
 ) -> Result<Parsed, RequestError> {
-    let failed = |reason: &str| RequestError::UpstreamFailed {
-        host: host.to_string(),
-        reason: reason.to_string(),
-    };
     // Left uninitialised: the parser writes the fields it finds.
     let mut fields =
         [const { std::mem::MaybeUninit::<httparse::Header<'_>>::uninit() }; MAX_FIELDS];
     let mut resp = httparse::Response::new(&mut []);
-    let n = match httparse::ParserConfig::default().parse_response_with_uninit_headers(
+    let parsed = httparse::ParserConfig::default().parse_response_with_uninit_headers(
         &mut resp,
         buf,
         &mut fields,
-    ) {
-        Ok(httparse::Status::Complete(n)) => n,
-        Ok(httparse::Status::Partial) if buf.len() > MAX_HEAD => {
-            return Err(failed("its response head is too large"))
-        }
-        Ok(httparse::Status::Partial) => return Ok(Parsed::Partial),
-        Err(httparse::Error::TooManyHeaders) => {
-            return Err(failed("its response has too many header fields"))
-        }
-        Err(_) => return Err(failed("its response is not valid HTTP/1.1")),
+    );
+    let n = match head_length(parsed, buf.len()) {
+        Ok(Some(n)) => n,
+        Ok(None) => return Ok(Parsed::Partial),
+        Err(reason) => return Err(failed(host, reason)),
     };
     let status = resp.code.unwrap_or(0);
     if status == 101 {
-        return Err(failed("it switched protocols without being asked to"));
+        return Err(failed(host, "it switched protocols without being asked to"));
     }
     if (100..200).contains(&status) {
         return Ok(Parsed::Informational(n));
@@ -77,81 +68,204 @@ pub(crate) fn parse(
     let http10 = resp.version == Some(0);
     let fields = &*resp.headers;
 
-    let mut length: Option<u64> = None;
-    let mut chunked = false;
-    let mut coded = false;
-    let mut close = http10;
-    let mut listed: Vec<&str> = Vec::new();
-    let mut dated = false;
-    for f in fields {
-        let name = f.name;
-        if name.eq_ignore_ascii_case("date") {
-            dated = true;
-        } else if name.eq_ignore_ascii_case("content-length") {
-            let v = std::str::from_utf8(f.value)
-                .map_err(|_| failed("its Content-Length is not a number"))?
-                .trim();
-            let v: u64 = (!v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()))
-                .then(|| v.parse().ok())
-                .flatten()
-                .ok_or_else(|| failed("its Content-Length is not a number"))?;
-            if length.is_some_and(|l| l != v) {
-                return Err(failed("its response has conflicting Content-Length fields"));
+    let scan = FieldScan::of(fields, http10, host)?;
+    let body = scan.framing(head_method || status == 204 || status == 304);
+    let reusable = !scan.close && body != Framing::Close;
+
+    let mut out = Vec::with_capacity(n + 64);
+    status_line(&mut out, status, resp.reason, host)?;
+    end_to_end_fields(&mut out, fields, &scan, location);
+    proxy_fields(&mut out, scan.dated, body, client_close);
+    Ok(Parsed::Final(
+        n,
+        ClientHead {
+            status,
+            bytes: out,
+            body,
+            reusable,
+        },
+    ))
+}
+
+/// The size of a complete head, `None` for a partial one, or what is
+/// wrong with the head.
+#[inline(always)]
+fn head_length(
+    parsed: httparse::Result<usize>,
+    buffered: usize,
+) -> Result<Option<usize>, &'static str> {
+    match parsed {
+        Ok(httparse::Status::Complete(n)) => Ok(Some(n)),
+        Ok(httparse::Status::Partial) if buffered > MAX_HEAD => {
+            Err("its response head is too large")
+        }
+        Ok(httparse::Status::Partial) => Ok(None),
+        Err(httparse::Error::TooManyHeaders) => Err("its response has too many header fields"),
+        Err(_) => Err("its response is not valid HTTP/1.1"),
+    }
+}
+
+/// The tool at `host` sent something this proxy does not pass on.
+fn failed(host: &str, reason: &str) -> RequestError {
+    RequestError::UpstreamFailed {
+        host: host.to_string(),
+        reason: reason.to_string(),
+    }
+}
+
+/// What the fields of a response head say about its body and connection.
+struct FieldScan<'b> {
+    /// The `Content-Length`, the same in every such field.
+    length: Option<u64>,
+    /// The last transfer coding is `chunked`.
+    chunked: bool,
+    /// A `Transfer-Encoding` is present.
+    coded: bool,
+    /// The tool closes the connection after this response.
+    close: bool,
+    /// Field names listed in `Connection`.
+    listed: Vec<&'b str>,
+    /// A `Date` is present.
+    dated: bool,
+}
+
+impl<'b> FieldScan<'b> {
+    /// Reads the fields; `http10`: the response is HTTP/1.0, whose
+    /// connection closes after it.
+    #[inline]
+    fn of(
+        fields: &[httparse::Header<'b>],
+        http10: bool,
+        host: &str,
+    ) -> Result<FieldScan<'b>, RequestError> {
+        let mut scan = FieldScan {
+            length: None,
+            chunked: false,
+            coded: false,
+            close: http10,
+            listed: Vec::new(),
+            dated: false,
+        };
+        for f in fields {
+            let name = f.name;
+            if name.eq_ignore_ascii_case("date") {
+                scan.dated = true;
+            } else if name.eq_ignore_ascii_case("content-length") {
+                scan.content_length(f.value, host)?;
+            } else if name.eq_ignore_ascii_case("transfer-encoding") {
+                scan.coded = true;
+                scan.chunked = last_coding_is_chunked(f.value);
+            } else if name.eq_ignore_ascii_case("connection") {
+                scan.connection(f.value);
             }
-            length = Some(v);
-        } else if name.eq_ignore_ascii_case("transfer-encoding") {
-            coded = true;
-            let last = f
-                .value
-                .rsplit(|b| *b == b',')
-                .next()
-                .unwrap_or(b"")
-                .trim_ascii();
-            chunked = last.eq_ignore_ascii_case(b"chunked");
-        } else if name.eq_ignore_ascii_case("connection") {
-            for t in f.value.split(|b| *b == b',') {
-                let t = t.trim_ascii();
-                if t.eq_ignore_ascii_case(b"close") {
-                    close = true;
-                } else if let Ok(t) = std::str::from_utf8(t) {
-                    if !t.is_empty() {
-                        listed.push(t);
-                    }
+        }
+        Ok(scan)
+    }
+
+    /// Notes a `Content-Length` value: digits only, and equal to any
+    /// earlier one.
+    #[inline]
+    fn content_length(&mut self, value: &[u8], host: &str) -> Result<(), RequestError> {
+        let v = std::str::from_utf8(value)
+            .map_err(|_| failed(host, "its Content-Length is not a number"))?
+            .trim();
+        let v: u64 = (!v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()))
+            .then(|| v.parse().ok())
+            .flatten()
+            .ok_or_else(|| failed(host, "its Content-Length is not a number"))?;
+        if self.length.is_some_and(|l| l != v) {
+            return Err(failed(
+                host,
+                "its response has conflicting Content-Length fields",
+            ));
+        }
+        self.length = Some(v);
+        Ok(())
+    }
+
+    /// Notes the tokens of a `Connection` value: `close`, and the names of
+    /// the other fields it lists.
+    #[inline]
+    fn connection(&mut self, value: &'b [u8]) {
+        for t in value.split(|b| *b == b',') {
+            let t = t.trim_ascii();
+            if t.eq_ignore_ascii_case(b"close") {
+                self.close = true;
+            } else if let Ok(t) = std::str::from_utf8(t) {
+                if !t.is_empty() {
+                    self.listed.push(t);
                 }
             }
         }
     }
-    let bodiless = head_method || status == 204 || status == 304;
-    let body = if bodiless {
-        Framing::Length(0)
-    } else if coded {
-        if chunked {
-            Framing::Chunked
+
+    /// How the tool's body is framed (RFC 9112 §6.3); `bodiless` for a
+    /// response that has none whatever its fields say.
+    #[inline(always)]
+    fn framing(&self, bodiless: bool) -> Framing {
+        if bodiless {
+            Framing::Length(0)
+        } else if self.coded {
+            if self.chunked {
+                Framing::Chunked
+            } else {
+                Framing::Close
+            }
+        } else if let Some(l) = self.length {
+            Framing::Length(l)
         } else {
             Framing::Close
         }
-    } else if let Some(l) = length {
-        Framing::Length(l)
-    } else {
-        Framing::Close
-    };
-    let reusable = !close && body != Framing::Close;
+    }
+}
 
-    let mut out = Vec::with_capacity(n + 64);
+/// Whether the last coding a `Transfer-Encoding` value lists is `chunked`.
+#[inline(always)]
+fn last_coding_is_chunked(value: &[u8]) -> bool {
+    let last = value
+        .rsplit(|b| *b == b',')
+        .next()
+        .unwrap_or(b"")
+        .trim_ascii();
+    last.eq_ignore_ascii_case(b"chunked")
+}
+
+/// Appends the status line: HTTP/1.1, the code, and the tool's reason
+/// phrase when it is visible text, else the code's canonical one.
+#[inline]
+fn status_line(
+    out: &mut Vec<u8>,
+    status: u16,
+    reason: Option<&str>,
+    host: &str,
+) -> Result<(), RequestError> {
     out.extend_from_slice(b"HTTP/1.1 ");
-    let code =
-        http::StatusCode::from_u16(status).map_err(|_| failed("its status code is not valid"))?;
+    let code = http::StatusCode::from_u16(status)
+        .map_err(|_| failed(host, "its status code is not valid"))?;
     out.extend_from_slice(code.as_str().as_bytes());
     out.push(b' ');
-    let reason = resp
-        .reason
-        .filter(|r| r.bytes().all(|b| b == b'\t' || (0x20..0x7f).contains(&b)));
+    let reason = reason.filter(|r| r.bytes().all(|b| b == b'\t' || (0x20..0x7f).contains(&b)));
     let canonical = code.canonical_reason();
     out.extend_from_slice(reason.or(canonical).unwrap_or("").as_bytes());
     out.extend_from_slice(b"\r\n");
+    Ok(())
+}
+
+/// Appends the tool's fields except the hop-by-hop ones (and a
+/// `Content-Length` beside a transfer coding); `location` rewrites a
+/// `Location` value, or leaves it.
+#[inline]
+fn end_to_end_fields(
+    out: &mut Vec<u8>,
+    fields: &[httparse::Header<'_>],
+    scan: &FieldScan<'_>,
+    location: &(dyn Fn(&str) -> Option<String> + Sync),
+) {
     for f in fields {
         let name = f.name;
-        if hop_by_hop(name, &listed) || (coded && name.eq_ignore_ascii_case("content-length")) {
+        if hop_by_hop(name, &scan.listed)
+            || (scan.coded && name.eq_ignore_ascii_case("content-length"))
+        {
             continue;
         }
         out.extend_from_slice(name.as_bytes());
@@ -166,8 +280,15 @@ pub(crate) fn parse(
         }
         out.extend_from_slice(b"\r\n");
     }
+}
+
+/// Appends the proxy's own fields and the blank line: `date` when the
+/// tool sent none, the chunked coding for a body it frames itself, and
+/// `connection: close` when the client asked for it.
+#[inline]
+fn proxy_fields(out: &mut Vec<u8>, dated: bool, body: Framing, client_close: bool) {
     if !dated {
-        super::date::append_field(&mut out);
+        super::date::append_field(out);
     }
     if matches!(body, Framing::Chunked | Framing::Close) {
         out.extend_from_slice(b"transfer-encoding: chunked\r\n");
@@ -176,15 +297,6 @@ pub(crate) fn parse(
         out.extend_from_slice(b"connection: close\r\n");
     }
     out.extend_from_slice(b"\r\n");
-    Ok(Parsed::Final(
-        n,
-        ClientHead {
-            status,
-            bytes: out,
-            body,
-            reusable,
-        },
-    ))
 }
 
 fn hop_by_hop(name: &str, listed: &[&str]) -> bool {
