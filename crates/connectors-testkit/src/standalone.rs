@@ -52,6 +52,59 @@ pub struct Standalone {
     process: Option<ProcessGuard>,
 }
 
+/// The three ports of one start attempt.
+struct Ports {
+    proxy: u16,
+    api: u16,
+    metrics: u16,
+}
+
+impl Ports {
+    /// Ports free at the time of the call (another process may still take
+    /// one before the standalone binds it; the caller retries then).
+    fn free() -> Ports {
+        Ports {
+            proxy: free_port(),
+            api: free_port(),
+            metrics: free_port(),
+        }
+    }
+}
+
+/// `bin standalone` with the config, data directory, listeners, log level
+/// and options of one start, and none of the caller's `CONNECTORS_DATA`,
+/// `CONNECTORS_LOG` or `RUST_LOG`.
+fn command(
+    bin: &Path,
+    config_dir: &Path,
+    data: &Path,
+    ports: &Ports,
+    opts: &StandaloneOptions,
+) -> Command {
+    let mut cmd = Command::new(bin);
+    cmd.arg("standalone")
+        .arg("--config")
+        .arg(config_dir)
+        .arg("--data")
+        .arg(data)
+        .arg("--proxy-listen")
+        .arg(format!("127.0.0.1:{}", ports.proxy))
+        .arg("--api-listen")
+        .arg(format!("127.0.0.1:{}", ports.api))
+        .arg("--metrics-listen")
+        .arg(format!("127.0.0.1:{}", ports.metrics))
+        .arg("--log-level")
+        .arg(&opts.log_level);
+    if let Some(p) = &opts.probe_interval {
+        cmd.arg("--probe-interval").arg(p);
+    }
+    cmd.args(&opts.extra_args)
+        .env_remove("CONNECTORS_DATA")
+        .env_remove("CONNECTORS_LOG")
+        .env_remove("RUST_LOG");
+    cmd
+}
+
 impl Standalone {
     /// Starts `bin standalone --config CONFIG` with default options.
     pub fn start(bin: impl AsRef<Path>, config_dir: impl AsRef<Path>) -> Result<Standalone> {
@@ -83,39 +136,17 @@ impl Standalone {
 
         let mut last_error = String::new();
         for _attempt in 0..5 {
-            let proxy_port = free_port();
-            let api_port = free_port();
-            let metrics_port = free_port();
+            let ports = Ports::free();
             let log = std::fs::OpenOptions::new()
                 .create(true)
                 .append(true)
                 .open(&log_path)?;
-            let mut cmd = Command::new(&bin);
-            cmd.arg("standalone")
-                .arg("--config")
-                .arg(config_dir.as_ref())
-                .arg("--data")
-                .arg(&data)
-                .arg("--proxy-listen")
-                .arg(format!("127.0.0.1:{proxy_port}"))
-                .arg("--api-listen")
-                .arg(format!("127.0.0.1:{api_port}"))
-                .arg("--metrics-listen")
-                .arg(format!("127.0.0.1:{metrics_port}"))
-                .arg("--log-level")
-                .arg(&opts.log_level);
-            if let Some(p) = &opts.probe_interval {
-                cmd.arg("--probe-interval").arg(p);
-            }
-            cmd.args(&opts.extra_args)
-                .env_remove("CONNECTORS_DATA")
-                .env_remove("CONNECTORS_LOG")
-                .env_remove("RUST_LOG")
-                .stdin(Stdio::null())
+            let mut cmd = command(&bin, config_dir.as_ref(), &data, &ports, &opts);
+            cmd.stdin(Stdio::null())
                 .stdout(log.try_clone()?)
                 .stderr(log);
             let mut process = ProcessGuard::spawn("connectors standalone", &mut cmd)?;
-            let healthz = format!("http://127.0.0.1:{api_port}/healthz");
+            let healthz = format!("http://127.0.0.1:{}/healthz", ports.api);
             let ready = process.wait_ready(START_TIMEOUT, Duration::from_millis(20), || {
                 http::get(&healthz, &[]).is_ok_and(|r| r.status == 200)
             });
@@ -124,9 +155,9 @@ impl Standalone {
                     bin,
                     work,
                     data,
-                    proxy_port,
-                    api_port,
-                    metrics_port,
+                    proxy_port: ports.proxy,
+                    api_port: ports.api,
+                    metrics_port: ports.metrics,
                     process: Some(process),
                 });
             }
