@@ -9,7 +9,7 @@
 use crate::git::GitEnv;
 use crate::http;
 use crate::interrupt::ScratchDir;
-use crate::ports::free_port;
+use crate::ports::{free_port, start_on_free_ports, Attempt};
 use crate::process::{find_program, nginx_command, output_with_timeout, ProcessGuard};
 use anyhow::{anyhow, bail, Context, Result};
 use std::fmt::Write as _;
@@ -448,22 +448,22 @@ fn start_nginx(
     backend: &Path,
     workers: usize,
 ) -> Result<(u16, ProcessGuard)> {
-    let mut last_error = String::new();
-    for _attempt in 0..5 {
-        let port = free_port();
-        if let Some(nginx) = spawn_nginx(nginx_bin, dir, port, backend, workers)? {
-            return Ok((port, nginx));
-        }
-        last_error = format!(
-            "{}{}",
-            read_lossy(&dir.join("logs/error.log")),
-            read_lossy(&dir.join("logs/nginx-stderr.log"))
-        );
-        if !last_error.contains("Address already in use") {
-            break;
-        }
-    }
-    Err(anyhow!("nginx did not start: {last_error}"))
+    start_on_free_ports(
+        || {
+            let port = free_port();
+            if let Some(nginx) = spawn_nginx(nginx_bin, dir, port, backend, workers)? {
+                return Ok(Attempt::Ready((port, nginx)));
+            }
+            let log = format!(
+                "{}{}",
+                read_lossy(&dir.join("logs/error.log")),
+                read_lossy(&dir.join("logs/nginx-stderr.log"))
+            );
+            let port_taken = log.contains("Address already in use");
+            Ok(Attempt::not_ready(log, port_taken))
+        },
+        |log| anyhow!("nginx did not start: {log}"),
+    )
 }
 
 /// Writes `nginx.conf` for `port` and runs nginx until `GET /` answers 200;

@@ -8,7 +8,7 @@
 
 use crate::http::{self, basic_auth};
 use crate::interrupt::ScratchDir;
-use crate::ports::free_port;
+use crate::ports::{free_port, start_on_free_ports, Attempt};
 use crate::process::{find_program, output_with_timeout, ProcessGuard};
 use crate::tls::{htpasswd, peer_from_env, read_lossy};
 use anyhow::{anyhow, bail, Result};
@@ -47,40 +47,41 @@ impl Verdaccio {
         let passwd = dir.path().join("htpasswd");
         htpasswd(&find_program("htpasswd")?, &passwd, user, password, "-B")?;
         let log_path = dir.path().join("verdaccio.log");
-        let mut last_error = String::new();
-        for _attempt in 0..5 {
-            let port = free_port();
-            let config = dir.path().join("config.yaml");
-            std::fs::write(&config, config_yaml(dir.path(), port))?;
-            let log = std::fs::File::create(&log_path)?;
-            let mut cmd = Command::new(&node);
-            cmd.arg(&bin)
-                .arg("--config")
-                .arg(&config)
-                .env_remove("NODE_EXTRA_CA_CERTS")
-                .env("HOME", dir.path())
-                .stdin(Stdio::null())
-                .stdout(log.try_clone()?)
-                .stderr(log);
-            let mut process = ProcessGuard::spawn("verdaccio", &mut cmd)?;
-            let url = format!("http://127.0.0.1:{port}/-/ping");
-            let ready = process.wait_ready(START_TIMEOUT, Duration::from_millis(50), || {
-                http::get(&url, &[]).is_ok_and(|r| r.status == 200)
-            });
-            if ready {
-                return Ok(Verdaccio {
-                    dir,
-                    port,
-                    process: Some(process),
+        let (port, process) = start_on_free_ports(
+            || {
+                let port = free_port();
+                let config = dir.path().join("config.yaml");
+                std::fs::write(&config, config_yaml(dir.path(), port))?;
+                let log = std::fs::File::create(&log_path)?;
+                let mut cmd = Command::new(&node);
+                cmd.arg(&bin)
+                    .arg("--config")
+                    .arg(&config)
+                    .env_remove("NODE_EXTRA_CA_CERTS")
+                    .env("HOME", dir.path())
+                    .stdin(Stdio::null())
+                    .stdout(log.try_clone()?)
+                    .stderr(log);
+                let mut process = ProcessGuard::spawn("verdaccio", &mut cmd)?;
+                let url = format!("http://127.0.0.1:{port}/-/ping");
+                let ready = process.wait_ready(START_TIMEOUT, Duration::from_millis(50), || {
+                    http::get(&url, &[]).is_ok_and(|r| r.status == 200)
                 });
-            }
-            drop(process);
-            last_error = read_lossy(&log_path);
-            if !last_error.contains("EADDRINUSE") {
-                break;
-            }
-        }
-        Err(anyhow!("verdaccio did not start: {last_error}"))
+                if ready {
+                    return Ok(Attempt::Ready((port, process)));
+                }
+                drop(process);
+                let log = read_lossy(&log_path);
+                let port_taken = log.contains("EADDRINUSE");
+                Ok(Attempt::not_ready(log, port_taken))
+            },
+            |log| anyhow!("verdaccio did not start: {log}"),
+        )?;
+        Ok(Verdaccio {
+            dir,
+            port,
+            process: Some(process),
+        })
     }
 
     /// Port on 127.0.0.1.

@@ -9,7 +9,7 @@
 
 use crate::http;
 use crate::interrupt::ScratchDir;
-use crate::ports::free_port;
+use crate::ports::{free_port, start_on_free_ports, Attempt};
 use crate::process::{find_program, output_with_timeout, ProcessGuard};
 use crate::tls::{htpasswd, peer_from_env, read_lossy};
 use anyhow::{anyhow, bail, Result};
@@ -61,44 +61,45 @@ impl PypiServer {
         let passwd = dir.path().join("htpasswd");
         htpasswd(&find_program("htpasswd")?, &passwd, user, password, "-B")?;
         let log_path = dir.path().join("pypiserver.log");
-        let mut last_error = String::new();
-        for _attempt in 0..5 {
-            let port = free_port();
-            let log = std::fs::File::create(&log_path)?;
-            let mut cmd = Command::new(&bin);
-            cmd.arg("run")
-                .arg("-i")
-                .arg("127.0.0.1")
-                .arg("-p")
-                .arg(port.to_string())
-                .arg("-P")
-                .arg(&passwd)
-                .arg("-a")
-                .arg("download,list")
-                .arg(dir.path().join("packages"))
-                .env_remove("PIP_FIND_LINKS")
-                .stdin(Stdio::null())
-                .stdout(log.try_clone()?)
-                .stderr(log);
-            let mut process = ProcessGuard::spawn("pypi-server", &mut cmd)?;
-            let url = format!("http://127.0.0.1:{port}/");
-            let ready = process.wait_ready(START_TIMEOUT, Duration::from_millis(50), || {
-                http::get(&url, &[]).is_ok()
-            });
-            if ready {
-                return Ok(PypiServer {
-                    dir,
-                    port,
-                    process: Some(process),
+        let (port, process) = start_on_free_ports(
+            || {
+                let port = free_port();
+                let log = std::fs::File::create(&log_path)?;
+                let mut cmd = Command::new(&bin);
+                cmd.arg("run")
+                    .arg("-i")
+                    .arg("127.0.0.1")
+                    .arg("-p")
+                    .arg(port.to_string())
+                    .arg("-P")
+                    .arg(&passwd)
+                    .arg("-a")
+                    .arg("download,list")
+                    .arg(dir.path().join("packages"))
+                    .env_remove("PIP_FIND_LINKS")
+                    .stdin(Stdio::null())
+                    .stdout(log.try_clone()?)
+                    .stderr(log);
+                let mut process = ProcessGuard::spawn("pypi-server", &mut cmd)?;
+                let url = format!("http://127.0.0.1:{port}/");
+                let ready = process.wait_ready(START_TIMEOUT, Duration::from_millis(50), || {
+                    http::get(&url, &[]).is_ok()
                 });
-            }
-            drop(process);
-            last_error = read_lossy(&log_path);
-            if !last_error.contains("in use") {
-                break;
-            }
-        }
-        Err(anyhow!("pypiserver did not start: {last_error}"))
+                if ready {
+                    return Ok(Attempt::Ready((port, process)));
+                }
+                drop(process);
+                let log = read_lossy(&log_path);
+                let port_taken = log.contains("in use");
+                Ok(Attempt::not_ready(log, port_taken))
+            },
+            |log| anyhow!("pypiserver did not start: {log}"),
+        )?;
+        Ok(PypiServer {
+            dir,
+            port,
+            process: Some(process),
+        })
     }
 
     /// Port on 127.0.0.1.

@@ -3,7 +3,7 @@
 
 use crate::http::{self, HttpResponse};
 use crate::interrupt::ScratchDir;
-use crate::ports::free_port;
+use crate::ports::{free_port, start_on_free_ports, Attempt};
 use crate::process::{output_with_timeout, ProcessGuard};
 use anyhow::{anyhow, bail, Context, Result};
 use std::ffi::OsStr;
@@ -134,44 +134,42 @@ impl Standalone {
             .unwrap_or_else(|| work.path().join("data"));
         let log_path = work.path().join("standalone.log");
 
-        let mut last_error = String::new();
-        for _attempt in 0..5 {
-            let ports = Ports::free();
-            let log = std::fs::OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(&log_path)?;
-            let mut cmd = command(&bin, config_dir.as_ref(), &data, &ports, &opts);
-            cmd.stdin(Stdio::null())
-                .stdout(log.try_clone()?)
-                .stderr(log);
-            let mut process = ProcessGuard::spawn("connectors standalone", &mut cmd)?;
-            let healthz = format!("http://127.0.0.1:{}/healthz", ports.api);
-            let ready = process.wait_ready(START_TIMEOUT, Duration::from_millis(20), || {
-                http::get(&healthz, &[]).is_ok_and(|r| r.status == 200)
-            });
-            if ready {
-                return Ok(Standalone {
-                    bin,
-                    work,
-                    data,
-                    proxy_port: ports.proxy,
-                    api_port: ports.api,
-                    metrics_port: ports.metrics,
-                    process: Some(process),
+        let (ports, process) = start_on_free_ports(
+            || {
+                let ports = Ports::free();
+                let log = std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(&log_path)?;
+                let mut cmd = command(&bin, config_dir.as_ref(), &data, &ports, &opts);
+                cmd.stdin(Stdio::null())
+                    .stdout(log.try_clone()?)
+                    .stderr(log);
+                let mut process = ProcessGuard::spawn("connectors standalone", &mut cmd)?;
+                let healthz = format!("http://127.0.0.1:{}/healthz", ports.api);
+                let ready = process.wait_ready(START_TIMEOUT, Duration::from_millis(20), || {
+                    http::get(&healthz, &[]).is_ok_and(|r| r.status == 200)
                 });
-            }
-            let running = process.is_running();
-            drop(process);
-            last_error = read_lossy(&log_path);
-            let port_taken = last_error.contains("cannot listen") || last_error.contains("in use");
-            if running || !port_taken {
-                break;
-            }
-        }
-        Err(anyhow!(
-            "connectors standalone did not become healthy; its log:\n{last_error}"
-        ))
+                if ready {
+                    return Ok(Attempt::Ready((ports, process)));
+                }
+                let running = process.is_running();
+                drop(process);
+                let log = read_lossy(&log_path);
+                let port_taken = log.contains("cannot listen") || log.contains("in use");
+                Ok(Attempt::not_ready(log, port_taken && !running))
+            },
+            |log| anyhow!("connectors standalone did not become healthy; its log:\n{log}"),
+        )?;
+        Ok(Standalone {
+            bin,
+            work,
+            data,
+            proxy_port: ports.proxy,
+            api_port: ports.api,
+            metrics_port: ports.metrics,
+            process: Some(process),
+        })
     }
 
     /// Base URL of the proxy, `http://127.0.0.1:P`.

@@ -12,7 +12,7 @@
 //! ```
 
 use crate::interrupt::ScratchDir;
-use crate::ports::free_port;
+use crate::ports::{free_port, start_on_free_ports, Attempt};
 use crate::process::{find_program, nginx_command, output_with_timeout, ProcessGuard};
 use anyhow::{anyhow, bail, Context, Result};
 use rcgen::{
@@ -163,46 +163,47 @@ impl NginxTls {
         std::fs::write(dir.path().join("server.crt"), cert)?;
         std::fs::write(dir.path().join("server.key"), key)?;
 
-        let mut last_error = String::new();
-        for _attempt in 0..5 {
-            let ports: Vec<u16> = sites.iter().map(|_| free_port()).collect();
-            let conf_path = dir.path().join("nginx.conf");
-            std::fs::write(&conf_path, nginx_conf(dir.path(), sites, &ports))?;
-            let error_log = dir.path().join("logs/error.log");
-            let _ = std::fs::remove_file(&error_log);
-            let mut cmd = nginx_command(
-                &nginx_bin,
-                dir.path(),
-                &conf_path,
-                &error_log,
-                &dir.path().join("logs/nginx-stderr.log"),
-            )?;
-            let mut nginx = ProcessGuard::spawn("nginx", &mut cmd)?;
-            let ready = nginx.wait_ready(START_TIMEOUT, Duration::from_millis(20), || {
-                ports
-                    .iter()
-                    .all(|p| TcpStream::connect(("127.0.0.1", *p)).is_ok())
-            });
-            if ready {
-                return Ok(NginxTls {
-                    dir,
-                    ports,
-                    tls: sites.iter().map(|s| s.tls).collect(),
-                    nginx: Some(nginx),
-                    htpasswd_bin,
+        let (ports, nginx) = start_on_free_ports(
+            || {
+                let ports: Vec<u16> = sites.iter().map(|_| free_port()).collect();
+                let conf_path = dir.path().join("nginx.conf");
+                std::fs::write(&conf_path, nginx_conf(dir.path(), sites, &ports))?;
+                let error_log = dir.path().join("logs/error.log");
+                let _ = std::fs::remove_file(&error_log);
+                let mut cmd = nginx_command(
+                    &nginx_bin,
+                    dir.path(),
+                    &conf_path,
+                    &error_log,
+                    &dir.path().join("logs/nginx-stderr.log"),
+                )?;
+                let mut nginx = ProcessGuard::spawn("nginx", &mut cmd)?;
+                let ready = nginx.wait_ready(START_TIMEOUT, Duration::from_millis(20), || {
+                    ports
+                        .iter()
+                        .all(|p| TcpStream::connect(("127.0.0.1", *p)).is_ok())
                 });
-            }
-            drop(nginx);
-            last_error = format!(
-                "{}{}",
-                read_lossy(&error_log),
-                read_lossy(&dir.path().join("logs/nginx-stderr.log"))
-            );
-            if !last_error.contains("Address already in use") {
-                break;
-            }
-        }
-        Err(anyhow!("nginx did not start: {last_error}"))
+                if ready {
+                    return Ok(Attempt::Ready((ports, nginx)));
+                }
+                drop(nginx);
+                let log = format!(
+                    "{}{}",
+                    read_lossy(&error_log),
+                    read_lossy(&dir.path().join("logs/nginx-stderr.log"))
+                );
+                let port_taken = log.contains("Address already in use");
+                Ok(Attempt::not_ready(log, port_taken))
+            },
+            |log| anyhow!("nginx did not start: {log}"),
+        )?;
+        Ok(NginxTls {
+            dir,
+            ports,
+            tls: sites.iter().map(|s| s.tls).collect(),
+            nginx: Some(nginx),
+            htpasswd_bin,
+        })
     }
 
     /// Port of site `i` (in the order given to [`start`](Self::start)).
