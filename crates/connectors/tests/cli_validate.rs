@@ -1,29 +1,25 @@
 //! `connectors validate` on good and broken manifests, through the real binary.
 
-use connectors_testkit::process::output_with_timeout;
+mod common;
+
+use common::{run_connectors, text, BIN};
+use std::ffi::OsStr;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
-use std::time::Duration;
 
-const BIN: &str = env!("CARGO_BIN_EXE_connectors");
 /// Every Secret value in the validate fixtures starts with this.
 const SECRET_MARK: &str = "validate-fixture-secret";
 
 fn fixtures() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/validate")
+    common::fixtures("validate")
 }
 
+/// `connectors validate -f PATH…`.
 fn validate(paths: &[&Path]) -> Output {
-    let mut cmd = Command::new(BIN);
-    cmd.arg("validate").arg("-f");
-    cmd.args(paths);
-    cmd.env_remove("CONNECTORS_LOG").env_remove("RUST_LOG");
-    output_with_timeout(&mut cmd, Duration::from_secs(60)).unwrap()
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
+    let mut args: Vec<&OsStr> = vec!["validate".as_ref(), "-f".as_ref()];
+    args.extend(paths.iter().map(|p| p.as_os_str()));
+    run_connectors(&args)
 }
 
 fn assert_no_panic(out: &Output, what: &str) {
@@ -204,27 +200,30 @@ fn connector_without_its_secret_is_reported() {
     assert!(stdout.contains("absent"), "{stdout}");
 }
 
+/// Writes `content` to `dir/NAME` and validates that file.
+fn validate_content(dir: &Path, name: &str, content: &[u8]) -> (PathBuf, Output) {
+    let path = dir.join(name);
+    std::fs::write(&path, content).unwrap();
+    let out = validate(&[&path]);
+    (path, out)
+}
+
 #[test]
 fn empty_and_garbage_files_never_panic() {
     let dir = tempfile::tempdir().unwrap();
 
-    let empty = dir.path().join("empty.yaml");
-    std::fs::write(&empty, "").unwrap();
-    let out = validate(&[&empty]);
+    let (_, out) = validate_content(dir.path(), "empty.yaml", b"");
     assert_no_panic(&out, "empty file");
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
 
-    let comments = dir.path().join("only-comments.yaml");
-    std::fs::write(&comments, "# nothing here\n---\n# nor here\n").unwrap();
-    let out = validate(&[&comments]);
+    let comments = b"# nothing here\n---\n# nor here\n";
+    let (_, out) = validate_content(dir.path(), "only-comments.yaml", comments);
     assert_no_panic(&out, "comments only");
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
 
-    let binary = dir.path().join("binary.yaml");
     let mut bytes: Vec<u8> = (0u8..=255).collect();
     bytes.extend_from_slice(b"\x00\xff\xfe: [\x01\x02{{{\n\t- :\n");
-    std::fs::write(&binary, &bytes).unwrap();
-    let out = validate(&[&binary]);
+    let (binary, out) = validate_content(dir.path(), "binary.yaml", &bytes);
     assert_no_panic(&out, "binary garbage");
     assert_eq!(out.status.code(), Some(1), "{}", text(&out.stdout));
     let stdout = text(&out.stdout);
@@ -233,7 +232,28 @@ fn empty_and_garbage_files_never_panic() {
         "{stdout}"
     );
 
-    // Shapes that are valid YAML but not objects, and small random inputs.
+    for (i, content) in odd_inputs().into_iter().enumerate() {
+        let (path, out) = validate_content(dir.path(), &format!("input-{i}.yaml"), &content);
+        assert_no_panic(&out, &format!("{}: {:?}", path.display(), text(&content)));
+        assert!(
+            matches!(out.status.code(), Some(0 | 1)),
+            "{:?}: exit {:?}: {}",
+            text(&content),
+            out.status.code(),
+            text(&out.stderr)
+        );
+        // Every problem line names the file and a document.
+        for line in text(&out.stdout).lines() {
+            assert!(
+                line.starts_with(&format!("{}: document ", path.display())),
+                "{line}"
+            );
+        }
+    }
+}
+
+/// Shapes that are valid YAML but not objects, and small random inputs.
+fn odd_inputs() -> Vec<Vec<u8>> {
     let shapes: Vec<Vec<u8>> = vec![
         b"just a string\n".to_vec(),
         b"- a\n- b\n".to_vec(),
@@ -259,26 +279,7 @@ fn empty_and_garbage_files_never_panic() {
                 .collect::<Vec<u8>>(),
         );
     }
-    for (i, content) in shapes.into_iter().chain(random).enumerate() {
-        let path = dir.path().join(format!("input-{i}.yaml"));
-        std::fs::write(&path, &content).unwrap();
-        let out = validate(&[&path]);
-        assert_no_panic(&out, &format!("{}: {:?}", path.display(), text(&content)));
-        assert!(
-            matches!(out.status.code(), Some(0 | 1)),
-            "{:?}: exit {:?}: {}",
-            text(&content),
-            out.status.code(),
-            text(&out.stderr)
-        );
-        // Every problem line names the file and a document.
-        for line in text(&out.stdout).lines() {
-            assert!(
-                line.starts_with(&format!("{}: document ", path.display())),
-                "{line}"
-            );
-        }
-    }
+    shapes.into_iter().chain(random).collect()
 }
 
 fn next(seed: &mut u64) -> u64 {

@@ -5,32 +5,22 @@
 //! fake API server). The Connector's `caCertSecretRef` carries the test CA;
 //! the servers' access logs show which credential reached them.
 
+mod common;
+
 use base64::Engine;
+use common::{random_hex, text, NS};
 use connectors_testkit::http::basic_auth;
 use connectors_testkit::kube::{self, FakeApiServer};
 use connectors_testkit::npm::{self, Verdaccio};
 use connectors_testkit::process::{find_program, output_with_timeout};
 use connectors_testkit::pypi::{self, PypiServer};
-use connectors_testkit::{NginxTls, Site, Standalone, StandaloneOptions, TestCa};
-use std::io::Read;
+use connectors_testkit::{NginxTls, Site, Standalone, TestCa};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use tempfile::TempDir;
 
-const BIN: &str = env!("CARGO_BIN_EXE_connectors");
-const NS: &str = "team-a";
-const READY_TIMEOUT: Duration = Duration::from_secs(60);
 const CLIENT_TIMEOUT: Duration = Duration::from_secs(90);
-
-fn random_hex(bytes: usize) -> String {
-    let mut buf = vec![0u8; bytes];
-    std::fs::File::open("/dev/urandom")
-        .unwrap()
-        .read_exact(&mut buf)
-        .unwrap();
-    buf.iter().map(|b| format!("{b:02x}")).collect()
-}
 
 /// `    KEY: |` followed by `text` indented for a Secret's `stringData`.
 fn block(key: &str, text: &str) -> String {
@@ -57,12 +47,53 @@ fn basic_secret(name: &str, user: &str, password: &str) -> String {
     )
 }
 
+fn bearer_secret(name: &str, token: &str) -> String {
+    format!(
+        "apiVersion: v1\nkind: Secret\nmetadata:\n  name: {name}\n  namespace: {NS}\ntype: connectors.cpaas.io/bearer-token\nstringData:\n  token: {token}\n"
+    )
+}
+
 /// A Connector with `caCertSecretRef: tool-ca`; `auth` is the YAML of
 /// `spec.auth` indented by four spaces.
 fn connector(name: &str, class: &str, address: &str, auth: &str) -> String {
     format!(
         "apiVersion: connectors.alauda.io/v1alpha1\nkind: Connector\nmetadata:\n  name: {name}\n  namespace: {NS}\nspec:\n  connectorClassName: {class}\n  address: {address}\n  caCertSecretRef:\n    name: tool-ca\n  auth:\n{auth}"
     )
+}
+
+/// A Connector that authenticates as alice (`basicAuth`) with the Secret
+/// `secret`, which holds her `password`.
+#[derive(Default)]
+struct AliceConnector<'a> {
+    name: &'a str,
+    class: &'a str,
+    address: &'a str,
+    secret: &'a str,
+    password: &'a str,
+    /// The items of `spec.auth.params` (YAML indented by six spaces), if any.
+    params: &'a str,
+}
+
+impl AliceConnector<'_> {
+    /// The standalone process with this Connector, trusting `ca` for its
+    /// address, once the Connector is Ready.
+    fn start(&self, ca: &TestCa) -> Env {
+        let mut auth = format!(
+            "    name: basicAuth\n    secretRef:\n      name: {}\n",
+            self.secret
+        );
+        if !self.params.is_empty() {
+            auth.push_str("    params:\n");
+            auth.push_str(self.params);
+        }
+        let env = Env::start(&[
+            ca_secret(ca),
+            basic_secret(self.secret, "alice", self.password),
+            connector(self.name, self.class, self.address, &auth),
+        ]);
+        env.wait_ready(self.name);
+        env
+    }
 }
 
 /// The standalone process on a folder with one manifest file.
@@ -74,27 +105,11 @@ struct Env {
 
 impl Env {
     fn start(manifests: &[String]) -> Env {
-        let config = tempfile::Builder::new()
-            .prefix("manifests-")
-            .tempdir()
-            .unwrap();
-        std::fs::write(
-            config.path().join("connectors.yaml"),
-            manifests.join("---\n"),
-        )
-        .unwrap();
-        let standalone = Standalone::start_with(
-            BIN,
-            config.path(),
-            StandaloneOptions {
-                probe_interval: Some("1h".into()),
-                ..Default::default()
-            },
-        )
-        .unwrap();
+        let config = common::manifest_dir(&[("connectors.yaml", &manifests.join("---\n"))]);
+        let standalone = common::start_standalone(config.path());
         Env {
             _config: config,
-            work: tempfile::Builder::new().prefix("fwd-").tempdir().unwrap(),
+            work: common::work_dir("fwd-"),
             standalone,
         }
     }
@@ -104,34 +119,7 @@ impl Env {
     }
 
     fn wait_ready(&self, name: &str) {
-        let deadline = Instant::now() + READY_TIMEOUT;
-        loop {
-            let out = self.cli(&["get", "connectors", "-n", NS, "-o", "json"]);
-            let items: Vec<serde_json::Value> = serde_json::from_str(&out).unwrap();
-            let ready = items.iter().any(|c| {
-                c["metadata"]["name"] == name
-                    && c["status"]["conditions"].as_array().is_some_and(|cs| {
-                        cs.iter()
-                            .any(|x| x["type"] == "Ready" && x["status"] == "True")
-                    })
-            });
-            if ready {
-                return;
-            }
-            if Instant::now() > deadline {
-                let describe = self
-                    .standalone
-                    .run_cli(&["describe", "connector", &format!("{NS}/{name}")])
-                    .unwrap();
-                panic!(
-                    "Connector {name} not Ready after {READY_TIMEOUT:?}\n{}{}\nlog:\n{}",
-                    String::from_utf8_lossy(&describe.stdout),
-                    String::from_utf8_lossy(&describe.stderr),
-                    self.standalone.log_text()
-                );
-            }
-            std::thread::sleep(Duration::from_millis(300));
-        }
+        common::wait_ready(&self.standalone, &[name]);
     }
 
     fn token(&self) -> String {
@@ -143,6 +131,14 @@ impl Env {
     fn proxy_ca(&self) -> PathBuf {
         let p = self.standalone.data_dir().join("proxy-ca.crt");
         assert!(p.is_file(), "{} missing", p.display());
+        p
+    }
+
+    /// `<work>/server-ca.crt`: `ca`, for a client that goes straight to the
+    /// server.
+    fn server_ca(&self, ca: &TestCa) -> PathBuf {
+        let p = self.work.path().join("server-ca.crt");
+        std::fs::write(&p, ca.cert_pem()).unwrap();
         p
     }
 
@@ -159,16 +155,14 @@ impl Env {
         format!("http://{NS}%2F{name}:{token}@{}", self.proxy_host())
     }
 
+    /// `http://127.0.0.1:PORT`: the proxy without credentials.
+    fn proxy_without_auth(&self) -> String {
+        format!("http://{}", self.proxy_host())
+    }
+
     fn mount(&self, name: &str, configuration: &str) -> PathBuf {
         let out = self.work.path().join(format!("mnt-{configuration}"));
-        self.cli(&[
-            "mount",
-            &format!("{NS}/{name}"),
-            "--configuration",
-            configuration,
-            "--out",
-            out.to_str().unwrap(),
-        ]);
+        common::mount(&self.standalone, name, configuration, &out);
         out
     }
 
@@ -179,13 +173,44 @@ impl Env {
     }
 }
 
-fn text(out: &Output) -> String {
+/// The token a mount holds (`context.token`).
+fn mounted_token(mount: &Path) -> String {
+    read_trimmed(&mount.join("context.token"))
+}
+
+fn read_trimmed(path: &Path) -> String {
+    std::fs::read_to_string(path).unwrap().trim().to_string()
+}
+
+/// A client's exit status and both of its outputs.
+fn output_text(out: &Output) -> String {
     format!(
         "exit {}\nstdout:\n{}\nstderr:\n{}",
         out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
+        text(&out.stdout),
+        text(&out.stderr)
     )
+}
+
+fn assert_success(out: &Output, what: &str) {
+    assert!(out.status.success(), "{what}: {}", output_text(out));
+}
+
+fn assert_failure(out: &Output, what: &str) {
+    assert!(!out.status.success(), "{what}: {}", output_text(out));
+}
+
+fn assert_stderr_contains(out: &Output, needle: &str) {
+    assert!(text(&out.stderr).contains(needle), "{}", output_text(out));
+}
+
+/// The access-log field of a request that carried `user`'s Basic credential.
+fn auth_field(user: &str, password: &str) -> String {
+    format!("auth=\"{}\"", basic_auth(user, password))
+}
+
+fn assert_token_absent(log: &str, token: &str) {
+    assert!(!log.contains(token), "the token reached the server:\n{log}");
 }
 
 /// The lines of `log` whose request line contains `path`.
@@ -237,9 +262,25 @@ fn curl(env: &Env, vars: &[(&str, &str)], args: &[&str]) -> (i32, String, String
     )
 }
 
-#[test]
-fn curl_https_proxy_injects_only_under_the_connector_address() {
-    let ca = TestCa::new("curl test CA").unwrap();
+/// curl through `proxy` (as `https_proxy`), trusting only `proxy_ca`.
+fn curl_through(env: &Env, proxy_ca: &Path, proxy: &str, url: &str) -> (i32, String, String) {
+    curl(
+        env,
+        &[("https_proxy", proxy)],
+        &["--cacert", proxy_ca.to_str().unwrap(), url],
+    )
+}
+
+/// curl failed because the proxy answered its CONNECT with 407.
+fn assert_connect_refused((rc, codes, _): &(i32, String, String), what: &str) {
+    assert_ne!(*rc, 0, "curl succeeded {what}");
+    assert!(codes.ends_with(" 407"), "CONNECT answered {codes}");
+}
+
+/// nginx answering `hello $remote_user` to alice with `password` (basic
+/// auth) on every path but `/`: site 0 over HTTPS with a certificate of `ca`,
+/// site 1 plain HTTP on another port.
+fn start_echo_nginx(ca: &TestCa, password: &str) -> NginxTls {
     let echo = r#"location = / { return 200 "up\n"; }
     location / {
       auth_basic "echo";
@@ -251,93 +292,22 @@ fn curl_https_proxy_injects_only_under_the_connector_address() {
       default_type text/plain;
       return 200 "hello $remote_user\n";
     }"#;
-    // Site 0: HTTPS, the Connector's origin; site 1: plain HTTP, another port.
-    let nginx = NginxTls::start(&ca, &[Site::tls(echo), Site::plain(echo)]).unwrap();
-    let password = format!("pw-{}", random_hex(12));
-    nginx.add_user("alice", &password).unwrap();
-    let address = format!("{}/api", nginx.url(0));
-    let env = Env::start(&[
-        ca_secret(&ca),
-        basic_secret("echo-creds", "alice", &password),
-        connector(
-            "echo",
-            "git",
-            &address,
-            "    name: basicAuth\n    secretRef:\n      name: echo-creds\n    params:\n      - name: repository\n        value: demo.git\n",
-        ),
-    ]);
-    env.wait_ready("echo");
-    // The server itself demands credentials (curl trusting its real CA).
-    let server_ca = env.work.path().join("server-ca.crt");
-    std::fs::write(&server_ca, ca.cert_pem()).unwrap();
-    let (rc, codes, _) = curl(
-        &env,
-        &[],
-        &[
-            "--cacert",
-            server_ca.to_str().unwrap(),
-            &format!("{address}/direct"),
-        ],
-    );
-    assert_eq!((rc, codes.as_str()), (0, "401 000"));
-    let token = env.token();
-    let proxy_ca = env.proxy_ca();
-    let proxy_ca = proxy_ca.to_str().unwrap();
-    let with_auth = env.proxy_with_auth("echo", &token);
+    let nginx = NginxTls::start(ca, &[Site::tls(echo), Site::plain(echo)]).unwrap();
+    nginx.add_user("alice", password).unwrap();
+    nginx
+}
 
-    // Covered: the server sees alice's credential, never the token.
-    let (rc, codes, body) = curl(
-        &env,
-        &[("https_proxy", &with_auth)],
-        &["--cacert", proxy_ca, &format!("{address}/hello")],
-    );
-    assert_eq!((rc, codes.as_str()), (0, "200 200"), "{body}");
-    assert_eq!(body, "hello alice\n");
-    let log = nginx.access_log();
-    let hello = lines_for(&log, "/api/hello");
-    assert_eq!(hello.len(), 1, "{log}");
-    assert!(
-        hello[0].contains(&format!("auth=\"{}\"", basic_auth("alice", &password))),
-        "{log}"
-    );
-    assert!(hello[0].contains("proxy_auth=\"-\""), "{log}");
+/// `path` was requested once, with `auth` and without proxy credentials.
+fn assert_requested_once_with(log: &str, path: &str, auth: &str) {
+    let lines = lines_for(log, path);
+    assert_eq!(lines.len(), 1, "{log}");
+    assert!(lines[0].contains(auth), "{log}");
+    assert!(lines[0].contains("proxy_auth=\"-\""), "{log}");
+}
 
-    // No proxy credentials: 407 on CONNECT, nothing reaches the server.
-    let before = nginx.access_log().lines().count();
-    let no_auth = format!("http://{}", env.proxy_host());
-    let (rc, codes, _) = curl(
-        &env,
-        &[("https_proxy", &no_auth)],
-        &["--cacert", proxy_ca, &format!("{address}/hello")],
-    );
-    assert_ne!(rc, 0, "curl succeeded without proxy credentials");
-    assert!(codes.ends_with(" 407"), "CONNECT answered {codes}");
-    // A wrong token is refused the same way.
-    let forged = env.proxy_with_auth("echo", &format!("{token}x"));
-    let (rc, codes, _) = curl(
-        &env,
-        &[("https_proxy", &forged)],
-        &["--cacert", proxy_ca, &format!("{address}/hello")],
-    );
-    assert_ne!(rc, 0);
-    assert!(codes.ends_with(" 407"), "CONNECT answered {codes}");
-    assert_eq!(nginx.access_log().lines().count(), before);
-
-    // The same origin outside the address path: forwarded without credentials.
-    let (rc, codes, body) = curl(
-        &env,
-        &[("https_proxy", &with_auth)],
-        &["--cacert", proxy_ca, &format!("{}/other/x", nginx.url(0))],
-    );
-    assert_eq!((rc, codes.as_str()), (0, "401 200"), "{body}");
-    // Another port (plain HTTP through http_proxy): no credentials either.
-    let (rc, codes, body) = curl(
-        &env,
-        &[("http_proxy", &with_auth)],
-        &[&format!("{}/api/hello", nginx.url(1))],
-    );
-    assert_eq!((rc, codes.as_str()), (0, "401 000"), "{body}");
-
+/// One request reached `/other/x` of site 0 and one reached site 1, and
+/// both got 401 without any credential.
+fn assert_uncovered_targets_got_no_credentials(nginx: &NginxTls) {
     let log = nginx.access_log();
     let other = lines_for(&log, "/other/x");
     assert_eq!(other.len(), 1, "{log}");
@@ -350,10 +320,64 @@ fn curl_https_proxy_injects_only_under_the_connector_address() {
             "credentials reached an uncovered target: {line}"
         );
     }
-    assert!(
-        !log.contains(&token),
-        "the token reached the server:\n{log}"
-    );
+}
+
+#[test]
+fn curl_https_proxy_injects_only_under_the_connector_address() {
+    let ca = TestCa::new("curl test CA").unwrap();
+    let password = format!("pw-{}", random_hex(12));
+    // Site 0: HTTPS, the Connector's origin; site 1: plain HTTP, another port.
+    let nginx = start_echo_nginx(&ca, &password);
+    let address = format!("{}/api", nginx.url(0));
+    let env = AliceConnector {
+        name: "echo",
+        class: "git",
+        address: &address,
+        secret: "echo-creds",
+        password: &password,
+        params: "      - name: repository\n        value: demo.git\n",
+    }
+    .start(&ca);
+    // The server itself demands credentials (curl trusting its real CA).
+    let server_ca = env.server_ca(&ca);
+    let direct = format!("{address}/direct");
+    let direct_args = ["--cacert", server_ca.to_str().unwrap(), &direct];
+    let (rc, codes, _) = curl(&env, &[], &direct_args);
+    assert_eq!((rc, codes.as_str()), (0, "401 000"));
+    let token = env.token();
+    let proxy_ca = env.proxy_ca();
+    let with_auth = env.proxy_with_auth("echo", &token);
+    let hello = format!("{address}/hello");
+
+    // Covered: the server sees alice's credential, never the token.
+    let (rc, codes, body) = curl_through(&env, &proxy_ca, &with_auth, &hello);
+    assert_eq!((rc, codes.as_str()), (0, "200 200"), "{body}");
+    assert_eq!(body, "hello alice\n");
+    let alice = auth_field("alice", &password);
+    assert_requested_once_with(&nginx.access_log(), "/api/hello", &alice);
+
+    // No proxy credentials: 407 on CONNECT, nothing reaches the server.
+    let before = nginx.access_log().lines().count();
+    let no_auth = env.proxy_without_auth();
+    let refused = curl_through(&env, &proxy_ca, &no_auth, &hello);
+    assert_connect_refused(&refused, "without proxy credentials");
+    // A wrong token is refused the same way.
+    let forged = env.proxy_with_auth("echo", &format!("{token}x"));
+    let refused = curl_through(&env, &proxy_ca, &forged, &hello);
+    assert_connect_refused(&refused, "with a wrong token");
+    assert_eq!(nginx.access_log().lines().count(), before);
+
+    // The same origin outside the address path: forwarded without credentials.
+    let other = format!("{}/other/x", nginx.url(0));
+    let (rc, codes, body) = curl_through(&env, &proxy_ca, &with_auth, &other);
+    assert_eq!((rc, codes.as_str()), (0, "401 200"), "{body}");
+    // Another port (plain HTTP through http_proxy): no credentials either.
+    let plain = format!("{}/api/hello", nginx.url(1));
+    let (rc, codes, body) = curl(&env, &[("http_proxy", &with_auth)], &[&plain]);
+    assert_eq!((rc, codes.as_str()), (0, "401 000"), "{body}");
+
+    assert_uncovered_targets_got_no_credentials(&nginx);
+    assert_token_absent(&nginx.access_log(), &token);
     assert!(!env.standalone.log_text().contains(&password));
 }
 
@@ -361,9 +385,9 @@ fn curl_https_proxy_injects_only_under_the_connector_address() {
 // pip
 // ---------------------------------------------------------------------------
 
-/// `python -m pip install --no-input … PKG` into a fresh target directory
-/// with no pip configuration but `args`.
-fn pip_install(env: &Env, target: &str, args: &[&str], pkg: &str) -> (Output, PathBuf) {
+/// `python -m pip install --no-input … peerdemo` into a fresh target
+/// directory with no pip configuration but `args`.
+fn pip_install(env: &Env, target: &str, args: &[&str]) -> (Output, PathBuf) {
     let home = env.dir("pip-home");
     let target = env.work.path().join(target);
     let mut cmd = Command::new(pypi::venv_python().unwrap());
@@ -376,83 +400,73 @@ fn pip_install(env: &Env, target: &str, args: &[&str], pkg: &str) -> (Output, Pa
         .args(["--timeout", "20", "--retries", "0", "--target"])
         .arg(&target)
         .args(args)
-        .arg(pkg);
+        .arg("peerdemo");
     (
         output_with_timeout(&mut cmd, CLIENT_TIMEOUT).unwrap(),
         target,
     )
 }
 
+/// [`pip_install`] from `index` through `proxy`, trusting only `proxy_ca`.
+fn pip_install_through(
+    env: &Env,
+    target: &str,
+    proxy: &str,
+    proxy_ca: &Path,
+    index: &str,
+) -> (Output, PathBuf) {
+    let cert = proxy_ca.to_str().unwrap();
+    let args = ["--proxy", proxy, "--cert", cert, "--index-url", index];
+    pip_install(env, target, &args)
+}
+
+/// pypiserver (alice with `password`) holding `peerdemo` 0.1.0, whose
+/// `VALUE` is `value`, behind nginx with a certificate of `ca`.
+fn start_pypi_behind_tls(ca: &TestCa, password: &str, value: &str) -> (PypiServer, NginxTls) {
+    let pypi = PypiServer::start("alice", password).unwrap();
+    pypi.add_wheel("peerdemo", "0.1.0", value).unwrap();
+    let front = NginxTls::start(ca, &[Site::tls_reverse_proxy(pypi.port())]).unwrap();
+    (pypi, front)
+}
+
 #[test]
 fn pip_installs_from_pypiserver_behind_tls_through_the_proxy() {
     let password = format!("pw-{}", random_hex(12));
-    let pypi = PypiServer::start("alice", &password).unwrap();
     let value = format!("v{}", random_hex(6));
-    pypi.add_wheel("peerdemo", "0.1.0", &value).unwrap();
     let ca = TestCa::new("pypi test CA").unwrap();
-    let front = NginxTls::start(&ca, &[Site::tls_reverse_proxy(pypi.port())]).unwrap();
+    let (_pypi, front) = start_pypi_behind_tls(&ca, &password, &value);
     let address = front.url(0);
-    let env = Env::start(&[
-        ca_secret(&ca),
-        basic_secret("pypi-creds", "alice", &password),
-        connector(
-            "pypi-demo",
-            "pypi",
-            &address,
-            "    name: basicAuth\n    secretRef:\n      name: pypi-creds\n",
-        ),
-    ]);
-    env.wait_ready("pypi-demo");
+    let env = AliceConnector {
+        name: "pypi-demo",
+        class: "pypi",
+        address: &address,
+        secret: "pypi-creds",
+        password: &password,
+        ..Default::default()
+    }
+    .start(&ca);
     let token = env.token();
     let proxy_ca = env.proxy_ca();
-    let proxy_ca = proxy_ca.to_str().unwrap();
     let index = format!("{address}/simple/");
     let proxy = env.proxy_with_auth("pypi-demo", &token);
 
-    let (out, target) = pip_install(
-        &env,
-        "through-proxy",
-        &["--proxy", &proxy, "--cert", proxy_ca, "--index-url", &index],
-        "peerdemo",
-    );
-    assert!(
-        out.status.success(),
-        "pip through the proxy: {}",
-        text(&out)
-    );
+    let (out, target) = pip_install_through(&env, "through-proxy", &proxy, &proxy_ca, &index);
+    assert_success(&out, "pip through the proxy");
     let installed = std::fs::read_to_string(target.join("peerdemo/__init__.py")).unwrap();
     assert_eq!(installed, format!("VALUE = \"{value}\"\n"));
     let log = front.access_log();
-    let alice = format!("auth=\"{}\"", basic_auth("alice", &password));
-    assert_fetched_with(
-        &log,
-        &[
-            "/simple/peerdemo/",
-            "/packages/peerdemo-0.1.0-py3-none-any.whl",
-        ],
-        &alice,
-    );
-    assert!(
-        !log.contains(&token),
-        "the token reached the server:\n{log}"
-    );
+    let wheel = "/packages/peerdemo-0.1.0-py3-none-any.whl";
+    let alice = auth_field("alice", &password);
+    assert_fetched_with(&log, &["/simple/peerdemo/", wheel], &alice);
+    assert_token_absent(&log, &token);
 
     // Straight to the server (trusting its real CA) the client has no
     // credential: pypiserver answers 401 and pip finds nothing.
-    let server_ca = env.work.path().join("server-ca.crt");
-    std::fs::write(&server_ca, ca.cert_pem()).unwrap();
+    let server_ca = env.server_ca(&ca);
     let before = front.access_log().lines().count();
-    let (out, target) = pip_install(
-        &env,
-        "direct",
-        &["--cert", server_ca.to_str().unwrap(), "--index-url", &index],
-        "peerdemo",
-    );
-    assert!(
-        !out.status.success(),
-        "pip without the proxy: {}",
-        text(&out)
-    );
+    let direct_args = ["--cert", server_ca.to_str().unwrap(), "--index-url", &index];
+    let (out, target) = pip_install(&env, "direct", &direct_args);
+    assert_failure(&out, "pip without the proxy");
     assert!(!target.join("peerdemo").exists());
     let log = front.access_log();
     let direct: Vec<&str> = log.lines().skip(before).collect();
@@ -464,21 +478,9 @@ fn pip_installs_from_pypiserver_behind_tls_through_the_proxy() {
     );
 
     // Through the proxy without proxy credentials: refused by the proxy.
-    let no_auth = format!("http://{}", env.proxy_host());
-    let (out, _) = pip_install(
-        &env,
-        "no-proxy-auth",
-        &[
-            "--proxy",
-            &no_auth,
-            "--cert",
-            proxy_ca,
-            "--index-url",
-            &index,
-        ],
-        "peerdemo",
-    );
-    assert!(!out.status.success(), "{}", text(&out));
+    let no_auth = env.proxy_without_auth();
+    let (out, _) = pip_install_through(&env, "no-proxy-auth", &no_auth, &proxy_ca, &index);
+    assert_failure(&out, "pip without proxy credentials");
     assert_eq!(front.access_log().lines().count(), log.lines().count());
 }
 
@@ -486,105 +488,83 @@ fn pip_installs_from_pypiserver_behind_tls_through_the_proxy() {
 // npm
 // ---------------------------------------------------------------------------
 
+/// verdaccio (alice with `password`) holding `peer-demo` 1.0.0, whose
+/// `index.js` holds `value`, behind nginx with a certificate of `ca`.
+fn start_verdaccio_behind_tls(ca: &TestCa, password: &str, value: &str) -> (Verdaccio, NginxTls) {
+    let verdaccio = Verdaccio::start("alice", password).unwrap();
+    verdaccio
+        .publish("alice", password, "peer-demo", "1.0.0", value)
+        .unwrap();
+    let front = NginxTls::start(ca, &[Site::tls_reverse_proxy(verdaccio.port())]).unwrap();
+    (verdaccio, front)
+}
+
+/// `npm install peer-demo@1.0.0` in a fresh project `<work>/PROJECT` with
+/// only `userconfig` and the extra CA `ca`.
+fn npm_install(env: &Env, project: &str, userconfig: &Path, ca: &Path) -> (Output, PathBuf) {
+    let home = env.dir(&format!("{project}-home"));
+    let dir = env.dir(project);
+    std::fs::write(dir.join("package.json"), r#"{"private":true}"#).unwrap();
+    let mut cmd = npm::npm_command(&home).unwrap();
+    cmd.current_dir(&dir)
+        .env("NODE_EXTRA_CA_CERTS", ca)
+        .args(["install", "--no-package-lock", "--no-save", "--userconfig"])
+        .arg(userconfig)
+        .arg("peer-demo@1.0.0");
+    (output_with_timeout(&mut cmd, CLIENT_TIMEOUT).unwrap(), dir)
+}
+
 #[test]
 fn npm_installs_from_verdaccio_behind_tls_with_the_mounted_npmrc() {
     let password = format!("pw-{}", random_hex(12));
-    let verdaccio = Verdaccio::start("alice", &password).unwrap();
     let value = format!("v{}", random_hex(6));
-    verdaccio
-        .publish("alice", &password, "peer-demo", "1.0.0", &value)
-        .unwrap();
     let ca = TestCa::new("npm test CA").unwrap();
-    let front = NginxTls::start(&ca, &[Site::tls_reverse_proxy(verdaccio.port())]).unwrap();
+    let (verdaccio, front) = start_verdaccio_behind_tls(&ca, &password, &value);
     // A host name, not 127.0.0.1: npm's proxy agent verifies the tunnelled
     // certificate of an IP-literal registry against "localhost".
     let address = format!("https://localhost:{}", front.port(0));
-    let env = Env::start(&[
-        ca_secret(&ca),
-        basic_secret("npm-creds", "alice", &password),
-        connector(
-            "npm-demo",
-            "npm",
-            &address,
-            "    name: basicAuth\n    secretRef:\n      name: npm-creds\n",
-        ),
-    ]);
-    env.wait_ready("npm-demo");
+    let env = AliceConnector {
+        name: "npm-demo",
+        class: "npm",
+        address: &address,
+        secret: "npm-creds",
+        password: &password,
+        ..Default::default()
+    }
+    .start(&ca);
     let mount = env.mount("npm-demo", "npmrc");
     let npmrc = mount.join(".npmrc");
     let ca_cert = mount.join("ca.cert");
     let rc = std::fs::read_to_string(&npmrc).unwrap();
     assert!(rc.contains(&format!("registry={address}/")), "{rc}");
     assert!(!rc.contains(&password));
-    assert_eq!(
-        std::fs::read_to_string(&ca_cert).unwrap().trim(),
-        std::fs::read_to_string(env.proxy_ca()).unwrap().trim()
-    );
-    let token = std::fs::read_to_string(mount.join("context.token"))
-        .unwrap()
-        .trim()
-        .to_string();
+    assert_eq!(read_trimmed(&ca_cert), read_trimmed(&env.proxy_ca()));
+    let token = mounted_token(&mount);
     assert!(rc.contains(&token), "{rc}");
 
-    let npm_install = |project: &str, userconfig: &Path, ca: &Path| {
-        let home = env.dir(&format!("{project}-home"));
-        let dir = env.dir(project);
-        std::fs::write(dir.join("package.json"), r#"{"private":true}"#).unwrap();
-        let mut cmd = npm::npm_command(&home).unwrap();
-        cmd.current_dir(&dir)
-            .env("NODE_EXTRA_CA_CERTS", ca)
-            .args(["install", "--no-package-lock", "--no-save", "--userconfig"])
-            .arg(userconfig)
-            .arg("peer-demo@1.0.0");
-        (output_with_timeout(&mut cmd, CLIENT_TIMEOUT).unwrap(), dir)
-    };
-
-    let (out, dir) = npm_install("with-mount", &npmrc, &ca_cert);
-    assert!(
-        out.status.success(),
-        "npm install with the mount: {}",
-        text(&out)
-    );
+    let (out, dir) = npm_install(&env, "with-mount", &npmrc, &ca_cert);
+    assert_success(&out, "npm install with the mount");
     let index = std::fs::read_to_string(dir.join("node_modules/peer-demo/index.js")).unwrap();
     assert!(index.contains(&value), "{index}");
     let log = front.access_log();
-    let alice = format!("auth=\"{}\"", basic_auth("alice", &password));
-    let placeholder = basic_auth("user", "password");
-    assert_fetched_with(
-        &log,
-        &["/peer-demo ", "/peer-demo/-/peer-demo-1.0.0.tgz"],
-        &alice,
-    );
+    let tarball = "/peer-demo/-/peer-demo-1.0.0.tgz";
+    let alice = auth_field("alice", &password);
+    assert_fetched_with(&log, &["/peer-demo ", tarball], &alice);
+    assert_token_absent(&log, &token);
     assert!(
-        !log.contains(&token),
-        "the token reached the server:\n{log}"
-    );
-    assert!(
-        !log.contains(&placeholder),
+        !log.contains(&basic_auth("user", "password")),
         "the npmrc placeholder reached the server:\n{log}"
     );
 
     // The registry itself, trusting its real CA, without the mount: E401.
-    let server_ca = env.work.path().join("server-ca.crt");
-    std::fs::write(&server_ca, ca.cert_pem()).unwrap();
+    let server_ca = env.server_ca(&ca);
     let bare = env.work.path().join("bare-npmrc");
-    std::fs::write(
-        &bare,
-        format!("registry={address}/\naudit=false\nfund=false\n"),
-    )
-    .unwrap();
-    let (out, dir) = npm_install("without-mount", &bare, &server_ca);
-    assert!(
-        !out.status.success(),
-        "npm install without the mount: {}",
-        text(&out)
-    );
+    let bare_rc = format!("registry={address}/\naudit=false\nfund=false\n");
+    std::fs::write(&bare, bare_rc).unwrap();
+    let (out, dir) = npm_install(&env, "without-mount", &bare, &server_ca);
+    assert_failure(&out, "npm install without the mount");
     assert!(!dir.join("node_modules/peer-demo").exists());
-    assert!(
-        String::from_utf8_lossy(&out.stderr).contains("401"),
-        "{}",
-        text(&out)
-    );
+    assert_stderr_contains(&out, "401");
     assert!(!verdaccio.log_text().contains(&token));
 }
 
@@ -592,70 +572,83 @@ fn npm_installs_from_verdaccio_behind_tls_with_the_mounted_npmrc() {
 // kubectl
 // ---------------------------------------------------------------------------
 
+/// The standalone process with the Ready Connector `k8s-demo` for the API
+/// server at `api_url` (certificate of `ca`), holding `sa_token`.
+fn start_k8s_connector(ca: &TestCa, api_url: &str, sa_token: &str) -> Env {
+    let env = Env::start(&[
+        ca_secret(ca),
+        bearer_secret("k8s-token", sa_token),
+        connector(
+            "k8s-demo",
+            "k8s",
+            api_url,
+            "    name: bearerTokenAuth\n    secretRef:\n      name: k8s-token\n",
+        ),
+    ]);
+    env.wait_ready("k8s-demo");
+    env
+}
+
+/// The requests kubectl sent after the first `skip` lines of the access log:
+/// they carry `timeout=` (from --request-timeout), the controller's probes
+/// do not.
+fn kubectl_requests(api: &FakeApiServer, skip: usize) -> String {
+    api.access_log()
+        .lines()
+        .skip(skip)
+        .filter(|l| l.contains("timeout="))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// A kubeconfig at `path` for the API server at `server`, trusting `ca`,
+/// with the placeholder token `fake-token` and no proxy.
+fn write_direct_kubeconfig(path: &Path, server: &str, ca: &TestCa) {
+    let ca_b64 = base64::engine::general_purpose::STANDARD.encode(ca.cert_pem());
+    std::fs::write(
+        path,
+        format!(
+            "apiVersion: v1\nkind: Config\nclusters:\n- name: k\n  cluster:\n    server: {server}\n    certificate-authority-data: {ca_b64}\ncontexts:\n- name: k\n  context: {{cluster: k, user: k}}\nusers:\n- name: k\n  user:\n    token: fake-token\ncurrent-context: k\n"
+        ),
+    )
+    .unwrap();
+}
+
 #[test]
 fn kubectl_with_the_mounted_kubeconfig_reaches_the_api_with_the_connector_token() {
     let ca = TestCa::new("kube test CA").unwrap();
     let sa_token = format!("sa-{}", random_hex(16));
     let api = FakeApiServer::start(&ca, &sa_token).unwrap();
-    let env = Env::start(&[
-        ca_secret(&ca),
-        format!(
-            "apiVersion: v1\nkind: Secret\nmetadata:\n  name: k8s-token\n  namespace: {NS}\ntype: connectors.cpaas.io/bearer-token\nstringData:\n  token: {sa_token}\n"
-        ),
-        connector(
-            "k8s-demo",
-            "k8s",
-            &api.url(),
-            "    name: bearerTokenAuth\n    secretRef:\n      name: k8s-token\n",
-        ),
-    ]);
-    env.wait_ready("k8s-demo");
+    let env = start_k8s_connector(&ca, &api.url(), &sa_token);
     let mount = env.mount("k8s-demo", "kubeconfig");
     let kubeconfig = mount.join("kubeconfig");
     let cfg = std::fs::read_to_string(&kubeconfig).unwrap();
     assert!(cfg.contains(&format!("server: {}", api.url())), "{cfg}");
     assert!(cfg.contains(&format!("@{}", env.proxy_host())), "{cfg}");
     assert!(!cfg.contains(&sa_token));
-    let token = std::fs::read_to_string(mount.join("context.token"))
-        .unwrap()
-        .trim()
-        .to_string();
+    let token = mounted_token(&mount);
     let home = env.dir("kube-home");
     // The controller's probes came before; only kubectl's requests follow.
     let before = api.access_log().lines().count();
 
     let out = kube::kubectl(&kubeconfig, &home, &["get", "--raw", "/version"]).unwrap();
-    assert!(out.status.success(), "{}", text(&out));
+    assert_success(&out, "kubectl get --raw /version");
     let version: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(version["gitVersion"], kube::GIT_VERSION);
+    let get_pods = ["get", "pods", "-n", "default", "-o", "name"];
+    let out = kube::kubectl(&kubeconfig, &home, &get_pods).unwrap();
+    assert_success(&out, "kubectl get pods");
+    let pods = text(&out.stdout);
+    assert_eq!(pods.trim(), format!("pod/{}", kube::POD));
 
-    let out = kube::kubectl(
-        &kubeconfig,
-        &home,
-        &["get", "pods", "-n", "default", "-o", "name"],
-    )
-    .unwrap();
-    assert!(out.status.success(), "{}", text(&out));
-    assert_eq!(
-        String::from_utf8_lossy(&out.stdout).trim(),
-        format!("pod/{}", kube::POD)
-    );
-
-    let full = api.access_log();
-    // kubectl's requests carry `timeout=` (from --request-timeout); the
-    // controller's probes do not.
-    let log = full
-        .lines()
-        .skip(before)
-        .filter(|l| l.contains("timeout="))
-        .collect::<Vec<_>>()
-        .join("\n");
+    let log = kubectl_requests(&api, before);
     let pods = lines_for(&log, "/api/v1/namespaces/default/pods");
     assert!(!pods.is_empty(), "{log}");
     assert!(!lines_for(&log, "/version").is_empty(), "{log}");
+    let bearer = format!("auth=\"Bearer {sa_token}\"");
     for line in log.lines() {
         assert!(
-            line.contains(&format!("auth=\"Bearer {sa_token}\"")),
+            line.contains(&bearer),
             "a request without the Connector's token: {line}\n{log}"
         );
     }
@@ -671,25 +664,9 @@ fn kubectl_with_the_mounted_kubeconfig_reaches_the_api_with_the_connector_token(
     // The same kubeconfig without the proxy (server CA trusted, placeholder
     // token): the server refuses.
     let direct = env.work.path().join("direct-kubeconfig");
-    let ca_b64 = base64::engine::general_purpose::STANDARD.encode(ca.cert_pem());
-    std::fs::write(
-        &direct,
-        format!(
-            "apiVersion: v1\nkind: Config\nclusters:\n- name: k\n  cluster:\n    server: {}\n    certificate-authority-data: {ca_b64}\ncontexts:\n- name: k\n  context: {{cluster: k, user: k}}\nusers:\n- name: k\n  user:\n    token: fake-token\ncurrent-context: k\n",
-            api.url()
-        ),
-    )
-    .unwrap();
-    let out = kube::kubectl(
-        &direct,
-        &home,
-        &["get", "--raw", "/api/v1/namespaces/default/pods"],
-    )
-    .unwrap();
-    assert!(!out.status.success(), "{}", text(&out));
-    assert!(
-        String::from_utf8_lossy(&out.stderr).contains("Unauthorized"),
-        "{}",
-        text(&out)
-    );
+    write_direct_kubeconfig(&direct, &api.url(), &ca);
+    let list_pods = ["get", "--raw", "/api/v1/namespaces/default/pods"];
+    let out = kube::kubectl(&direct, &home, &list_pods).unwrap();
+    assert_failure(&out, "kubectl without the proxy");
+    assert_stderr_contains(&out, "Unauthorized");
 }

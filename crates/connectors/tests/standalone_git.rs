@@ -2,29 +2,18 @@
 //! the real `connectors standalone`, and plain git clients that hold only a
 //! mounted `.gitconfig` with a short-lived token.
 
+mod common;
+
+use common::{mode, random_hex, NS};
 use connectors_testkit::http::{basic_auth, get};
-use connectors_testkit::{GitEnv, GitServer, GitServerOptions, Standalone, StandaloneOptions};
-use std::io::Read;
+use connectors_testkit::{GitEnv, GitServer, GitServerOptions, Standalone};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 use tempfile::TempDir;
 
-const BIN: &str = env!("CARGO_BIN_EXE_connectors");
-const NS: &str = "team-a";
 const GIT: &str = "git-demo";
 const GITLAB: &str = "gitlab-demo";
 const REPO: &str = "demo.git";
-const READY_TIMEOUT: Duration = Duration::from_secs(60);
-
-/// A random lower-case hex string (credentials unique to one test run).
-fn random_hex(bytes: usize) -> String {
-    let mut buf = vec![0u8; bytes];
-    std::fs::File::open("/dev/urandom")
-        .unwrap()
-        .read_exact(&mut buf)
-        .unwrap();
-    buf.iter().map(|b| format!("{b:02x}")).collect()
-}
 
 struct Env {
     server: GitServer,
@@ -121,35 +110,18 @@ impl Env {
         server.add_user("oauth2", &pat).unwrap();
         let seed_commit = server.create_repo(REPO).unwrap();
 
-        let config = tempfile::Builder::new()
-            .prefix("manifests-")
-            .tempdir()
-            .unwrap();
-        std::fs::write(
-            config.path().join("git-demo.yaml"),
-            git_manifest(&server.url(), &alice_password),
-        )
-        .unwrap();
-        std::fs::write(
-            config.path().join("gitlab-demo.yaml"),
-            gitlab_manifest(&server.url(), &pat),
-        )
-        .unwrap();
-
-        let standalone = Standalone::start_with(
-            BIN,
-            config.path(),
-            StandaloneOptions {
-                // Nothing but manifest changes should move the generation.
-                probe_interval: Some("1h".into()),
-                ..Default::default()
-            },
-        )
-        .unwrap();
+        let config = common::manifest_dir(&[
+            (
+                "git-demo.yaml",
+                &git_manifest(&server.url(), &alice_password),
+            ),
+            ("gitlab-demo.yaml", &gitlab_manifest(&server.url(), &pat)),
+        ]);
+        let standalone = common::start_standalone(config.path());
         let env = Env {
             server,
             config,
-            work: tempfile::Builder::new().prefix("e2e-").tempdir().unwrap(),
+            work: common::work_dir("e2e-"),
             standalone,
             alice_password,
             pat,
@@ -164,69 +136,25 @@ impl Env {
     }
 
     fn connectors_json(&self) -> Vec<serde_json::Value> {
-        let out = self.cli(&["get", "connectors", "-n", NS, "-o", "json"]);
-        serde_json::from_str::<Vec<serde_json::Value>>(&out)
-            .unwrap_or_else(|e| panic!("get connectors -o json is not a JSON list ({e}):\n{out}"))
-    }
-
-    fn ready_status(c: &serde_json::Value) -> Option<String> {
-        c["status"]["conditions"]
-            .as_array()?
-            .iter()
-            .find(|cond| cond["type"] == "Ready")
-            .and_then(|cond| cond["status"].as_str())
-            .map(str::to_string)
+        common::connectors_json(&self.standalone)
     }
 
     fn wait_ready(&self, names: &[&str]) {
-        let deadline = Instant::now() + READY_TIMEOUT;
-        loop {
-            let items = self.connectors_json();
-            let ready = names.iter().all(|n| {
-                items.iter().any(|c| {
-                    c["metadata"]["name"] == *n && Env::ready_status(c).as_deref() == Some("True")
-                })
-            });
-            if ready {
-                return;
-            }
-            if Instant::now() > deadline {
-                let describe: Vec<String> = names
-                    .iter()
-                    .map(|n| {
-                        let out = self
-                            .standalone
-                            .run_cli(&["describe", "connector", &format!("{NS}/{n}")])
-                            .unwrap();
-                        format!(
-                            "{}{}",
-                            String::from_utf8_lossy(&out.stdout),
-                            String::from_utf8_lossy(&out.stderr)
-                        )
-                    })
-                    .collect();
-                panic!(
-                    "Connectors {names:?} not Ready after {READY_TIMEOUT:?}\n{}\nstandalone log:\n{}",
-                    describe.join("\n"),
-                    self.standalone.log_text()
-                );
-            }
-            std::thread::sleep(Duration::from_millis(300));
-        }
+        common::wait_ready(&self.standalone, names);
     }
 
     /// `connectors mount NS/NAME --configuration gitconfig --out DIR`.
     fn mount(&self, connector: &str, dir_name: &str) -> PathBuf {
         let out = self.work.path().join(dir_name);
-        self.cli(&[
-            "mount",
-            &format!("{NS}/{connector}"),
-            "--configuration",
-            "gitconfig",
-            "--out",
-            out.to_str().unwrap(),
-        ]);
+        common::mount(&self.standalone, connector, "gitconfig", &out);
         out
+    }
+
+    /// git whose only configuration is the `.gitconfig` of a fresh mount of
+    /// `connector` in `<work>/DIR_NAME`.
+    fn git_with_mount(&self, connector: &str, dir_name: &str) -> GitEnv {
+        let mount = self.mount(connector, dir_name);
+        GitEnv::with_global_config(mount.join(".gitconfig")).unwrap()
     }
 
     fn issue_token(&self, namespace: &str, ttl: &str) -> String {
@@ -283,6 +211,25 @@ impl Env {
         (out.success(), out.stderr)
     }
 
+    /// Status of `GET info/refs` of the git Connector through the proxy,
+    /// with `token` as the Basic password.
+    fn token_status(&self, token: &str) -> u16 {
+        self.proxy_status(GIT, Some(&basic_auth("", token)))
+    }
+
+    /// Cloning the git Connector's repository by hand with `token` fails
+    /// (`what` says how it would have succeeded), and git shows the proxy's
+    /// `status`.
+    fn assert_clone_refused(&self, token: Option<&str>, dir: &str, status: &str, what: &str) {
+        let (ok, stderr) = self.clone_by_hand(GIT, token, dir);
+        assert!(!ok, "{what}");
+        assert!(
+            stderr.contains(status),
+            "git should show the {}:\n{stderr}",
+            status.trim()
+        );
+    }
+
     /// Direct, authenticated `git ls-remote` of main on the server.
     fn server_main(&self) -> String {
         let git = GitEnv::new().unwrap();
@@ -305,8 +252,7 @@ impl Env {
 /// Clones the original URL with the mounted `.gitconfig` only, pushes a
 /// commit through the proxy, and checks the commit landed on the server.
 fn clone_and_push_through_mount(env: &Env, connector: &str) {
-    let mount = env.mount(connector, &format!("mnt-{connector}"));
-    let git = GitEnv::with_global_config(mount.join(".gitconfig")).unwrap();
+    let git = env.git_with_mount(connector, &format!("mnt-{connector}"));
     let original = env.server.repo_url(REPO);
     let clone = git.clone_repo(&original, "clone").unwrap();
     let head = git.run_in(&clone, &["rev-parse", "HEAD"]).unwrap();
@@ -338,6 +284,35 @@ fn clone_and_push_through_mount(env: &Env, connector: &str) {
     assert!(env.server.has_commit(REPO, &pushed).unwrap());
 }
 
+/// Every file the CSI driver mounts is there; the folder is private, and the
+/// files that hold the token are readable by their owner only.
+fn assert_mount_files_and_modes(mount: &Path) {
+    for f in [
+        ".gitconfig",
+        "context.token",
+        "ca.crt",
+        "ca.cert",
+        "context.proxy.caCert",
+        "connector.status.proxyAddress",
+        ".env",
+        "http.proxy",
+        "https.proxy",
+    ] {
+        assert!(mount.join(f).is_file(), "{f} missing from the mount");
+    }
+    assert_eq!(mode(mount), 0o700, "a created mount dir is private");
+    for f in [
+        ".gitconfig",
+        "context.token",
+        ".env",
+        "http.proxy",
+        "https.proxy",
+    ] {
+        assert_eq!(mode(&mount.join(f)), 0o600, "{f} holds the token");
+    }
+    assert_eq!(mode(&mount.join("ca.crt")), 0o644);
+}
+
 #[test]
 fn git_connector_clone_and_push_through_mount() {
     let env = Env::start();
@@ -365,52 +340,21 @@ fn git_connector_clone_and_push_through_mount() {
 
     // The files the CSI driver mounts.
     let mount = env.mount(GIT, "mnt-files");
-    for f in [
-        ".gitconfig",
-        "context.token",
-        "ca.crt",
-        "ca.cert",
-        "context.proxy.caCert",
-        "connector.status.proxyAddress",
-        ".env",
-        "http.proxy",
-        "https.proxy",
-    ] {
-        assert!(mount.join(f).is_file(), "{f} missing from the mount");
-    }
-    use std::os::unix::fs::PermissionsExt;
-    let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
-    assert_eq!(mode(&mount), 0o700, "a created mount dir is private");
-    for f in [
-        ".gitconfig",
-        "context.token",
-        ".env",
-        "http.proxy",
-        "https.proxy",
-    ] {
-        assert_eq!(mode(&mount.join(f)), 0o600, "{f} holds the token");
-    }
-    assert_eq!(mode(&mount.join("ca.crt")), 0o644);
+    assert_mount_files_and_modes(&mount);
     let read = |f: &str| std::fs::read_to_string(mount.join(f)).unwrap();
     let proxy_url = env.standalone.connector_proxy_url(NS, GIT);
     assert_eq!(read("connector.status.proxyAddress").trim(), proxy_url);
     assert!(read("ca.crt").contains("BEGIN CERTIFICATE"));
     let token = read("context.token").trim().to_string();
-    let git = GitEnv::new().unwrap();
     let cfg = mount.join(".gitconfig");
-    let cfg = cfg.to_str().unwrap();
-    let header = git
-        .run(&["config", "-f", cfg, "--get", "http.extraHeader"])
-        .unwrap();
+    let header = common::git_config(&cfg, &["--get", "http.extraHeader"]);
     assert_eq!(
-        header.stdout.trim_end(),
+        header.trim_end(),
         format!("Authorization: {}", basic_auth("", &token))
     );
-    let urls = git
-        .run(&["config", "-f", cfg, "--get-regexp", r"url\..*\.insteadof"])
-        .unwrap();
+    let urls = common::git_config(&cfg, &["--get-regexp", r"url\..*\.insteadof"]);
     assert_eq!(
-        urls.stdout.trim_end(),
+        urls.trim_end(),
         format!("url.{proxy_url}.insteadof {}", env.server.url())
     );
 
@@ -443,12 +387,7 @@ fn clone_without_the_mount_is_refused_with_401() {
     };
     let before = server_requests();
     assert_eq!(env.proxy_status(GIT, None), 401);
-    let (ok, stderr) = env.clone_by_hand(GIT, None, "no-mount");
-    assert!(!ok, "clone without a token succeeded");
-    assert!(
-        stderr.contains(" 401"),
-        "git should show the 401:\n{stderr}"
-    );
+    env.assert_clone_refused(None, "no-mount", " 401", "clone without a token succeeded");
     // The server itself was never asked: the proxy refused first.
     assert_eq!(server_requests(), before, "{}", env.server.access_log());
 }
@@ -457,15 +396,14 @@ fn clone_without_the_mount_is_refused_with_401() {
 fn token_of_another_namespace_gets_403() {
     let env = Env::start();
     let own = env.issue_token(NS, "30m");
-    assert_eq!(env.proxy_status(GIT, Some(&basic_auth("", &own))), 200);
+    assert_eq!(env.token_status(&own), 200);
     let (ok, stderr) = env.clone_by_hand(GIT, Some(&own), "own-namespace");
     assert!(ok, "a team-a token must clone:\n{stderr}");
 
     let other = env.issue_token("team-b", "30m");
-    assert_eq!(env.proxy_status(GIT, Some(&basic_auth("", &other))), 403);
-    let (ok, stderr) = env.clone_by_hand(GIT, Some(&other), "other-namespace");
-    assert!(!ok, "a team-b token cloned a team-a Connector");
-    assert!(stderr.contains("403"), "git should show the 403:\n{stderr}");
+    assert_eq!(env.token_status(&other), 403);
+    let what = "a team-b token cloned a team-a Connector";
+    env.assert_clone_refused(Some(&other), "other-namespace", "403", what);
 }
 
 #[test]
@@ -490,15 +428,10 @@ fn expired_token_gets_401() {
         );
         std::thread::sleep(Duration::from_millis(500));
     }
-    let (ok, stderr) = env.clone_by_hand(GIT, Some(&short), "expired");
-    assert!(!ok, "an expired token cloned");
-    assert!(
-        stderr.contains(" 401"),
-        "git should show the 401:\n{stderr}"
-    );
+    env.assert_clone_refused(Some(&short), "expired", " 401", "an expired token cloned");
     // A fresh token still works: the refusal was about expiry.
     let fresh = env.issue_token(NS, "30m");
-    assert_eq!(env.proxy_status(GIT, Some(&basic_auth("", &fresh))), 200);
+    assert_eq!(env.token_status(&fresh), 200);
 }
 
 /// `token` with one character of its signature replaced.
@@ -520,21 +453,16 @@ fn tamper_signature(token: &str) -> String {
 fn tampered_token_signature_gets_401() {
     let env = Env::start();
     let token = env.issue_token(NS, "30m");
-    assert_eq!(env.proxy_status(GIT, Some(&basic_auth("", &token))), 200);
+    assert_eq!(env.token_status(&token), 200);
     let forged = tamper_signature(&token);
     assert_ne!(forged, token);
-    assert_eq!(env.proxy_status(GIT, Some(&basic_auth("", &forged))), 401);
+    assert_eq!(env.token_status(&forged), 401);
     // Bearer form too.
     assert_eq!(
         env.proxy_status(GIT, Some(&format!("Bearer {forged}"))),
         401
     );
-    let (ok, stderr) = env.clone_by_hand(GIT, Some(&forged), "forged");
-    assert!(!ok, "a forged token cloned");
-    assert!(
-        stderr.contains(" 401"),
-        "git should show the 401:\n{stderr}"
-    );
+    env.assert_clone_refused(Some(&forged), "forged", " 401", "a forged token cloned");
 }
 
 fn files_under(dir: &Path) -> Vec<PathBuf> {
@@ -611,8 +539,7 @@ fn secrets_never_reach_clients_or_logs() {
 fn password_rotation_applies_without_restart() {
     let env = Env::start();
     let pid = env.standalone.pid();
-    let mount = env.mount(GIT, "mnt-rotation");
-    let git = GitEnv::with_global_config(mount.join(".gitconfig")).unwrap();
+    let git = env.git_with_mount(GIT, "mnt-rotation");
     let original = env.server.repo_url(REPO);
     git.clone_repo(&original, "before").unwrap();
 
@@ -657,6 +584,33 @@ fn problems(env: &Env) -> Vec<serde_json::Value> {
         .unwrap_or_default()
 }
 
+/// Waits (60 s at most) until the status reports a problem in each of the
+/// manifest files `first` and `second`, and returns both problems.
+fn wait_for_problems(
+    env: &Env,
+    first: &str,
+    second: &str,
+) -> (serde_json::Value, serde_json::Value) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let ps = problems(env);
+        let find = |name: &str| {
+            ps.iter()
+                .find(|p| p["file"].as_str().is_some_and(|f| f.ends_with(name)))
+                .cloned()
+        };
+        if let (Some(a), Some(b)) = (find(first), find(second)) {
+            return (a, b);
+        }
+        assert!(
+            Instant::now() < deadline,
+            "problems not reported: {ps:?}\nlog:\n{}",
+            env.standalone.log_text()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
 #[test]
 fn bad_manifest_is_reported_and_connectors_keep_working() {
     let env = Env::start();
@@ -674,24 +628,8 @@ fn bad_manifest_is_reported_and_connectors_keep_working() {
     let garbage = env.config.path().join("zz-garbage.yaml");
     write_atomic(&garbage, "key: [unclosed\n  - {\n");
 
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let (broken_problem, garbage_problem) = loop {
-        let ps = problems(&env);
-        let find = |name: &str| {
-            ps.iter()
-                .find(|p| p["file"].as_str().is_some_and(|f| f.ends_with(name)))
-                .cloned()
-        };
-        if let (Some(b), Some(g)) = (find("zz-broken.yaml"), find("zz-garbage.yaml")) {
-            break (b, g);
-        }
-        assert!(
-            Instant::now() < deadline,
-            "problems not reported: {ps:?}\nlog:\n{}",
-            env.standalone.log_text()
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    };
+    let (broken_problem, garbage_problem) =
+        wait_for_problems(&env, "zz-broken.yaml", "zz-garbage.yaml");
     assert_eq!(broken_problem["document"], 1, "{broken_problem}");
     assert!(
         !broken_problem["message"].as_str().unwrap_or("").is_empty(),
@@ -701,8 +639,7 @@ fn bad_manifest_is_reported_and_connectors_keep_working() {
 
     // The existing Connectors are still Ready and still serve.
     env.wait_ready(&[GIT, GITLAB]);
-    let mount = env.mount(GIT, "mnt-after-broken");
-    let git = GitEnv::with_global_config(mount.join(".gitconfig")).unwrap();
+    let git = env.git_with_mount(GIT, "mnt-after-broken");
     git.clone_repo(&env.server.repo_url(REPO), "still-works")
         .unwrap();
 
