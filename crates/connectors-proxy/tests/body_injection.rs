@@ -4,9 +4,7 @@
 
 mod support;
 
-use bytes::Bytes;
 use http::StatusCode;
-use http_body_util::{Either, Full};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use support::*;
@@ -33,30 +31,19 @@ impl Env {
             None,
             "package proxy\nauth := {\"position\": \"body\", \"contentType\": \"application/json\", \"auth\": {\"token\": input.data.token}}",
         ));
-        catalog.put_class(custom_class(
-            "formbody",
-            None,
-            "package proxy\nauth := {\"position\": \"body\", \"auth\": {\"client_secret\": input.data.token}}",
-        ));
+        catalog.put_class(custom_class("formbody", None, CLIENT_SECRET_BODY_GENERATOR));
         catalog.put_class(custom_class(
             "bodysig",
             None,
             "package proxy\nauth := {\"position\": \"header\", \"auth\": {\"X-Project\": input.request.body.project}}",
         ));
-        catalog.put_secret(secret("team-a", "cred", "Opaque", &[("token", SECRET)]));
+        catalog.put_secret(token_secret("team-a", "cred", SECRET));
         for (name, class) in [
             ("json", "jsonbody"),
             ("form", "formbody"),
             ("sig", "bodysig"),
         ] {
-            catalog.put_connector(connector(
-                "team-a",
-                name,
-                class,
-                &up.base(),
-                "tokenAuth",
-                Some("cred"),
-            ));
+            catalog.put_connector(custom_connector("team-a", name, class, &up.base(), "cred"));
         }
         catalog.add_token(TOKEN_A, "team-a", "builder");
         let proxy = start_proxy(catalog.clone(), config).await;
@@ -105,16 +92,7 @@ async fn send(
     headers: &[(&str, &str)],
     body: &str,
 ) -> Got {
-    let mut b = http::Request::builder()
-        .method(method)
-        .uri(target)
-        .header("host", host);
-    for (k, v) in headers {
-        b = b.header(*k, *v);
-    }
-    let req = b
-        .body(Either::Left(Full::new(Bytes::from(body.to_string()))))
-        .unwrap();
+    let req = request_with_body(method, target, host, headers, body.to_string());
     Conn::open(addr).await.send(req).await
 }
 

@@ -5,7 +5,6 @@
 
 mod support;
 
-use connectors_types::secret::BEARER_TOKEN;
 use http::StatusCode;
 use std::sync::Arc;
 use std::time::Duration;
@@ -36,34 +35,17 @@ impl Env {
         let other = pki();
         let tls = TlsUpstream::start(&trusted).await;
         let untrusted = TlsUpstream::start(&other).await;
-        let catalog = MemCatalog::new();
-        catalog.put_class(builtin_class("k8s"));
-        catalog.put_secret(secret("team-a", "kube", BEARER_TOKEN, &[("token", BEARER)]));
+        let catalog = MemCatalog::with_classes(&["k8s"]);
+        catalog.put_secret(bearer_token_secret("team-a", "kube", BEARER));
         catalog.put_secret(ca_secret("team-a", "tool-ca", &trusted.ca_pem));
-        for (name, addr) in [("k8s", tls.addr), ("bad", untrusted.addr)] {
-            catalog.put_connector(with_ca_secret(
-                connector(
-                    "team-a",
-                    name,
-                    "k8s",
-                    &format!("https://127.0.0.1:{}", addr.port()),
-                    "bearerTokenAuth",
-                    Some("kube"),
-                ),
-                "tool-ca",
-            ));
+        let (port, untrusted_port) = (tls.addr.port(), untrusted.addr.port());
+        let k8s = format!("https://127.0.0.1:{port}");
+        let bad = format!("https://127.0.0.1:{untrusted_port}");
+        let named = format!("https://localhost:{port}/kubernetes/global");
+        for (name, address) in [("k8s", k8s), ("bad", bad), ("named", named)] {
+            let c = k8s_connector("team-a", name, &address, Some("kube"));
+            catalog.put_connector(with_ca_secret(c, "tool-ca"));
         }
-        catalog.put_connector(with_ca_secret(
-            connector(
-                "team-a",
-                "named",
-                "k8s",
-                &format!("https://localhost:{}/kubernetes/global", tls.addr.port()),
-                "bearerTokenAuth",
-                Some("kube"),
-            ),
-            "tool-ca",
-        ));
         catalog.add_token(TOKEN_A, "team-a", "builder");
         catalog.add_token(TOKEN_B, "team-b", "other");
         let proxy = start_proxy(catalog.clone(), config).await;
@@ -78,20 +60,7 @@ impl Env {
     }
 
     async fn open(&self, authority: &str, user: &str, token: &str, alpn: &[&[u8]]) -> Tunnel {
-        let pa = proxy_auth(user, token);
-        open_tunnel(
-            self.proxy.addr,
-            authority,
-            TunnelOptions {
-                proxy_auth: Some(&pa),
-                trust: &self.ca_der,
-                alpn,
-                server_name: None,
-            },
-        )
-        .await
-        .unwrap()
-        .tunnel()
+        open_tunnel_as(&self.proxy, authority, user, token, alpn).await
     }
 
     fn tool(&self) -> String {
@@ -293,31 +262,16 @@ async fn redirect_inside_the_tunnel_is_returned_as_is() {
 #[tokio::test]
 async fn generators_inject_headers_and_queries_through_connect() {
     let env = Env::start().await;
-    env.catalog.put_class(custom_class(
-        "hdrgen",
-        None,
-        "package proxy\nauth := {\"position\": \"header\", \"auth\": {\"X-Api-Key\": input.data.token}}",
-    ));
-    env.catalog.put_class(custom_class(
-        "qrygen",
-        None,
-        "package proxy\nauth := {\"position\": \"query\", \"auth\": {\"api_key\": input.data.token}}",
-    ));
     env.catalog
-        .put_secret(secret("team-a", "key", "Opaque", &[("token", "k3y-v4lue")]));
+        .put_class(custom_class("hdrgen", None, X_API_KEY_HEADER_GENERATOR));
+    env.catalog
+        .put_class(custom_class("qrygen", None, API_KEY_QUERY_GENERATOR));
+    env.catalog
+        .put_secret(token_secret("team-a", "key", "k3y-v4lue"));
     let base = format!("https://127.0.0.1:{}", env.tls.addr.port());
     for (name, class, path) in [("hdr", "hdrgen", "/hdr"), ("qry", "qrygen", "/qry")] {
-        env.catalog.put_connector(with_ca_secret(
-            connector(
-                "team-a",
-                name,
-                class,
-                &format!("{base}{path}"),
-                "tokenAuth",
-                Some("key"),
-            ),
-            "tool-ca",
-        ));
+        let c = custom_connector("team-a", name, class, &format!("{base}{path}"), "key");
+        env.catalog.put_connector(with_ca_secret(c, "tool-ca"));
     }
     let tool = env.tool();
     let mut t = env.open(&tool, "team-a/hdr,team-a/qry", TOKEN_A, H2).await;
@@ -336,25 +290,13 @@ async fn generators_inject_headers_and_queries_through_connect() {
 #[tokio::test]
 async fn generators_merge_into_the_body_through_connect_over_http2() {
     let env = Env::start().await;
-    env.catalog.put_class(custom_class(
-        "bodygen",
-        None,
-        "package proxy\nauth := {\"position\": \"body\", \"auth\": {\"client_secret\": input.data.token}}",
-    ));
     env.catalog
-        .put_secret(secret("team-a", "key", "Opaque", &[("token", "k3y v4lue")]));
+        .put_class(custom_class("bodygen", None, CLIENT_SECRET_BODY_GENERATOR));
+    env.catalog
+        .put_secret(token_secret("team-a", "key", "k3y v4lue"));
     let base = format!("https://127.0.0.1:{}", env.tls.addr.port());
-    env.catalog.put_connector(with_ca_secret(
-        connector(
-            "team-a",
-            "oauth",
-            "bodygen",
-            &base,
-            "tokenAuth",
-            Some("key"),
-        ),
-        "tool-ca",
-    ));
+    let oauth = custom_connector("team-a", "oauth", "bodygen", &base, "key");
+    env.catalog.put_connector(with_ca_secret(oauth, "tool-ca"));
     let tool = env.tool();
     let mut t = env.open(&tool, "team-a/oauth", TOKEN_A, H2).await;
     assert!(t.is_h2());

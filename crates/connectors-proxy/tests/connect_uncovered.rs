@@ -8,7 +8,6 @@
 
 mod support;
 
-use connectors_types::secret::BEARER_TOKEN;
 use http::StatusCode;
 use support::*;
 
@@ -25,38 +24,17 @@ async fn uncovered_host_is_intercepted_and_gets_no_credential() {
 
     let covered = TlsUpstream::start(&trusted).await;
     let uncovered = TlsUpstream::start(&trusted).await;
-    let catalog = MemCatalog::new();
-    catalog.put_class(builtin_class("k8s"));
-    catalog.put_secret(secret("team-a", "kube", BEARER_TOKEN, &[("token", BEARER)]));
-    catalog.put_connector(connector(
-        "team-a",
-        "k8s",
-        "k8s",
-        &format!("https://127.0.0.1:{}", covered.addr.port()),
-        "bearerTokenAuth",
-        Some("kube"),
-    ));
+    let catalog = MemCatalog::with_classes(&["k8s"]);
+    catalog.put_secret(bearer_token_secret("team-a", "kube", BEARER));
+    let address = format!("https://127.0.0.1:{}", covered.addr.port());
+    catalog.put_connector(k8s_connector("team-a", "k8s", &address, Some("kube")));
     catalog.add_token(TOKEN, "team-a", "builder");
     let proxy = start_proxy(catalog, test_config()).await;
-    let ca = proxy.proxy.ca().ca_der().to_vec();
-    let pa = proxy_auth("team-a/k8s", TOKEN);
     let elsewhere = format!("127.0.0.1:{}", uncovered.addr.port());
     let covered_authority = format!("127.0.0.1:{}", covered.addr.port());
 
     for alpn in [&[&b"http/1.1"[..]][..], &[&b"h2"[..], &b"http/1.1"[..]][..]] {
-        let mut t = open_tunnel(
-            proxy.addr,
-            &elsewhere,
-            TunnelOptions {
-                proxy_auth: Some(&pa),
-                trust: &ca,
-                alpn,
-                server_name: None,
-            },
-        )
-        .await
-        .unwrap()
-        .tunnel();
+        let mut t = open_tunnel_as(&proxy, &elsewhere, "team-a/k8s", TOKEN, alpn).await;
         let git_style = format!("Basic {}", b64(&format!(":{TOKEN}")));
         let r = t
             .get(

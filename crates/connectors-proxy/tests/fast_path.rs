@@ -8,7 +8,7 @@ use connectors_proxy::ProxyConfig;
 use std::time::Duration;
 use support::raw_tool::*;
 use support::wire::{contains_ignore_case, via, Message, Via, PROBE};
-use support::{basic, bearer, connector, test_config};
+use support::{basic, bearer, closed_port, git_connector, test_config};
 
 // ---------------------------------------------------------------- tests
 
@@ -313,14 +313,9 @@ async fn refusals_answer_on_the_fast_path_and_keep_the_connection() {
 async fn refused_tool_connection_is_502_and_the_client_stays() {
     let env = Env::start(echo).await;
     let closed = closed_port();
-    env.catalog.put_connector(connector(
-        "team-a",
-        "down",
-        "git",
-        &format!("http://{closed}"),
-        "basicAuth",
-        Some("git-cred"),
-    ));
+    let address = format!("http://{closed}");
+    env.catalog
+        .put_connector(git_connector("team-a", "down", &address, Some("git-cred")));
     let mut c = env.client().await;
     let auth = bearer(TOKEN_A);
     c.send(&request(

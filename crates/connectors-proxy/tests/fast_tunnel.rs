@@ -8,7 +8,6 @@
 mod support;
 
 use connectors_proxy::ProxyConfig;
-use connectors_types::secret::BEARER_TOKEN;
 use std::collections::BTreeSet;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -16,11 +15,11 @@ use std::sync::{Arc, Mutex};
 use support::raw_tool::{intercepted_tunnel, request_to};
 use support::wire::{find, via, Message, Via, Wire, PROBE};
 use support::{
-    basic, builtin_class, ca_secret, connector, pki, proxy_auth, secret, start_proxy, test_config,
-    with_ca_secret, MemCatalog, Pki, RunningProxy,
+    basic, bearer_token_secret, ca_secret, k8s_connector, pki, proxy_auth, serve_loopback,
+    start_proxy, test_config, with_ca_secret, MemCatalog, Pki, RunningProxy,
 };
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpStream;
 use tokio_rustls::client::TlsStream;
 
 /// The Connector's credential for the tool.
@@ -56,22 +55,19 @@ impl Tool {
         let mut config = p.server_config();
         config.alpn_protocols = vec![b"http/1.1".to_vec()];
         let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
         let seen = Arc::new(Mutex::new(Vec::new()));
         let connections = Arc::new(AtomicUsize::new(0));
         let (s, c) = (seen.clone(), connections.clone());
-        tokio::spawn(async move {
-            while let Ok((tcp, _)) = listener.accept().await {
-                let conn = c.fetch_add(1, Ordering::SeqCst);
-                let (acceptor, s) = (acceptor.clone(), s.clone());
-                tokio::spawn(async move {
-                    if let Ok(tls) = acceptor.accept(tcp).await {
-                        serve_tool(Wire::new(tls), conn, s).await;
-                    }
-                });
+        let addr = serve_loopback(move |tcp| {
+            let conn = c.fetch_add(1, Ordering::SeqCst);
+            let (acceptor, s) = (acceptor.clone(), s.clone());
+            async move {
+                if let Ok(tls) = acceptor.accept(tcp).await {
+                    serve_tool(Wire::new(tls), conn, s).await;
+                }
             }
-        });
+        })
+        .await;
         Tool {
             addr,
             seen,
@@ -192,21 +188,12 @@ impl Env {
         let p = pki();
         let tool = Tool::start(&p).await;
         let authority = format!("127.0.0.1:{}", tool.addr.port());
-        let catalog = MemCatalog::new();
-        catalog.put_class(builtin_class("k8s"));
-        catalog.put_secret(secret("team-a", "kube", BEARER_TOKEN, &[("token", BEARER)]));
+        let catalog = MemCatalog::with_classes(&["k8s"]);
+        catalog.put_secret(bearer_token_secret("team-a", "kube", BEARER));
         catalog.put_secret(ca_secret("team-a", "tool-ca", &p.ca_pem));
-        catalog.put_connector(with_ca_secret(
-            connector(
-                "team-a",
-                "k8s",
-                "k8s",
-                &format!("https://{authority}{PREFIX}"),
-                "bearerTokenAuth",
-                Some("kube"),
-            ),
-            "tool-ca",
-        ));
+        let address = format!("https://{authority}{PREFIX}");
+        let k8s = k8s_connector("team-a", "k8s", &address, Some("kube"));
+        catalog.put_connector(with_ca_secret(k8s, "tool-ca"));
         catalog.add_token(TOKEN, "team-a", "builder");
         catalog.add_token(TOKEN_B, "team-b", "other");
         let config = ProxyConfig {

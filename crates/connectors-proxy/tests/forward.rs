@@ -5,7 +5,6 @@
 
 mod support;
 
-use connectors_types::secret::{BASIC_AUTH, BEARER_TOKEN};
 use http::StatusCode;
 use std::sync::Arc;
 use support::*;
@@ -30,45 +29,22 @@ impl Env {
     }
 
     async fn with_config(config: connectors_proxy::ProxyConfig) -> Env {
-        let catalog = MemCatalog::new();
-        for c in ["git", "k8s", "gitlab"] {
-            catalog.put_class(builtin_class(c));
-        }
+        let catalog = MemCatalog::with_classes(&["git", "k8s", "gitlab"]);
         let up = TestUpstream::start().await;
         let other = TestUpstream::start().await;
-        catalog.put_secret(secret(
-            "team-a",
-            "git-cred",
-            BASIC_AUTH,
-            &[("username", "bot"), ("password", PASSWORD)],
-        ));
-        catalog.put_secret(secret(
-            "team-a",
-            "bearer-cred",
-            BEARER_TOKEN,
-            &[("token", BEARER)],
-        ));
+        catalog.put_secret(basic_auth_secret("team-a", "git-cred", "bot", PASSWORD));
+        catalog.put_secret(bearer_token_secret("team-a", "bearer-cred", BEARER));
         // Maven-style: one repository path plus a deploy path.
+        let maven = format!("{}/repo/maven", up.base());
+        let deploy = format!("{}/deploy", up.base());
         catalog.put_connector(with_extensions(
-            connector(
-                "team-a",
-                "maven",
-                "git",
-                &format!("{}/repo/maven", up.base()),
-                "basicAuth",
-                Some("git-cred"),
-            ),
-            &[("deploy", &format!("{}/deploy", up.base()))],
+            git_connector("team-a", "maven", &maven, Some("git-cred")),
+            &[("deploy", &deploy)],
         ));
         // A wider prefix on the same host with another credential.
-        catalog.put_connector(connector(
-            "team-a",
-            "mirror",
-            "k8s",
-            &format!("{}/repo", up.base()),
-            "bearerTokenAuth",
-            Some("bearer-cred"),
-        ));
+        let repo = format!("{}/repo", up.base());
+        let mirror = k8s_connector("team-a", "mirror", &repo, Some("bearer-cred"));
+        catalog.put_connector(mirror);
         catalog.add_token(TOKEN_A, "team-a", "builder");
         catalog.add_token(TOKEN_B, "team-b", "other");
         let proxy = start_proxy(catalog.clone(), config).await;
@@ -87,6 +63,28 @@ impl Env {
             .and_then(|r| r.split('/').next())
             .unwrap_or("");
         get_host(self.proxy.addr, url, host, headers).await
+    }
+
+    /// [`Env::get`] listing `connectors` with `token` in
+    /// `Proxy-Authorization`, followed by `extra` headers.
+    async fn get_as(
+        &self,
+        connectors: &str,
+        token: &str,
+        url: &str,
+        extra: &[(&str, &str)],
+    ) -> Got {
+        let pa = proxy_auth(connectors, token);
+        let mut headers = vec![("proxy-authorization", pa.as_str())];
+        headers.extend_from_slice(extra);
+        self.get(url, &headers).await
+    }
+
+    /// `CONNECT authority` with `headers` on a fresh connection.
+    async fn connect(&self, authority: &str, headers: &[(&str, &str)]) -> Got {
+        let mut c = Conn::open(self.proxy.addr).await;
+        c.send(request("CONNECT", authority, authority, headers))
+            .await
     }
 
     fn up_url(&self, path: &str) -> String {
@@ -138,10 +136,11 @@ fn assert_no_credentials(seen: &Seen) {
 async fn covered_target_gets_the_credential_and_none_of_the_clients() {
     let env = Env::start().await;
     let r = env
-        .get(
+        .get_as(
+            "team-a/maven",
+            TOKEN_A,
             &env.up_url("/repo/maven/org/a.jar?x=1"),
             &[
-                ("proxy-authorization", &proxy_auth("team-a/maven", TOKEN_A)),
                 ("authorization", "Basic dXNlcjpwYXNzd29yZA=="),
                 ("private-token", "client-private"),
                 ("x-keep", "1"),
@@ -164,9 +163,11 @@ async fn covered_target_gets_the_credential_and_none_of_the_clients() {
 async fn address_extension_is_covered() {
     let env = Env::start().await;
     let r = env
-        .get(
+        .get_as(
+            "team-a/maven",
+            TOKEN_A,
             &env.up_url("/deploy/org/a.pom"),
-            &[("proxy-authorization", &proxy_auth("team-a/maven", TOKEN_A))],
+            &[],
         )
         .await;
     assert_eq!(r.status, StatusCode::OK);
@@ -179,7 +180,6 @@ async fn address_extension_is_covered() {
 #[tokio::test]
 async fn prefixes_match_on_segment_boundaries_only() {
     let env = Env::start().await;
-    let pa = proxy_auth("team-a/maven", TOKEN_A);
     for path in [
         "/repo/maven-evil/a.jar",
         "/repo/mavenx",
@@ -190,7 +190,7 @@ async fn prefixes_match_on_segment_boundaries_only() {
         "/repo/maven/%2e%2e/x",
     ] {
         let r = env
-            .get(&env.up_url(path), &[("proxy-authorization", &pa)])
+            .get_as("team-a/maven", TOKEN_A, &env.up_url(path), &[])
             .await;
         assert_eq!(r.status, StatusCode::OK, "{path}");
         let seen = env.up.last();
@@ -208,12 +208,8 @@ async fn prefixes_match_on_segment_boundaries_only() {
 async fn longest_prefix_wins_across_the_list() {
     let env = Env::start().await;
     for user in ["team-a/mirror,team-a/maven", "team-a/maven, team-a/mirror"] {
-        let pa = proxy_auth(user, TOKEN_A);
         let r = env
-            .get(
-                &env.up_url("/repo/maven/a.jar"),
-                &[("proxy-authorization", &pa)],
-            )
+            .get_as(user, TOKEN_A, &env.up_url("/repo/maven/a.jar"), &[])
             .await;
         assert_eq!(r.status, StatusCode::OK);
         assert_eq!(
@@ -222,7 +218,7 @@ async fn longest_prefix_wins_across_the_list() {
             "{user}"
         );
         let r = env
-            .get(&env.up_url("/repo/npm/x"), &[("proxy-authorization", &pa)])
+            .get_as(user, TOKEN_A, &env.up_url("/repo/npm/x"), &[])
             .await;
         assert_eq!(r.status, StatusCode::OK);
         assert_eq!(
@@ -233,12 +229,11 @@ async fn longest_prefix_wins_across_the_list() {
     }
     // Listed Connectors that do not exist are skipped.
     let r = env
-        .get(
+        .get_as(
+            "team-a/nope,team-a/maven",
+            TOKEN_A,
             &env.up_url("/repo/maven/a.jar"),
-            &[(
-                "proxy-authorization",
-                &proxy_auth("team-a/nope,team-a/maven", TOKEN_A),
-            )],
+            &[],
         )
         .await;
     assert_eq!(r.status, StatusCode::OK);
@@ -252,12 +247,11 @@ async fn longest_prefix_wins_across_the_list() {
 async fn uncovered_target_is_forwarded_without_credentials() {
     let env = Env::start().await;
     let r = env
-        .get(
+        .get_as(
+            "team-a/maven",
+            TOKEN_A,
             &env.other_url("/x?q=1"),
-            &[
-                ("proxy-authorization", &proxy_auth("team-a/maven", TOKEN_A)),
-                ("authorization", "Bearer the-clients-own"),
-            ],
+            &[("authorization", "Bearer the-clients-own")],
         )
         .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text());
@@ -278,10 +272,7 @@ async fn percent_encoded_and_literal_usernames() {
         "team-a%2Fmirror,team-a%2Fmaven",
     ] {
         let r = env
-            .get(
-                &env.up_url("/repo/maven/a"),
-                &[("proxy-authorization", &proxy_auth(user, TOKEN_A))],
-            )
+            .get_as(user, TOKEN_A, &env.up_url("/repo/maven/a"), &[])
             .await;
         assert_eq!(r.status, StatusCode::OK, "{user}: {}", r.text());
         assert_eq!(
@@ -349,14 +340,11 @@ async fn connect_without_valid_credentials_gets_the_challenge() {
         Some(proxy_auth("team-a/maven", "bad-token")),
         Some(proxy_auth("x", TOKEN_A)),
     ] {
-        let mut c = Conn::open(env.proxy.addr).await;
         let headers: Vec<(&str, &str)> = match &pa {
             Some(v) => vec![("proxy-authorization", v.as_str())],
             None => vec![],
         };
-        let r = c
-            .send(request("CONNECT", &authority, &authority, &headers))
-            .await;
+        let r = env.connect(&authority, &headers).await;
         assert_eq!(r.status, StatusCode::PROXY_AUTHENTICATION_REQUIRED);
         assert_eq!(
             r.headers["proxy-authenticate"],
@@ -370,20 +358,14 @@ async fn connect_without_valid_credentials_gets_the_challenge() {
 async fn denied_namespace_is_403_and_nothing_is_sent() {
     let env = Env::start().await;
     let r = env
-        .get(
-            &env.up_url("/repo/maven/a"),
-            &[("proxy-authorization", &proxy_auth("team-a/maven", TOKEN_B))],
-        )
+        .get_as("team-a/maven", TOKEN_B, &env.up_url("/repo/maven/a"), &[])
         .await;
     assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.text());
     assert!(r.text().contains("team-a/maven"), "{}", r.text());
     assert_eq!(env.up.count(), 0);
     // An uncovered target needs no right on the Connector.
     let r = env
-        .get(
-            &env.other_url("/y"),
-            &[("proxy-authorization", &proxy_auth("team-a/maven", TOKEN_B))],
-        )
+        .get_as("team-a/maven", TOKEN_B, &env.other_url("/y"), &[])
         .await;
     assert_eq!(r.status, StatusCode::OK);
     assert_no_credentials(&env.other.last());
@@ -410,12 +392,13 @@ async fn host_header_naming_a_covered_host_does_not_redirect_credentials() {
 #[tokio::test]
 async fn redirect_to_another_host_is_returned_and_never_followed() {
     let env = Env::start().await;
-    let pa = proxy_auth("team-a/maven", TOKEN_A);
     let to = env.other_url("/steal");
     let r = env
-        .get(
+        .get_as(
+            "team-a/maven",
+            TOKEN_A,
             &env.up_url(&format!("/repo/maven/redirect?to={to}")),
-            &[("proxy-authorization", &pa)],
+            &[],
         )
         .await;
     assert_eq!(r.status, StatusCode::FOUND);
@@ -431,7 +414,7 @@ async fn redirect_to_another_host_is_returned_and_never_followed() {
     assert_eq!(env.other.count(), 0, "the proxy did not follow");
     // The client follows through the proxy: the other host gets nothing
     // the client did not send itself.
-    let r = env.get(&to, &[("proxy-authorization", &pa)]).await;
+    let r = env.get_as("team-a/maven", TOKEN_A, &to, &[]).await;
     assert_eq!(r.status, StatusCode::OK);
     assert_eq!(env.other.count(), 1);
     let seen = env.other.last();
@@ -497,36 +480,23 @@ async fn generator_and_extractor_in_forward_mode() {
     env.catalog.put_class(custom_class(
         "apikey",
         Some(KEY_EXTRACTOR),
-        "package proxy\nauth := {\"position\": \"header\", \"auth\": {\"X-Api-Key\": input.data.token}}",
-    ));
-    env.catalog.put_class(custom_class(
-        "querykey",
-        None,
-        "package proxy\nauth := {\"position\": \"query\", \"auth\": {\"api_key\": input.data.token}}",
+        X_API_KEY_HEADER_GENERATOR,
     ));
     env.catalog
-        .put_secret(secret("team-a", "key", "Opaque", &[("token", "k3y-v4lue")]));
-    env.catalog.put_connector(connector(
-        "team-a",
-        "hdr",
-        "apikey",
-        &env.up_url("/hdr"),
-        "tokenAuth",
-        Some("key"),
-    ));
-    env.catalog.put_connector(connector(
-        "team-a",
-        "qry",
-        "querykey",
-        &env.up_url("/qry"),
-        "tokenAuth",
-        Some("key"),
-    ));
+        .put_class(custom_class("querykey", None, API_KEY_QUERY_GENERATOR));
+    env.catalog
+        .put_secret(token_secret("team-a", "key", "k3y-v4lue"));
+    for (name, class) in [("hdr", "apikey"), ("qry", "querykey")] {
+        let address = env.up_url(&format!("/{name}"));
+        env.catalog
+            .put_connector(custom_connector("team-a", name, class, &address, "key"));
+    }
     let r = env
-        .get(
+        .get_as(
+            "team-a/hdr",
+            TOKEN_A,
             &env.up_url("/hdr/x"),
             &[
-                ("proxy-authorization", &proxy_auth("team-a/hdr", TOKEN_A)),
                 ("x-client-key", "clients-key-value"),
                 ("x-api-key", "clients-placeholder"),
             ],
@@ -541,9 +511,11 @@ async fn generator_and_extractor_in_forward_mode() {
         "the header the extractor reads is removed"
     );
     let r = env
-        .get(
+        .get_as(
+            "team-a/qry",
+            TOKEN_A,
             &env.up_url("/qry/x?api_key=client&keep=1"),
-            &[("proxy-authorization", &proxy_auth("team-a/qry", TOKEN_A))],
+            &[],
         )
         .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text());
@@ -555,10 +527,11 @@ async fn client_token_never_reaches_an_uncovered_host() {
     let env = Env::start().await;
     let git_style = format!("Basic {}", b64(&format!(":{TOKEN_A}")));
     let r = env
-        .get(
+        .get_as(
+            "team-a/maven",
+            TOKEN_A,
             &env.other_url("/x"),
             &[
-                ("proxy-authorization", &proxy_auth("team-a/maven", TOKEN_A)),
                 ("authorization", &git_style),
                 ("x-token", TOKEN_A),
                 ("x-bearer", &format!("Bearer {TOKEN_A}")),
@@ -578,21 +551,16 @@ async fn client_token_never_reaches_an_uncovered_host() {
 #[tokio::test]
 async fn expired_and_forged_tokens_are_407_and_nothing_is_sent() {
     let env = Env::start().await;
-    env.catalog.add_token_expiring(
-        "tok-fwd-expired-77",
-        "team-a",
-        "builder",
-        Some(std::time::SystemTime::now() - std::time::Duration::from_secs(5)),
-    );
+    env.catalog
+        .add_expired_token("tok-fwd-expired-77", "team-a", "builder");
     for token in ["tok-fwd-expired-77", "forged.jwt.value"] {
         for url in [env.up_url("/repo/maven/a"), env.other_url("/a")] {
             let r = env
-                .get(
+                .get_as(
+                    "team-a/maven",
+                    token,
                     &url,
-                    &[
-                        ("proxy-authorization", &proxy_auth("team-a/maven", token)),
-                        ("authorization", "Bearer fake-token"),
-                    ],
+                    &[("authorization", "Bearer fake-token")],
                 )
                 .await;
             assert_eq!(
@@ -617,13 +585,7 @@ async fn only_unknown_connectors_listed_is_a_clear_4xx_and_nothing_is_sent() {
     for url in [env.up_url("/repo/maven/a"), env.other_url("/a")] {
         // The caller may use the namespace: the names do not exist.
         let r = env
-            .get(
-                &url,
-                &[(
-                    "proxy-authorization",
-                    &proxy_auth("team-a/nope,team-a/gone", TOKEN_A),
-                )],
-            )
+            .get_as("team-a/nope,team-a/gone", TOKEN_A, &url, &[])
             .await;
         assert_eq!(r.status, StatusCode::NOT_FOUND, "{}", r.text());
         assert!(
@@ -633,9 +595,7 @@ async fn only_unknown_connectors_listed_is_a_clear_4xx_and_nothing_is_sent() {
         );
         // The caller may not: 403, whether the name exists or not.
         for user in ["team-a/nope", "team-a/maven"] {
-            let r = env
-                .get(&url, &[("proxy-authorization", &proxy_auth(user, TOKEN_B))])
-                .await;
+            let r = env.get_as(user, TOKEN_B, &url, &[]).await;
             let want = if user == "team-a/maven" && url.contains(&env.other.addr.to_string()) {
                 // An existing Connector that does not cover the target
                 // needs no right: forwarded without credentials.
@@ -651,14 +611,9 @@ async fn only_unknown_connectors_listed_is_a_clear_4xx_and_nothing_is_sent() {
     assert_no_credentials(&env.other.last());
     // CONNECT naming only unknown Connectors is refused before any tunnel.
     let authority = env.up.addr.to_string();
-    let mut c = Conn::open(env.proxy.addr).await;
-    let r = c
-        .send(request(
-            "CONNECT",
-            &authority,
-            &authority,
-            &[("proxy-authorization", &proxy_auth("team-a/nope", TOKEN_A))],
-        ))
+    let pa = proxy_auth("team-a/nope", TOKEN_A);
+    let r = env
+        .connect(&authority, &[("proxy-authorization", &pa)])
         .await;
     assert_eq!(r.status, StatusCode::NOT_FOUND, "{}", r.text());
 }
@@ -667,12 +622,8 @@ async fn only_unknown_connectors_listed_is_a_clear_4xx_and_nothing_is_sent() {
 async fn connect_with_malformed_proxy_authorization_is_407() {
     let env = Env::start().await;
     let authority = env.up.addr.to_string();
-    env.catalog.add_token_expiring(
-        "tok-connect-expired",
-        "team-a",
-        "builder",
-        Some(std::time::SystemTime::now() - std::time::Duration::from_secs(5)),
-    );
+    env.catalog
+        .add_expired_token("tok-connect-expired", "team-a", "builder");
     for pa in [
         "Basic %%%".to_string(),
         format!("Basic {}", b64("team-a/maven")),
@@ -681,14 +632,8 @@ async fn connect_with_malformed_proxy_authorization_is_407() {
         proxy_auth("team-a/maven", "tok-connect-expired"),
         format!("Bearer {TOKEN_A}"),
     ] {
-        let mut c = Conn::open(env.proxy.addr).await;
-        let r = c
-            .send(request(
-                "CONNECT",
-                &authority,
-                &authority,
-                &[("proxy-authorization", &pa)],
-            ))
+        let r = env
+            .connect(&authority, &[("proxy-authorization", &pa)])
             .await;
         assert_eq!(r.status, StatusCode::PROXY_AUTHENTICATION_REQUIRED, "{pa}");
         assert_eq!(
@@ -704,10 +649,11 @@ async fn connect_with_malformed_proxy_authorization_is_407() {
 async fn hop_by_hop_headers_are_stripped_in_forward_mode() {
     let env = Env::start().await;
     let r = env
-        .get(
+        .get_as(
+            "team-a/maven",
+            TOKEN_A,
             &env.up_url("/repo/maven/hop"),
             &[
-                ("proxy-authorization", &proxy_auth("team-a/maven", TOKEN_A)),
                 ("connection", "keep-alive, x-hop-request"),
                 ("x-hop-request", "1"),
                 ("keep-alive", "timeout=5"),

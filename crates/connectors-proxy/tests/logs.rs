@@ -2,7 +2,6 @@
 
 mod support;
 
-use connectors_types::secret::BASIC_AUTH;
 use http::StatusCode;
 use support::*;
 
@@ -17,23 +16,10 @@ async fn debug_log_has_no_token_and_no_secret() {
 
     const PASSWORD: &str = "pw-never-logged-5c1b";
     const TOKEN: &str = "token-never-logged-93ad";
-    let catalog = MemCatalog::new();
-    catalog.put_class(builtin_class("git"));
+    let catalog = MemCatalog::with_classes(&["git"]);
     let up = TestUpstream::start().await;
-    catalog.put_secret(secret(
-        "team-a",
-        "cred",
-        BASIC_AUTH,
-        &[("username", "bot"), ("password", PASSWORD)],
-    ));
-    catalog.put_connector(connector(
-        "team-a",
-        "git",
-        "git",
-        &up.base(),
-        "basicAuth",
-        Some("cred"),
-    ));
+    catalog.put_secret(basic_auth_secret("team-a", "cred", "bot", PASSWORD));
+    catalog.put_connector(git_connector("team-a", "git", &up.base(), Some("cred")));
     catalog.add_token(TOKEN, "team-a", "builder");
     let proxy = start_proxy(catalog.clone(), test_config()).await;
 

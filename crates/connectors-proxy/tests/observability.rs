@@ -3,7 +3,6 @@
 
 mod support;
 
-use connectors_types::secret::{BASIC_AUTH, BEARER_TOKEN};
 use http::StatusCode;
 use std::sync::OnceLock;
 use std::time::Duration;
@@ -53,39 +52,17 @@ struct Env {
 async fn env() -> Env {
     let dir = tempfile::tempdir().unwrap();
     let audit_file = dir.path().join("audit.jsonl");
-    let catalog = MemCatalog::new();
-    catalog.put_class(builtin_class("git"));
-    catalog.put_class(builtin_class("k8s"));
+    let catalog = MemCatalog::with_classes(&["git", "k8s"]);
     let up = TestUpstream::start().await;
     let p = pki();
     let tls = TlsUpstream::start(&p).await;
-    catalog.put_secret(secret(
-        "team-a",
-        "cred",
-        BASIC_AUTH,
-        &[("username", "bot"), ("password", PASSWORD)],
-    ));
-    catalog.put_secret(secret("team-a", "kube", BEARER_TOKEN, &[("token", BEARER)]));
+    catalog.put_secret(basic_auth_secret("team-a", "cred", "bot", PASSWORD));
+    catalog.put_secret(bearer_token_secret("team-a", "kube", BEARER));
     catalog.put_secret(ca_secret("team-a", "ca", &p.ca_pem));
-    catalog.put_connector(connector(
-        "team-a",
-        "git",
-        "git",
-        &up.base(),
-        "basicAuth",
-        Some("cred"),
-    ));
-    catalog.put_connector(with_ca_secret(
-        connector(
-            "team-a",
-            "k8s",
-            "k8s",
-            &format!("https://127.0.0.1:{}", tls.addr.port()),
-            "bearerTokenAuth",
-            Some("kube"),
-        ),
-        "ca",
-    ));
+    catalog.put_connector(git_connector("team-a", "git", &up.base(), Some("cred")));
+    let address = format!("https://127.0.0.1:{}", tls.addr.port());
+    let k8s = k8s_connector("team-a", "k8s", &address, Some("kube"));
+    catalog.put_connector(with_ca_secret(k8s, "ca"));
     catalog.add_token(TOKEN, "team-a", "builder");
     let config = connectors_proxy::ProxyConfig {
         audit_file: Some(audit_file.clone()),
@@ -125,21 +102,7 @@ async fn traffic(env: &Env) -> usize {
     let r = get_host(env.proxy.addr, &url, &env.up.addr.to_string(), &[]).await;
     assert_eq!(r.status, StatusCode::PROXY_AUTHENTICATION_REQUIRED);
     let tool = format!("127.0.0.1:{}", env.tls.addr.port());
-    let kpa = proxy_auth("team-a/k8s", TOKEN);
-    let ca = env.proxy.proxy.ca().ca_der().to_vec();
-    let mut t = open_tunnel(
-        env.proxy.addr,
-        &tool,
-        TunnelOptions {
-            proxy_auth: Some(&kpa),
-            trust: &ca,
-            alpn: &[b"h2"],
-            server_name: None,
-        },
-    )
-    .await
-    .unwrap()
-    .tunnel();
+    let mut t = open_tunnel_as(&env.proxy, &tool, "team-a/k8s", TOKEN, &[b"h2"]).await;
     let r = t
         .get(
             &tool,
@@ -263,10 +226,7 @@ async fn metrics_listener_serves_counters_and_health() {
     let env = env().await;
     traffic(&env).await;
     // A closed port: an upstream connect error.
-    let closed = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        l.local_addr().unwrap()
-    };
+    let closed = closed_port();
     let r = get_host(
         env.proxy.addr,
         &format!("http://{closed}/x"),

@@ -4,12 +4,12 @@
 mod support;
 
 use bytes::Bytes;
-use connectors_types::secret::{BASIC_AUTH, BEARER_TOKEN, GITLAB_PAT_AUTH};
-use http::StatusCode;
-use http_body_util::{BodyExt, Either, Full};
+use connectors_types::secret::GITLAB_PAT_AUTH;
+use http::{Request, StatusCode};
+use http_body_util::{BodyExt, Either};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 use support::*;
 
 const PASSWORD: &str = "s3cret-pass-9f2c";
@@ -28,25 +28,11 @@ impl Env {
     }
 
     async fn with_config(config: connectors_proxy::ProxyConfig) -> Env {
-        let catalog = MemCatalog::new();
-        for c in ["git", "gitlab", "k8s"] {
-            catalog.put_class(builtin_class(c));
-        }
+        let catalog = MemCatalog::with_classes(&["git", "gitlab", "k8s"]);
         let up = TestUpstream::start().await;
-        catalog.put_secret(secret(
-            "team-a",
-            "git-cred",
-            BASIC_AUTH,
-            &[("username", "bot"), ("password", PASSWORD)],
-        ));
-        catalog.put_connector(connector(
-            "team-a",
-            "git",
-            "git",
-            &format!("{}/base", up.base()),
-            "basicAuth",
-            Some("git-cred"),
-        ));
+        catalog.put_secret(basic_auth_secret("team-a", "git-cred", "bot", PASSWORD));
+        let address = format!("{}/base", up.base());
+        catalog.put_connector(git_connector("team-a", "git", &address, Some("git-cred")));
         catalog.add_token(TOKEN_A, "team-a", "builder");
         catalog.add_token(TOKEN_B, "team-b", "other");
         let proxy = start_proxy(catalog.clone(), config).await;
@@ -56,6 +42,44 @@ impl Env {
     fn addr(&self) -> std::net::SocketAddr {
         self.proxy.addr
     }
+
+    /// `GET target` on a fresh connection with `auth` as `Authorization`.
+    async fn get(&self, target: &str, auth: &str) -> Got {
+        get(self.addr(), target, &[("authorization", auth)]).await
+    }
+
+    /// The same with `Host: host`.
+    async fn get_host(&self, target: &str, host: &str, auth: &str) -> Got {
+        get_host(self.addr(), target, host, &[("authorization", auth)]).await
+    }
+
+    /// A `GET` of `target` with the proxy's address as `Host`.
+    fn get_request(&self, target: &str, headers: &[(&str, &str)]) -> Request<ClientBody> {
+        request("GET", target, &self.addr().to_string(), headers)
+    }
+
+    /// Connector `team-a/<name>` at the upstream, of a [`custom_class`]
+    /// `class` with `generator`, with Secret `secret` holding `token`.
+    fn put_custom_connector(
+        &self,
+        name: &str,
+        class: &str,
+        generator: &str,
+        secret: &str,
+        token: &str,
+    ) {
+        let base = self.up.base();
+        self.catalog.put_class(custom_class(class, None, generator));
+        self.catalog
+            .put_secret(token_secret("team-a", secret, token));
+        self.catalog
+            .put_connector(custom_connector("team-a", name, class, &base, secret));
+    }
+}
+
+/// `s` encoded for a query parameter.
+fn query_encoded(s: &str) -> String {
+    url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
 }
 
 fn expected_basic() -> String {
@@ -83,12 +107,12 @@ fn assert_no_client_token(seen: &Seen, token: &str) {
 async fn path_format_strips_prefix_and_joins_address_path() {
     let env = Env::start().await;
     let auth = basic("", TOKEN_A);
-    let r = get(
-        env.addr(),
-        "/namespaces/team-a/connectors/git/org/repo.git/info/refs?service=git-upload-pack",
-        &[("authorization", &auth)],
-    )
-    .await;
+    let r = env
+        .get(
+            "/namespaces/team-a/connectors/git/org/repo.git/info/refs?service=git-upload-pack",
+            &auth,
+        )
+        .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text());
     let seen = env.up.last();
     assert_eq!(
@@ -100,12 +124,12 @@ async fn path_format_strips_prefix_and_joins_address_path() {
     assert_no_client_token(&seen, TOKEN_A);
 
     // %2F stays encoded, the query is passed verbatim.
-    let r = get(
-        env.addr(),
-        "/namespaces/team-a/connectors/git/api/v4/projects/devops%2Fdemo?ref=a%2Fb&x=1+2",
-        &[("authorization", &auth)],
-    )
-    .await;
+    let r = env
+        .get(
+            "/namespaces/team-a/connectors/git/api/v4/projects/devops%2Fdemo?ref=a%2Fb&x=1+2",
+            &auth,
+        )
+        .await;
     assert_eq!(r.status, StatusCode::OK);
     assert_eq!(
         env.up.last().target,
@@ -113,20 +137,12 @@ async fn path_format_strips_prefix_and_joins_address_path() {
     );
 
     // The bare prefix maps to the address path.
-    let r = get(
-        env.addr(),
-        "/namespaces/team-a/connectors/git",
-        &[("authorization", &auth)],
-    )
-    .await;
+    let r = env.get("/namespaces/team-a/connectors/git", &auth).await;
     assert_eq!(r.status, StatusCode::OK);
     assert_eq!(env.up.last().target, "/base");
-    let r = get(
-        env.addr(),
-        "/namespaces/team-a/connectors/git?x=1",
-        &[("authorization", &auth)],
-    )
-    .await;
+    let r = env
+        .get("/namespaces/team-a/connectors/git?x=1", &auth)
+        .await;
     assert_eq!(r.status, StatusCode::OK);
     assert_eq!(env.up.last().target, "/base?x=1");
 }
@@ -140,13 +156,13 @@ async fn host_format_with_and_without_cluster_domain() {
         "c-git.team-a.svc.cluster.local",
         "c-git.team-a.svc.cluster.local:8080",
     ] {
-        let r = get_host(
-            env.addr(),
-            "/org/repo.git/info/refs?service=git-upload-pack",
-            host,
-            &[("authorization", &auth)],
-        )
-        .await;
+        let r = env
+            .get_host(
+                "/org/repo.git/info/refs?service=git-upload-pack",
+                host,
+                &auth,
+            )
+            .await;
         assert_eq!(r.status, StatusCode::OK, "{host}: {}", r.text());
         let seen = env.up.last();
         assert_eq!(
@@ -157,13 +173,13 @@ async fn host_format_with_and_without_cluster_domain() {
         assert_eq!(seen.headers["authorization"], expected_basic().as_str());
     }
     // The path format wins over the host.
-    let r = get_host(
-        env.addr(),
-        "/namespaces/team-a/connectors/git/x",
-        "c-other.team-b.svc",
-        &[("authorization", &auth)],
-    )
-    .await;
+    let r = env
+        .get_host(
+            "/namespaces/team-a/connectors/git/x",
+            "c-other.team-b.svc",
+            &auth,
+        )
+        .await;
     assert_eq!(r.status, StatusCode::OK);
     assert_eq!(env.up.last().target, "/base/x");
 }
@@ -177,12 +193,7 @@ async fn client_tokens_basic_any_user_and_bearer() {
         bearer(TOKEN_A),
         format!("bearer {TOKEN_A}"),
     ] {
-        let r = get(
-            env.addr(),
-            "/namespaces/team-a/connectors/git/x",
-            &[("authorization", &auth)],
-        )
-        .await;
+        let r = env.get("/namespaces/team-a/connectors/git/x", &auth).await;
         assert_eq!(r.status, StatusCode::OK, "{auth}: {}", r.text());
         let seen = env.up.last();
         assert_eq!(seen.headers.get_all("authorization").iter().count(), 1);
@@ -194,26 +205,16 @@ async fn client_tokens_basic_any_user_and_bearer() {
 #[tokio::test]
 async fn bearer_secret_is_injected_as_bearer() {
     let env = Env::start().await;
-    env.catalog.put_secret(secret(
-        "team-a",
-        "kube-cred",
-        BEARER_TOKEN,
-        &[("token", "cluster-token-123")],
-    ));
-    env.catalog.put_connector(connector(
-        "team-a",
-        "kube",
-        "k8s",
-        &env.up.base(),
-        "bearerTokenAuth",
-        Some("kube-cred"),
-    ));
-    let r = get(
-        env.addr(),
-        "/namespaces/team-a/connectors/kube/api/v1/pods",
-        &[("authorization", &bearer(TOKEN_A))],
-    )
-    .await;
+    let kube_cred = bearer_token_secret("team-a", "kube-cred", "cluster-token-123");
+    let kube = k8s_connector("team-a", "kube", &env.up.base(), Some("kube-cred"));
+    env.catalog.put_secret(kube_cred);
+    env.catalog.put_connector(kube);
+    let r = env
+        .get(
+            "/namespaces/team-a/connectors/kube/api/v1/pods",
+            &bearer(TOKEN_A),
+        )
+        .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text());
     let seen = env.up.last();
     assert_eq!(seen.target, "/api/v1/pods");
@@ -223,20 +224,11 @@ async fn bearer_secret_is_injected_as_bearer() {
 #[tokio::test]
 async fn connector_without_secret_forwards_without_credentials() {
     let env = Env::start().await;
-    env.catalog.put_connector(connector(
-        "team-a",
-        "public",
-        "git",
-        &env.up.base(),
-        "basicAuth",
-        None,
-    ));
-    let r = get(
-        env.addr(),
-        "/namespaces/team-a/connectors/public/x",
-        &[("authorization", &bearer(TOKEN_A))],
-    )
-    .await;
+    env.catalog
+        .put_connector(git_connector("team-a", "public", &env.up.base(), None));
+    let r = env
+        .get("/namespaces/team-a/connectors/public/x", &bearer(TOKEN_A))
+        .await;
     assert_eq!(r.status, StatusCode::OK);
     assert!(env.up.last().headers.get("authorization").is_none());
 }
@@ -260,12 +252,12 @@ async fn gitlab_generator_and_extractor() {
     ));
 
     // git over HTTP: Basic oauth2:<token>.
-    let r = get(
-        env.addr(),
-        "/namespaces/team-a/connectors/gl/group/repo.git/info/refs?service=git-upload-pack",
-        &[("authorization", &basic("", TOKEN_A))],
-    )
-    .await;
+    let r = env
+        .get(
+            "/namespaces/team-a/connectors/gl/group/repo.git/info/refs?service=git-upload-pack",
+            &basic("", TOKEN_A),
+        )
+        .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text());
     let seen = env.up.last();
     assert_eq!(
@@ -313,12 +305,7 @@ async fn missing_token_is_401_with_challenge() {
     assert!(r.text().contains("no token"), "{}", r.text());
     // Malformed headers are 401 too.
     for auth in ["Basic !!!", "Bearer", &basic("u", "")] {
-        let r = get(
-            env.addr(),
-            "/namespaces/team-a/connectors/git/x",
-            &[("authorization", auth)],
-        )
-        .await;
+        let r = env.get("/namespaces/team-a/connectors/git/x", auth).await;
         assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{auth}");
         assert!(r.headers.contains_key("www-authenticate"));
     }
@@ -328,19 +315,12 @@ async fn missing_token_is_401_with_challenge() {
 #[tokio::test]
 async fn unknown_and_expired_tokens_are_401() {
     let env = Env::start().await;
-    env.catalog.add_token_expiring(
-        "old-token-1234",
-        "team-a",
-        "builder",
-        Some(SystemTime::now() - Duration::from_secs(5)),
-    );
+    env.catalog
+        .add_expired_token("old-token-1234", "team-a", "builder");
     for t in ["unknown-token-xyz", "old-token-1234"] {
-        let r = get(
-            env.addr(),
-            "/namespaces/team-a/connectors/git/x",
-            &[("authorization", &bearer(t))],
-        )
-        .await;
+        let r = env
+            .get("/namespaces/team-a/connectors/git/x", &bearer(t))
+            .await;
         assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{t}");
         assert!(r.text().contains("token rejected"), "{}", r.text());
         assert!(!r.text().contains(t));
@@ -351,12 +331,9 @@ async fn unknown_and_expired_tokens_are_401() {
 #[tokio::test]
 async fn foreign_namespace_is_403_before_existence() {
     let env = Env::start().await;
-    let r = get(
-        env.addr(),
-        "/namespaces/team-a/connectors/git/x",
-        &[("authorization", &bearer(TOKEN_B))],
-    )
-    .await;
+    let r = env
+        .get("/namespaces/team-a/connectors/git/x", &bearer(TOKEN_B))
+        .await;
     assert_eq!(r.status, StatusCode::FORBIDDEN);
     let text = r.text();
     assert!(
@@ -364,20 +341,13 @@ async fn foreign_namespace_is_403_before_existence() {
         "{text}"
     );
     // An unknown Connector with a foreign token is 403 as well: names cannot be probed.
-    let r = get(
-        env.addr(),
-        "/namespaces/team-a/connectors/nope/x",
-        &[("authorization", &bearer(TOKEN_B))],
-    )
-    .await;
+    let r = env
+        .get("/namespaces/team-a/connectors/nope/x", &bearer(TOKEN_B))
+        .await;
     assert_eq!(r.status, StatusCode::FORBIDDEN);
-    let r = get_host(
-        env.addr(),
-        "/x",
-        "c-nope.team-a.svc",
-        &[("authorization", &bearer(TOKEN_B))],
-    )
-    .await;
+    let r = env
+        .get_host("/x", "c-nope.team-a.svc", &bearer(TOKEN_B))
+        .await;
     assert_eq!(r.status, StatusCode::FORBIDDEN);
     assert_eq!(env.up.count(), 0);
 }
@@ -385,24 +355,16 @@ async fn foreign_namespace_is_403_before_existence() {
 #[tokio::test]
 async fn unknown_connector_and_unspecified_connector_are_404() {
     let env = Env::start().await;
-    let r = get(
-        env.addr(),
-        "/namespaces/team-a/connectors/nope/x",
-        &[("authorization", &bearer(TOKEN_A))],
-    )
-    .await;
+    let r = env
+        .get("/namespaces/team-a/connectors/nope/x", &bearer(TOKEN_A))
+        .await;
     assert_eq!(r.status, StatusCode::NOT_FOUND);
     assert!(
         r.text().contains("connector team-a/nope not found"),
         "{}",
         r.text()
     );
-    let r = get(
-        env.addr(),
-        "/some/path",
-        &[("authorization", &bearer(TOKEN_A))],
-    )
-    .await;
+    let r = env.get("/some/path", &bearer(TOKEN_A)).await;
     assert_eq!(r.status, StatusCode::NOT_FOUND);
     assert!(r.text().contains("connector not specified"), "{}", r.text());
     assert!(r.headers.contains_key("x-request-id"));
@@ -411,24 +373,13 @@ async fn unknown_connector_and_unspecified_connector_are_404() {
 #[tokio::test]
 async fn closed_upstream_port_is_502() {
     let env = Env::start().await;
-    let closed = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        l.local_addr().unwrap()
-    };
-    env.catalog.put_connector(connector(
-        "team-a",
-        "down",
-        "git",
-        &format!("http://{closed}"),
-        "basicAuth",
-        Some("git-cred"),
-    ));
-    let r = get(
-        env.addr(),
-        "/namespaces/team-a/connectors/down/x",
-        &[("authorization", &bearer(TOKEN_A))],
-    )
-    .await;
+    let closed = closed_port();
+    let address = format!("http://{closed}");
+    env.catalog
+        .put_connector(git_connector("team-a", "down", &address, Some("git-cred")));
+    let r = env
+        .get("/namespaces/team-a/connectors/down/x", &bearer(TOKEN_A))
+        .await;
     assert_eq!(r.status, StatusCode::BAD_GATEWAY);
     let text = r.text();
     assert!(
@@ -447,12 +398,9 @@ async fn silent_upstream_is_504() {
     };
     let env = Env::with_config(config).await;
     let started = std::time::Instant::now();
-    let r = get(
-        env.addr(),
-        "/namespaces/team-a/connectors/git/hang",
-        &[("authorization", &bearer(TOKEN_A))],
-    )
-    .await;
+    let r = env
+        .get("/namespaces/team-a/connectors/git/hang", &bearer(TOKEN_A))
+        .await;
     assert_eq!(r.status, StatusCode::GATEWAY_TIMEOUT);
     assert!(r.text().contains("did not answer"), "{}", r.text());
     assert!(started.elapsed() < Duration::from_secs(5));
@@ -462,12 +410,9 @@ async fn silent_upstream_is_504() {
 async fn missing_secret_and_missing_class_are_502() {
     let env = Env::start().await;
     env.catalog.remove_secret("team-a", "git-cred");
-    let r = get(
-        env.addr(),
-        "/namespaces/team-a/connectors/git/x",
-        &[("authorization", &bearer(TOKEN_A))],
-    )
-    .await;
+    let r = env
+        .get("/namespaces/team-a/connectors/git/x", &bearer(TOKEN_A))
+        .await;
     assert_eq!(r.status, StatusCode::BAD_GATEWAY);
     assert!(
         r.text().contains("connector credential unavailable"),
@@ -483,21 +428,15 @@ async fn missing_secret_and_missing_class_are_502() {
         "basicAuth",
         None,
     ));
-    let r = get(
-        env.addr(),
-        "/namespaces/team-a/connectors/orphan/x",
-        &[("authorization", &bearer(TOKEN_A))],
-    )
-    .await;
+    let r = env
+        .get("/namespaces/team-a/connectors/orphan/x", &bearer(TOKEN_A))
+        .await;
     assert_eq!(r.status, StatusCode::BAD_GATEWAY);
     assert!(r.text().contains("no-such-class"), "{}", r.text());
     // Unauthorised callers still get 403, not the 502.
-    let r = get(
-        env.addr(),
-        "/namespaces/team-a/connectors/orphan/x",
-        &[("authorization", &bearer(TOKEN_B))],
-    )
-    .await;
+    let r = env
+        .get("/namespaces/team-a/connectors/orphan/x", &bearer(TOKEN_B))
+        .await;
     assert_eq!(r.status, StatusCode::FORBIDDEN);
     assert_eq!(env.up.count(), 0);
 }
@@ -531,29 +470,15 @@ async fn forward_and_connect_without_proxy_credentials_get_the_challenge() {
 async fn secret_rotation_is_used_by_the_next_request() {
     let env = Env::start().await;
     let auth = bearer(TOKEN_A);
-    let r = get(
-        env.addr(),
-        "/namespaces/team-a/connectors/git/x",
-        &[("authorization", &auth)],
-    )
-    .await;
+    let r = env.get("/namespaces/team-a/connectors/git/x", &auth).await;
     assert_eq!(r.status, StatusCode::OK);
     assert_eq!(
         env.up.last().headers["authorization"],
         expected_basic().as_str()
     );
-    env.catalog.put_secret(secret(
-        "team-a",
-        "git-cred",
-        BASIC_AUTH,
-        &[("username", "bot"), ("password", "rotated-pass-2")],
-    ));
-    let r = get(
-        env.addr(),
-        "/namespaces/team-a/connectors/git/x",
-        &[("authorization", &auth)],
-    )
-    .await;
+    let rotated = basic_auth_secret("team-a", "git-cred", "bot", "rotated-pass-2");
+    env.catalog.put_secret(rotated);
+    let r = env.get("/namespaces/team-a/connectors/git/x", &auth).await;
     assert_eq!(r.status, StatusCode::OK);
     assert_eq!(
         env.up.last().headers["authorization"],
@@ -566,27 +491,12 @@ async fn connector_address_change_is_used_by_the_next_request() {
     let env = Env::start().await;
     let other = TestUpstream::start().await;
     let auth = bearer(TOKEN_A);
-    get(
-        env.addr(),
-        "/namespaces/team-a/connectors/git/x",
-        &[("authorization", &auth)],
-    )
-    .await;
+    env.get("/namespaces/team-a/connectors/git/x", &auth).await;
     assert_eq!(env.up.count(), 1);
-    env.catalog.put_connector(connector(
-        "team-a",
-        "git",
-        "git",
-        &format!("{}/moved", other.base()),
-        "basicAuth",
-        Some("git-cred"),
-    ));
-    let r = get(
-        env.addr(),
-        "/namespaces/team-a/connectors/git/x",
-        &[("authorization", &auth)],
-    )
-    .await;
+    let moved = format!("{}/moved", other.base());
+    env.catalog
+        .put_connector(git_connector("team-a", "git", &moved, Some("git-cred")));
+    let r = env.get("/namespaces/team-a/connectors/git/x", &auth).await;
     assert_eq!(r.status, StatusCode::OK);
     assert_eq!(env.up.count(), 1);
     assert_eq!(other.last().target, "/moved/x");
@@ -597,12 +507,7 @@ async fn auth_answers_are_cached() {
     let env = Env::start().await;
     let auth = bearer(TOKEN_A);
     for _ in 0..5 {
-        let r = get(
-            env.addr(),
-            "/namespaces/team-a/connectors/git/x",
-            &[("authorization", &auth)],
-        )
-        .await;
+        let r = env.get("/namespaces/team-a/connectors/git/x", &auth).await;
         assert_eq!(r.status, StatusCode::OK);
     }
     assert_eq!(env.catalog.authenticate_calls.load(Ordering::SeqCst), 1);
@@ -619,10 +524,8 @@ async fn keep_alive_reuses_client_and_upstream_connections() {
     let mut c = Conn::open(env.addr()).await;
     for i in 0..5 {
         let r = c
-            .send(request(
-                "GET",
+            .send(env.get_request(
                 &format!("/namespaces/team-a/connectors/git/r{i}"),
-                &env.addr().to_string(),
                 &[("authorization", &auth)],
             ))
             .await;
@@ -642,10 +545,8 @@ async fn hop_by_hop_headers_are_stripped_both_ways() {
     let auth = bearer(TOKEN_A);
     let mut c = Conn::open(env.addr()).await;
     let r = c
-        .send(request(
-            "GET",
+        .send(env.get_request(
             "/namespaces/team-a/connectors/git/hop",
-            &env.addr().to_string(),
             &[
                 ("authorization", &auth),
                 ("connection", "keep-alive, x-hop-request"),
@@ -686,9 +587,9 @@ async fn location_under_the_address_is_rewritten_to_the_proxy_address() {
     let to = format!("{}/base/users/sign_in?next=%2Fx", env.up.base());
     let target = format!(
         "/namespaces/team-a/connectors/pub/redirect?to={}",
-        url::form_urlencoded::byte_serialize(to.as_bytes()).collect::<String>()
+        query_encoded(&to)
     );
-    let r = get(env.addr(), &target, &[("authorization", &auth)]).await;
+    let r = env.get(&target, &auth).await;
     assert_eq!(r.status, StatusCode::FOUND);
     assert_eq!(
         r.headers["location"],
@@ -699,24 +600,15 @@ async fn location_under_the_address_is_rewritten_to_the_proxy_address() {
     let to = "https://elsewhere.example.com/base/x";
     let target = format!(
         "/namespaces/team-a/connectors/pub/redirect?to={}",
-        url::form_urlencoded::byte_serialize(to.as_bytes()).collect::<String>()
+        query_encoded(to)
     );
-    let r = get(env.addr(), &target, &[("authorization", &auth)]).await;
+    let r = env.get(&target, &auth).await;
     assert_eq!(r.headers["location"], to);
 
     // Without a published address: the address the client used.
     let to = format!("{}/base/landing", env.up.base());
-    let target = format!(
-        "/redirect?to={}",
-        url::form_urlencoded::byte_serialize(to.as_bytes()).collect::<String>()
-    );
-    let r = get_host(
-        env.addr(),
-        &target,
-        "c-git.team-a.svc",
-        &[("authorization", &auth)],
-    )
-    .await;
+    let target = format!("/redirect?to={}", query_encoded(&to));
+    let r = env.get_host(&target, "c-git.team-a.svc", &auth).await;
     assert_eq!(r.headers["location"], "http://c-git.team-a.svc/landing");
 }
 
@@ -769,10 +661,8 @@ async fn large_response_body_streams_to_client() {
     let gate = env.up.arm_gate();
     let mut c = Conn::open(env.addr()).await;
     let resp = c
-        .send_raw(request(
-            "GET",
+        .send_raw(env.get_request(
             &format!("/namespaces/team-a/connectors/git/pack/download?size={BIG}"),
-            &env.addr().to_string(),
             &[("authorization", &auth)],
         ))
         .await;
@@ -820,10 +710,8 @@ async fn graceful_shutdown_finishes_in_flight_requests() {
     let mut c = Conn::open(env.addr()).await;
     let size = 4 << 20;
     let resp = c
-        .send_raw(request(
-            "GET",
+        .send_raw(env.get_request(
             &format!("/namespaces/team-a/connectors/git/download?size={size}"),
-            &env.addr().to_string(),
             &[("authorization", &auth)],
         ))
         .await;
@@ -850,16 +738,16 @@ async fn request_body_with_known_length_keeps_it() {
     let env = Env::start().await;
     let auth = bearer(TOKEN_A);
     let mut c = Conn::open(env.addr()).await;
-    let req = http::Request::builder()
-        .method("POST")
-        .uri("/namespaces/team-a/connectors/git/repo.git/git-upload-pack")
-        .header("host", env.addr().to_string())
-        .header("authorization", &auth)
-        .header("content-type", "application/x-git-upload-pack-request")
-        .body(Either::Left(Full::new(Bytes::from_static(
-            b"0032want abc\n",
-        ))))
-        .unwrap();
+    let req = request_with_body(
+        "POST",
+        "/namespaces/team-a/connectors/git/repo.git/git-upload-pack",
+        &env.addr().to_string(),
+        &[
+            ("authorization", &auth),
+            ("content-type", "application/x-git-upload-pack-request"),
+        ],
+        Bytes::from_static(b"0032want abc\n"),
+    );
     let r = c.send(req).await;
     assert_eq!(r.status, StatusCode::OK);
     let seen = env.up.last();
@@ -874,31 +762,19 @@ async fn request_body_with_known_length_keeps_it() {
 #[tokio::test]
 async fn generator_query_injection_replaces_client_parameter() {
     let env = Env::start().await;
-    env.catalog.put_class(custom_class(
-        "sonar",
-        None,
-        "package proxy\nauth := {\"position\": \"query\", \"auth\": {\"token\": input.data.token}}",
-    ));
-    env.catalog.put_secret(secret(
-        "team-a",
-        "sonar-cred",
-        "Opaque",
-        &[("token", "sq t&1")],
-    ));
-    env.catalog.put_connector(connector(
-        "team-a",
+    env.put_custom_connector(
         "sq",
         "sonar",
-        &env.up.base(),
-        "tokenAuth",
-        Some("sonar-cred"),
-    ));
-    let r = get(
-        env.addr(),
-        "/namespaces/team-a/connectors/sq/api/x?token=client&keep=a%2Fb",
-        &[("authorization", &bearer(TOKEN_A))],
-    )
-    .await;
+        "package proxy\nauth := {\"position\": \"query\", \"auth\": {\"token\": input.data.token}}",
+        "sonar-cred",
+        "sq t&1",
+    );
+    let r = env
+        .get(
+            "/namespaces/team-a/connectors/sq/api/x?token=client&keep=a%2Fb",
+            &bearer(TOKEN_A),
+        )
+        .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text());
     assert_eq!(env.up.last().target, "/api/x?keep=a%2Fb&token=sq%20t%261");
 }
@@ -906,28 +782,16 @@ async fn generator_query_injection_replaces_client_parameter() {
 #[tokio::test]
 async fn broken_generator_is_502_naming_the_class() {
     let env = Env::start().await;
-    env.catalog
-        .put_class(custom_class("broken", None, "package proxy\nauth := {"));
-    env.catalog.put_secret(secret(
-        "team-a",
-        "b-cred",
-        "Opaque",
-        &[("token", "x-value-1")],
-    ));
-    env.catalog.put_connector(connector(
-        "team-a",
+    env.put_custom_connector(
         "b",
         "broken",
-        &env.up.base(),
-        "tokenAuth",
-        Some("b-cred"),
-    ));
-    let r = get(
-        env.addr(),
-        "/namespaces/team-a/connectors/b/x",
-        &[("authorization", &bearer(TOKEN_A))],
-    )
-    .await;
+        "package proxy\nauth := {",
+        "b-cred",
+        "x-value-1",
+    );
+    let r = env
+        .get("/namespaces/team-a/connectors/b/x", &bearer(TOKEN_A))
+        .await;
     assert_eq!(r.status, StatusCode::BAD_GATEWAY);
     assert!(r.text().contains("class broken"), "{}", r.text());
     assert_eq!(env.up.count(), 0);
@@ -940,12 +804,9 @@ async fn proxy_subresource_check_when_enabled() {
         ..test_config()
     };
     let env = Env::with_config(config).await;
-    let r = get(
-        env.addr(),
-        "/namespaces/team-a/connectors/git/x",
-        &[("authorization", &bearer(TOKEN_A))],
-    )
-    .await;
+    let r = env
+        .get("/namespaces/team-a/connectors/git/x", &bearer(TOKEN_A))
+        .await;
     assert_eq!(r.status, StatusCode::OK);
     // get on the Connector plus the proxy subresource.
     assert_eq!(env.catalog.authorize_calls.load(Ordering::SeqCst), 2);
@@ -981,23 +842,17 @@ async fn every_client_auth_header_is_removed_and_replaced_not_merged() {
 async fn host_header_of_another_connector_does_not_switch_in_path_format() {
     let env = Env::start().await;
     let other = TestUpstream::start().await;
-    env.catalog.put_connector(connector(
-        "team-a",
-        "other",
-        "git",
-        &other.base(),
-        "basicAuth",
-        Some("git-cred"),
-    ));
+    let other_git = git_connector("team-a", "other", &other.base(), Some("git-cred"));
+    env.catalog.put_connector(other_git);
     // The path names team-a/git; a Host naming c-other.team-a.svc changes
     // nothing: the path format is checked first.
-    let r = get_host(
-        env.addr(),
-        "/namespaces/team-a/connectors/git/x",
-        "c-other.team-a.svc",
-        &[("authorization", &bearer(TOKEN_A))],
-    )
-    .await;
+    let r = env
+        .get_host(
+            "/namespaces/team-a/connectors/git/x",
+            "c-other.team-a.svc",
+            &bearer(TOKEN_A),
+        )
+        .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text());
     assert_eq!(env.up.last().target, "/base/x");
     assert_eq!(

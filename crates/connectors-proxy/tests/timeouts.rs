@@ -6,6 +6,7 @@
 mod support;
 
 use http::StatusCode;
+use std::sync::Arc;
 use std::time::Duration;
 use support::*;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -13,20 +14,19 @@ use tokio::net::TcpStream;
 
 const TOKEN: &str = "tok-timeouts-51f9";
 
-async fn env(config: connectors_proxy::ProxyConfig) -> (TestUpstream, RunningProxy) {
-    let catalog = MemCatalog::new();
-    catalog.put_class(builtin_class("git"));
-    let up = TestUpstream::start().await;
-    catalog.put_connector(connector(
-        "team-a",
-        "git",
-        "git",
-        &up.base(),
-        "basicAuth",
-        None,
-    ));
+/// A catalog with Connector `team-a/git` (no credential) at `address`,
+/// which [`TOKEN`] may use.
+fn catalog(address: &str) -> Arc<MemCatalog> {
+    let catalog = MemCatalog::with_classes(&["git"]);
+    catalog.put_connector(git_connector("team-a", "git", address, None));
     catalog.add_token(TOKEN, "team-a", "builder");
-    (up, start_proxy(catalog, config).await)
+    catalog
+}
+
+async fn env(config: connectors_proxy::ProxyConfig) -> (TestUpstream, RunningProxy) {
+    let up = TestUpstream::start().await;
+    let proxy = start_proxy(catalog(&up.base()), config).await;
+    (up, proxy)
 }
 
 /// Reads until the peer closes; `None` when it did not within 10 s.
@@ -117,17 +117,7 @@ async fn tool_that_never_finishes_tls_is_504_within_the_connect_timeout() {
             held.push(s);
         }
     });
-    let catalog = MemCatalog::new();
-    catalog.put_class(builtin_class("git"));
-    catalog.put_connector(connector(
-        "team-a",
-        "git",
-        "git",
-        &format!("https://127.0.0.1:{port}"),
-        "basicAuth",
-        None,
-    ));
-    catalog.add_token(TOKEN, "team-a", "builder");
+    let catalog = catalog(&format!("https://127.0.0.1:{port}"));
     let config = connectors_proxy::ProxyConfig {
         connect_timeout: Duration::from_millis(300),
         upstream_header_timeout: Duration::from_secs(30),

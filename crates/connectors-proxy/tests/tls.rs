@@ -3,50 +3,38 @@
 
 mod support;
 
-use connectors_types::secret::BASIC_AUTH;
 use http::StatusCode;
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use support::*;
-use tokio::net::TcpListener;
 
 async fn tls_upstream(p: &Pki) -> SocketAddr {
     let config = p.server_config();
     let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move {
-        loop {
-            let Ok((tcp, _)) = listener.accept().await else {
+    serve_loopback(move |tcp| {
+        let acceptor = acceptor.clone();
+        async move {
+            let Ok(tls) = acceptor.accept(tcp).await else {
                 return;
             };
-            let acceptor = acceptor.clone();
-            tokio::spawn(async move {
-                let Ok(tls) = acceptor.accept(tcp).await else {
-                    return;
-                };
-                let svc = service_fn(|req: http::Request<hyper::body::Incoming>| async move {
-                    let auth = req
-                        .headers()
-                        .get("authorization")
-                        .map(|v| v.to_str().unwrap_or("").to_string())
-                        .unwrap_or_default();
-                    Ok::<_, std::convert::Infallible>(http::Response::new(
-                        http_body_util::Full::new(bytes::Bytes::from(format!(
-                            "tls {} {auth}",
-                            req.uri().path()
-                        ))),
-                    ))
-                });
-                let _ = hyper::server::conn::http1::Builder::new()
-                    .serve_connection(TokioIo::new(tls), svc)
-                    .await;
+            let svc = service_fn(|req: http::Request<hyper::body::Incoming>| async move {
+                let auth = req
+                    .headers()
+                    .get("authorization")
+                    .map(|v| v.to_str().unwrap_or("").to_string())
+                    .unwrap_or_default();
+                Ok::<_, std::convert::Infallible>(http::Response::new(http_body_util::Full::new(
+                    bytes::Bytes::from(format!("tls {} {auth}", req.uri().path())),
+                )))
             });
+            let _ = hyper::server::conn::http1::Builder::new()
+                .serve_connection(TokioIo::new(tls), svc)
+                .await;
         }
-    });
-    addr
+    })
+    .await
 }
 
 #[tokio::test]
@@ -60,30 +48,14 @@ async fn verified_with_ssl_cert_file_and_refused_otherwise() {
 
     let good = tls_upstream(&trusted).await;
     let bad = tls_upstream(&untrusted).await;
-    let catalog = MemCatalog::new();
-    catalog.put_class(builtin_class("git"));
-    catalog.put_secret(secret(
-        "team-a",
-        "cred",
-        BASIC_AUTH,
-        &[("username", "u"), ("password", "p4ssw0rd")],
-    ));
-    catalog.put_connector(connector(
-        "team-a",
-        "good",
-        "git",
-        &format!("https://localhost:{}/scm", good.port()),
-        "basicAuth",
-        Some("cred"),
-    ));
-    catalog.put_connector(connector(
-        "team-a",
-        "bad",
-        "git",
-        &format!("https://localhost:{}", bad.port()),
-        "basicAuth",
-        Some("cred"),
-    ));
+    let catalog = MemCatalog::with_classes(&["git"]);
+    catalog.put_secret(basic_auth_secret("team-a", "cred", "u", "p4ssw0rd"));
+    for (name, address) in [
+        ("good", format!("https://localhost:{}/scm", good.port())),
+        ("bad", format!("https://localhost:{}", bad.port())),
+    ] {
+        catalog.put_connector(git_connector("team-a", name, &address, Some("cred")));
+    }
     catalog.add_token("tok-tls-1", "team-a", "sa");
     let proxy = start_proxy(catalog, test_config()).await;
 

@@ -5,7 +5,7 @@
 mod support;
 
 use bytes::Bytes;
-use connectors_types::secret::{BASIC_AUTH, BEARER_TOKEN};
+
 use http::{Request, StatusCode};
 use http_body_util::{Either, Full};
 use std::sync::Arc;
@@ -15,23 +15,11 @@ const PASSWORD: &str = "ws-pass-61b0";
 const TOKEN: &str = "tok-ws-3e8a";
 
 async fn env() -> (Arc<MemCatalog>, EchoUpgrade, RunningProxy) {
-    let catalog = MemCatalog::new();
-    catalog.put_class(builtin_class("git"));
+    let catalog = MemCatalog::with_classes(&["git"]);
     let echo = EchoUpgrade::start().await;
-    catalog.put_secret(secret(
-        "team-a",
-        "cred",
-        BASIC_AUTH,
-        &[("username", "bot"), ("password", PASSWORD)],
-    ));
-    catalog.put_connector(connector(
-        "team-a",
-        "ws",
-        "git",
-        &format!("http://{}/base", echo.addr),
-        "basicAuth",
-        Some("cred"),
-    ));
+    catalog.put_secret(basic_auth_secret("team-a", "cred", "bot", PASSWORD));
+    let address = format!("http://{}/base", echo.addr);
+    catalog.put_connector(git_connector("team-a", "ws", &address, Some("cred")));
     catalog.add_token(TOKEN, "team-a", "builder");
     let proxy = start_proxy(catalog.clone(), test_config()).await;
     (catalog, echo, proxy)
@@ -113,40 +101,13 @@ async fn websocket_inside_a_connect_tunnel() {
     let p = pki();
     let echo = EchoUpgrade::start_tls(&p).await;
     catalog.put_class(builtin_class("k8s"));
-    catalog.put_secret(secret(
-        "team-a",
-        "kube",
-        BEARER_TOKEN,
-        &[("token", "kube-bearer-1")],
-    ));
+    catalog.put_secret(bearer_token_secret("team-a", "kube", "kube-bearer-1"));
     catalog.put_secret(ca_secret("team-a", "ca", &p.ca_pem));
-    catalog.put_connector(with_ca_secret(
-        connector(
-            "team-a",
-            "cluster",
-            "k8s",
-            &format!("https://127.0.0.1:{}", echo.addr.port()),
-            "bearerTokenAuth",
-            Some("kube"),
-        ),
-        "ca",
-    ));
+    let address = format!("https://127.0.0.1:{}", echo.addr.port());
+    let cluster = k8s_connector("team-a", "cluster", &address, Some("kube"));
+    catalog.put_connector(with_ca_secret(cluster, "ca"));
     let authority = format!("127.0.0.1:{}", echo.addr.port());
-    let pa = proxy_auth("team-a/cluster", TOKEN);
-    let ca = proxy.proxy.ca().ca_der().to_vec();
-    let mut t = open_tunnel(
-        proxy.addr,
-        &authority,
-        TunnelOptions {
-            proxy_auth: Some(&pa),
-            trust: &ca,
-            alpn: &[b"http/1.1"],
-            server_name: None,
-        },
-    )
-    .await
-    .unwrap()
-    .tunnel();
+    let mut t = open_tunnel_as(&proxy, &authority, "team-a/cluster", TOKEN, &[b"http/1.1"]).await;
     let req = upgrade_request(
         "/api/v1/namespaces/x/pods/p/exec",
         &authority,

@@ -12,6 +12,7 @@ use connectors_catalog::{
 use connectors_proxy::{Proxy, ProxyCa, ProxyConfig};
 use connectors_types::connector::ConnectorStatus;
 use connectors_types::connector_class::ConnectorClassStatus;
+use connectors_types::secret::{BASIC_AUTH, BEARER_TOKEN};
 use connectors_types::{Connector, ConnectorClass};
 use http::{HeaderMap, Request, Response, StatusCode};
 use http_body::{Body, Frame, SizeHint};
@@ -20,6 +21,7 @@ use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
 use k8s_openapi::api::core::v1::Secret;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use k8s_openapi::ByteString;
 use std::collections::{BTreeMap, HashMap};
 use std::convert::Infallible;
@@ -58,9 +60,24 @@ impl MemCatalog {
         })
     }
 
+    /// A catalog holding the built-in classes `names`.
+    pub fn with_classes(names: &[&str]) -> Arc<MemCatalog> {
+        let catalog = MemCatalog::new();
+        for name in names {
+            catalog.put_class(builtin_class(name));
+        }
+        catalog
+    }
+
     /// Registers a ServiceAccount token.
     pub fn add_token(&self, token: &str, namespace: &str, sa: &str) {
         self.add_token_expiring(token, namespace, sa, None);
+    }
+
+    /// Registers a ServiceAccount token that expired five seconds ago.
+    pub fn add_expired_token(&self, token: &str, namespace: &str, sa: &str) {
+        let exp = SystemTime::now() - Duration::from_secs(5);
+        self.add_token_expiring(token, namespace, sa, Some(exp));
     }
 
     pub fn add_token_expiring(
@@ -98,21 +115,14 @@ impl MemCatalog {
 
     pub fn put_connector(&self, c: Connector) {
         self.update(|s| {
-            let key = ObjectRef::new(
-                c.metadata.namespace.clone().unwrap(),
-                c.metadata.name.clone().unwrap(),
-            );
-            s.connectors.insert(key, Arc::new(c));
+            s.connectors.insert(object_ref(&c.metadata), Arc::new(c));
         });
     }
 
     pub fn put_secret(&self, secret: Secret) {
         self.update(|s| {
-            let key = ObjectRef::new(
-                secret.metadata.namespace.clone().unwrap(),
-                secret.metadata.name.clone().unwrap(),
-            );
-            s.secrets.insert(key, Arc::new(secret));
+            s.secrets
+                .insert(object_ref(&secret.metadata), Arc::new(secret));
         });
     }
 
@@ -121,6 +131,11 @@ impl MemCatalog {
             s.secrets.remove(&ObjectRef::new(ns, name));
         });
     }
+}
+
+/// The namespace and name of a namespaced object.
+fn object_ref(meta: &ObjectMeta) -> ObjectRef {
+    ObjectRef::new(meta.namespace.clone().unwrap(), meta.name.clone().unwrap())
 }
 
 #[async_trait]
@@ -201,6 +216,16 @@ pub fn connector(
     connector_with_status(ns, name, class, address, auth, secret, None)
 }
 
+/// A Connector of the built-in class `git` (auth `basicAuth`).
+pub fn git_connector(ns: &str, name: &str, address: &str, secret: Option<&str>) -> Connector {
+    connector(ns, name, "git", address, "basicAuth", secret)
+}
+
+/// A Connector of the built-in class `k8s` (auth `bearerTokenAuth`).
+pub fn k8s_connector(ns: &str, name: &str, address: &str, secret: Option<&str>) -> Connector {
+    connector(ns, name, "k8s", address, "bearerTokenAuth", secret)
+}
+
 pub fn connector_with_status(
     ns: &str,
     name: &str,
@@ -242,6 +267,27 @@ pub fn secret(ns: &str, name: &str, type_: &str, data: &[(&str, &str)]) -> Secre
     s
 }
 
+/// A Secret of type [`BASIC_AUTH`] with `username` and `password`.
+pub fn basic_auth_secret(ns: &str, name: &str, username: &str, password: &str) -> Secret {
+    secret(
+        ns,
+        name,
+        BASIC_AUTH,
+        &[("username", username), ("password", password)],
+    )
+}
+
+/// A Secret of type [`BEARER_TOKEN`] holding `token`.
+pub fn bearer_token_secret(ns: &str, name: &str, token: &str) -> Secret {
+    secret(ns, name, BEARER_TOKEN, &[("token", token)])
+}
+
+/// An Opaque Secret holding `token` under the key `token`, as the
+/// generators of [`custom_class`] read it.
+pub fn token_secret(ns: &str, name: &str, token: &str) -> Secret {
+    secret(ns, name, "Opaque", &[("token", token)])
+}
+
 pub fn b64(s: &str) -> String {
     base64::engine::general_purpose::STANDARD.encode(s)
 }
@@ -278,27 +324,21 @@ pub struct TestUpstream {
 
 impl TestUpstream {
     pub async fn start() -> TestUpstream {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
         let seen = Arc::new(Mutex::new(Vec::new()));
         let connections = Arc::new(AtomicUsize::new(0));
         let gate = Arc::new(Mutex::new(None));
         let (s, c, g) = (seen.clone(), connections.clone(), gate.clone());
-        tokio::spawn(async move {
-            loop {
-                let Ok((stream, _)) = listener.accept().await else {
-                    return;
-                };
-                c.fetch_add(1, Ordering::SeqCst);
-                let (s, g) = (s.clone(), g.clone());
-                tokio::spawn(async move {
-                    let svc = service_fn(move |req| upstream_handle(req, s.clone(), g.clone()));
-                    let _ = hyper::server::conn::http1::Builder::new()
-                        .serve_connection(TokioIo::new(stream), svc)
-                        .await;
-                });
+        let addr = serve_loopback(move |stream| {
+            c.fetch_add(1, Ordering::SeqCst);
+            let (s, g) = (s.clone(), g.clone());
+            async move {
+                let svc = service_fn(move |req| upstream_handle(req, s.clone(), g.clone()));
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(TokioIo::new(stream), svc)
+                    .await;
             }
-        });
+        })
+        .await;
         TestUpstream {
             addr,
             seen,
@@ -334,16 +374,20 @@ impl TestUpstream {
 
 type Gate = Arc<Mutex<Option<oneshot::Receiver<()>>>>;
 
+/// The path and query of `req`'s target exactly as received.
+fn path_and_query<B>(req: &Request<B>) -> String {
+    req.uri()
+        .path_and_query()
+        .map(|p| p.as_str().to_string())
+        .unwrap_or_default()
+}
+
 async fn upstream_handle(
     req: Request<Incoming>,
     seen: Arc<Mutex<Vec<Seen>>>,
     gate: Gate,
 ) -> Result<Response<ChannelBody>, Infallible> {
-    let target = req
-        .uri()
-        .path_and_query()
-        .map(|p| p.as_str().to_string())
-        .unwrap_or_default();
+    let target = path_and_query(&req);
     seen.lock().unwrap().push(Seen {
         method: req.method().to_string(),
         target: target.clone(),
@@ -444,6 +488,29 @@ pub fn sha256_hex(data: &[u8]) -> String {
 
 pub fn hex(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+/// Listens on a free loopback port and runs the future `serve` makes of
+/// each accepted connection on its own task; returns the port's address.
+pub async fn serve_loopback<F, Fut>(serve: F) -> SocketAddr
+where
+    F: Fn(TcpStream) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            tokio::spawn(serve(stream));
+        }
+    });
+    addr
+}
+
+/// An address nothing listens on.
+pub fn closed_port() -> SocketAddr {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    l.local_addr().unwrap()
 }
 
 /// A body fed through a channel (or a single full chunk).
@@ -623,6 +690,17 @@ pub fn request(
     host: &str,
     headers: &[(&str, &str)],
 ) -> Request<ClientBody> {
+    request_with_body(method, target, host, headers, Bytes::new())
+}
+
+/// The same with `body`.
+pub fn request_with_body(
+    method: &str,
+    target: &str,
+    host: &str,
+    headers: &[(&str, &str)],
+    body: impl Into<Bytes>,
+) -> Request<ClientBody> {
     let mut b = Request::builder()
         .method(method)
         .uri(target)
@@ -630,7 +708,7 @@ pub fn request(
     for (k, v) in headers {
         b = b.header(*k, *v);
     }
-    b.body(http_body_util::Either::Left(Full::new(Bytes::new())))
+    b.body(http_body_util::Either::Left(Full::new(body.into())))
         .unwrap()
 }
 
@@ -649,7 +727,6 @@ pub async fn get_host(addr: SocketAddr, target: &str, host: &str, headers: &[(&s
 
 // ---------------------------------------------------------------- forward
 
-/// `Proxy-Authorization` value for `user:token`.
 /// `Basic` credentials of `user` and `password`.
 pub fn basic(user: &str, password: &str) -> String {
     format!("Basic {}", b64(&format!("{user}:{password}")))
@@ -725,6 +802,31 @@ spec:
         indent(generator, 12)
     );
     serde_norway::from_str(&yaml).unwrap_or_else(|e| panic!("{e}\n{yaml}"))
+}
+
+/// A [`custom_class`] generator: the Secret's token in header `X-Api-Key`.
+pub const X_API_KEY_HEADER_GENERATOR: &str =
+    "package proxy\nauth := {\"position\": \"header\", \"auth\": {\"X-Api-Key\": input.data.token}}";
+
+/// A [`custom_class`] generator: the Secret's token in query parameter
+/// `api_key`.
+pub const API_KEY_QUERY_GENERATOR: &str =
+    "package proxy\nauth := {\"position\": \"query\", \"auth\": {\"api_key\": input.data.token}}";
+
+/// A [`custom_class`] generator: the Secret's token in body field
+/// `client_secret`.
+pub const CLIENT_SECRET_BODY_GENERATOR: &str =
+    "package proxy\nauth := {\"position\": \"body\", \"auth\": {\"client_secret\": input.data.token}}";
+
+/// A Connector of a class made by [`custom_class`] (auth `tokenAuth`).
+pub fn custom_connector(
+    ns: &str,
+    name: &str,
+    class: &str,
+    address: &str,
+    secret: &str,
+) -> Connector {
+    connector(ns, name, class, address, "tokenAuth", Some(secret))
 }
 
 // ---------------------------------------------------------------- TLS
@@ -805,70 +907,60 @@ impl TlsUpstream {
         let mut config = p.server_config();
         config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
         let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
         let seen = Arc::new(Mutex::new(Vec::new()));
         let s = seen.clone();
-        tokio::spawn(async move {
-            loop {
-                let Ok((tcp, _)) = listener.accept().await else {
+        let addr = serve_loopback(move |tcp| {
+            let acceptor = acceptor.clone();
+            let s = s.clone();
+            async move {
+                let Ok(tls) = acceptor.accept(tcp).await else {
                     return;
                 };
-                let acceptor = acceptor.clone();
-                let s = s.clone();
-                tokio::spawn(async move {
-                    let Ok(tls) = acceptor.accept(tcp).await else {
-                        return;
-                    };
-                    let svc = service_fn(move |req: Request<Incoming>| {
-                        let s = s.clone();
-                        async move {
-                            let target = req
-                                .uri()
-                                .path_and_query()
-                                .map(|p| p.as_str().to_string())
-                                .unwrap_or_default();
-                            s.lock().unwrap().push(SeenTls {
-                                method: req.method().to_string(),
-                                target: target.clone(),
-                                version: req.version(),
-                                headers: req.headers().clone(),
-                            });
-                            if req.uri().path().ends_with("/echo") {
-                                let body = req
-                                    .into_body()
-                                    .collect()
-                                    .await
-                                    .map(|b| b.to_bytes())
-                                    .unwrap_or_else(|_| Bytes::from_static(b"<body failed>"));
-                                return Ok::<_, Infallible>(Response::new(Full::new(body)));
-                            }
-                            let mut resp =
-                                Response::new(Full::new(Bytes::from(format!("ok {target}"))));
-                            if req.uri().path().ends_with("/redirect") {
-                                let to = req
-                                    .uri()
-                                    .query()
-                                    .and_then(|q| {
-                                        url::form_urlencoded::parse(q.as_bytes())
-                                            .find(|(k, _)| k == "to")
-                                            .map(|(_, v)| v.into_owned())
-                                    })
-                                    .unwrap_or_default();
-                                *resp.status_mut() = StatusCode::FOUND;
-                                resp.headers_mut().insert("location", to.parse().unwrap());
-                            }
-                            Ok::<_, Infallible>(resp)
+                let svc = service_fn(move |req: Request<Incoming>| {
+                    let s = s.clone();
+                    async move {
+                        let target = path_and_query(&req);
+                        s.lock().unwrap().push(SeenTls {
+                            method: req.method().to_string(),
+                            target: target.clone(),
+                            version: req.version(),
+                            headers: req.headers().clone(),
+                        });
+                        if req.uri().path().ends_with("/echo") {
+                            let body = req
+                                .into_body()
+                                .collect()
+                                .await
+                                .map(|b| b.to_bytes())
+                                .unwrap_or_else(|_| Bytes::from_static(b"<body failed>"));
+                            return Ok::<_, Infallible>(Response::new(Full::new(body)));
                         }
-                    });
-                    let _ = hyper_util::server::conn::auto::Builder::new(
-                        hyper_util::rt::TokioExecutor::new(),
-                    )
-                    .serve_connection(TokioIo::new(tls), svc)
-                    .await;
+                        let mut resp =
+                            Response::new(Full::new(Bytes::from(format!("ok {target}"))));
+                        if req.uri().path().ends_with("/redirect") {
+                            let to = req
+                                .uri()
+                                .query()
+                                .and_then(|q| {
+                                    url::form_urlencoded::parse(q.as_bytes())
+                                        .find(|(k, _)| k == "to")
+                                        .map(|(_, v)| v.into_owned())
+                                })
+                                .unwrap_or_default();
+                            *resp.status_mut() = StatusCode::FOUND;
+                            resp.headers_mut().insert("location", to.parse().unwrap());
+                        }
+                        Ok::<_, Infallible>(resp)
+                    }
                 });
+                let _ = hyper_util::server::conn::auto::Builder::new(
+                    hyper_util::rt::TokioExecutor::new(),
+                )
+                .serve_connection(TokioIo::new(tls), svc)
+                .await;
             }
-        });
+        })
+        .await;
         TlsUpstream { addr, seen }
     }
 
@@ -1025,6 +1117,31 @@ pub async fn open_tunnel(
     Ok(Opened::Tunnel(Tunnel { sender, alpn, leaf }))
 }
 
+/// [`open_tunnel`] listing `connectors` with `token`, trusting only the
+/// proxy's CA, offering `alpn`; panics unless the tunnel is up.
+pub async fn open_tunnel_as(
+    proxy: &RunningProxy,
+    authority: &str,
+    connectors: &str,
+    token: &str,
+    alpn: &[&[u8]],
+) -> Tunnel {
+    let pa = proxy_auth(connectors, token);
+    open_tunnel(
+        proxy.addr,
+        authority,
+        TunnelOptions {
+            proxy_auth: Some(&pa),
+            trust: proxy.proxy.ca().ca_der(),
+            alpn,
+            server_name: None,
+        },
+    )
+    .await
+    .unwrap()
+    .tunnel()
+}
+
 impl Tunnel {
     pub fn is_h2(&self) -> bool {
         matches!(self.sender, Sender::H2(_))
@@ -1100,79 +1217,69 @@ impl EchoUpgrade {
     }
 
     async fn start_with(tls: Option<tokio_rustls::TlsAcceptor>) -> EchoUpgrade {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
         let seen = Arc::new(Mutex::new(Vec::new()));
         let s = seen.clone();
-        tokio::spawn(async move {
-            loop {
-                let Ok((stream, _)) = listener.accept().await else {
-                    return;
+        let addr = serve_loopback(move |stream| {
+            let s = s.clone();
+            let tls = tls.clone();
+            async move {
+                let stream: Box<dyn Io> = match tls {
+                    None => Box::new(stream),
+                    Some(acceptor) => match acceptor.accept(stream).await {
+                        Ok(t) => Box::new(t),
+                        Err(_) => return,
+                    },
                 };
-                let s = s.clone();
-                let tls = tls.clone();
-                tokio::spawn(async move {
-                    let stream: Box<dyn Io> = match tls {
-                        None => Box::new(stream),
-                        Some(acceptor) => match acceptor.accept(stream).await {
-                            Ok(t) => Box::new(t),
-                            Err(_) => return,
-                        },
-                    };
-                    let svc = service_fn(move |mut req: Request<Incoming>| {
-                        let s = s.clone();
-                        async move {
-                            s.lock().unwrap().push(Seen {
-                                method: req.method().to_string(),
-                                target: req
-                                    .uri()
-                                    .path_and_query()
-                                    .map(|p| p.as_str().to_string())
-                                    .unwrap_or_default(),
-                                headers: req.headers().clone(),
-                            });
-                            let wants = req
-                                .headers()
-                                .get("upgrade")
-                                .is_some_and(|v| v == "websocket");
-                            if !wants {
-                                return Ok::<_, Infallible>(Response::new(Full::new(
-                                    Bytes::from_static(b"no upgrade"),
-                                )));
-                            }
-                            let on = hyper::upgrade::on(&mut req);
-                            tokio::spawn(async move {
-                                let Ok(up) = on.await else { return };
-                                let mut io = TokioIo::new(up);
-                                let mut buf = [0u8; 1024];
-                                use tokio::io::{AsyncReadExt, AsyncWriteExt};
-                                loop {
-                                    match io.read(&mut buf).await {
-                                        Ok(0) | Err(_) => return,
-                                        Ok(n) => {
-                                            if io.write_all(&buf[..n]).await.is_err() {
-                                                return;
-                                            }
+                let svc = service_fn(move |mut req: Request<Incoming>| {
+                    let s = s.clone();
+                    async move {
+                        s.lock().unwrap().push(Seen {
+                            method: req.method().to_string(),
+                            target: path_and_query(&req),
+                            headers: req.headers().clone(),
+                        });
+                        let wants = req
+                            .headers()
+                            .get("upgrade")
+                            .is_some_and(|v| v == "websocket");
+                        if !wants {
+                            return Ok::<_, Infallible>(Response::new(Full::new(
+                                Bytes::from_static(b"no upgrade"),
+                            )));
+                        }
+                        let on = hyper::upgrade::on(&mut req);
+                        tokio::spawn(async move {
+                            let Ok(up) = on.await else { return };
+                            let mut io = TokioIo::new(up);
+                            let mut buf = [0u8; 1024];
+                            use tokio::io::{AsyncReadExt, AsyncWriteExt};
+                            loop {
+                                match io.read(&mut buf).await {
+                                    Ok(0) | Err(_) => return,
+                                    Ok(n) => {
+                                        if io.write_all(&buf[..n]).await.is_err() {
+                                            return;
                                         }
                                     }
                                 }
-                            });
-                            let mut resp = Response::new(Full::new(Bytes::new()));
-                            *resp.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
-                            resp.headers_mut()
-                                .insert("connection", "upgrade".parse().unwrap());
-                            resp.headers_mut()
-                                .insert("upgrade", "websocket".parse().unwrap());
-                            Ok(resp)
-                        }
-                    });
-                    let _ = hyper::server::conn::http1::Builder::new()
-                        .serve_connection(TokioIo::new(stream), svc)
-                        .with_upgrades()
-                        .await;
+                            }
+                        });
+                        let mut resp = Response::new(Full::new(Bytes::new()));
+                        *resp.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
+                        resp.headers_mut()
+                            .insert("connection", "upgrade".parse().unwrap());
+                        resp.headers_mut()
+                            .insert("upgrade", "websocket".parse().unwrap());
+                        Ok(resp)
+                    }
                 });
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(TokioIo::new(stream), svc)
+                    .with_upgrades()
+                    .await;
             }
-        });
+        })
+        .await;
         EchoUpgrade { addr, seen }
     }
 }

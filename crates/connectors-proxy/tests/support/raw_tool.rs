@@ -6,18 +6,17 @@
 
 use super::wire::{find, Head, Message, NextRequest, Wire, PROBE};
 use super::{
-    basic, bearer, builtin_class, ca_secret, client_tls, connector, pki, proxy_auth, secret,
-    start_proxy, test_config, with_ca_secret, MemCatalog, Pki, RunningProxy,
+    basic, basic_auth_secret, bearer, ca_secret, client_tls, git_connector, pki, proxy_auth,
+    serve_loopback, start_proxy, test_config, with_ca_secret, MemCatalog, Pki, RunningProxy,
 };
 use connectors_proxy::ProxyConfig;
-use connectors_types::secret::BASIC_AUTH;
 use std::fmt::Write as _;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpStream;
 use tokio_rustls::client::TlsStream;
 pub const PASSWORD: &str = "s3cret-pass-9f2c";
 pub const TOKEN_A: &str = "tok-team-a-7d1e";
@@ -114,31 +113,25 @@ impl RawTool {
         tls: Option<tokio_rustls::TlsAcceptor>,
         script: impl Fn(usize, &Message) -> Reply + Send + Sync + 'static,
     ) -> RawTool {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
         let log = Arc::new(Mutex::new(Log::default()));
         let connections = Arc::new(AtomicUsize::new(0));
         let script: Arc<Script> = Arc::new(script);
         let (l, c) = (log.clone(), connections.clone());
-        tokio::spawn(async move {
-            while let Ok((stream, _)) = listener.accept().await {
-                let conn = c.fetch_add(1, Ordering::SeqCst);
-                let (l, script) = (l.clone(), script.clone());
-                match &tls {
-                    None => {
-                        tokio::spawn(serve_tool(Wire::new(stream), conn, l, script));
-                    }
+        let addr = serve_loopback(move |stream| {
+            let conn = c.fetch_add(1, Ordering::SeqCst);
+            let (l, script, tls) = (l.clone(), script.clone(), tls.clone());
+            async move {
+                match tls {
+                    None => serve_tool(Wire::new(stream), conn, l, script).await,
                     Some(acceptor) => {
-                        let acceptor = acceptor.clone();
-                        tokio::spawn(async move {
-                            if let Ok(tls) = acceptor.accept(stream).await {
-                                serve_tool(Wire::new(tls), conn, l, script).await;
-                            }
-                        });
+                        if let Ok(tls) = acceptor.accept(stream).await {
+                            serve_tool(Wire::new(tls), conn, l, script).await;
+                        }
                     }
                 }
             }
-        });
+        })
+        .await;
         RawTool {
             addr,
             log,
@@ -260,22 +253,9 @@ impl Env {
     }
 
     async fn build(config: ProxyConfig, tool: RawTool, address: &str, ca: Option<&Pki>) -> Env {
-        let catalog = MemCatalog::new();
-        catalog.put_class(builtin_class("git"));
-        catalog.put_secret(secret(
-            "team-a",
-            "git-cred",
-            BASIC_AUTH,
-            &[("username", "bot"), ("password", PASSWORD)],
-        ));
-        let mut git = connector(
-            "team-a",
-            "git",
-            "git",
-            address,
-            "basicAuth",
-            Some("git-cred"),
-        );
+        let catalog = MemCatalog::with_classes(&["git"]);
+        catalog.put_secret(basic_auth_secret("team-a", "git-cred", "bot", PASSWORD));
+        let mut git = git_connector("team-a", "git", address, Some("git-cred"));
         if let Some(p) = ca {
             catalog.put_secret(ca_secret("team-a", "tool-ca", &p.ca_pem));
             git = with_ca_secret(git, "tool-ca");
@@ -356,12 +336,6 @@ pub fn assert_credential_swapped(req: &Message) {
 pub fn assert_ok(r: &Message, body: &str) {
     assert_eq!(r.status(), 200, "{}\n{}", r.head.raw, r.text());
     assert_eq!(r.text(), body);
-}
-
-/// An address nothing listens on.
-pub fn closed_port() -> SocketAddr {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    l.local_addr().unwrap()
 }
 
 /// Over `tcp` to the proxy: `CONNECT` to `authority` listing `connector`
