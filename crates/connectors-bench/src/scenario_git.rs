@@ -222,6 +222,17 @@ fn create_repo(git: &GitEnv, bare: &Path, tmp: &Path, bytes: u64) -> Result<(Str
     let work = tmp.join("seed");
     std::fs::create_dir_all(&work)?;
     let work_s = work.to_str().context("non-UTF-8 temporary path")?;
+    write_seed_files(&work, bytes)?;
+    commit_and_repack(git, bare_s, work_s)?;
+    std::fs::remove_dir_all(&work)?;
+    let commit = main_commit(git, bare_s)?;
+    let pack_bytes = pack_size(bare)?;
+    Ok((commit, pack_bytes))
+}
+
+/// Writes into `work` a README and random files of up to `FILE_BYTES`
+/// each, totalling `bytes`.
+fn write_seed_files(work: &Path, bytes: u64) -> Result<()> {
     std::fs::write(
         work.join("README.md"),
         format!("# {REPO}\n\n{bytes} random bytes.\n"),
@@ -238,28 +249,22 @@ fn create_repo(git: &GitEnv, bare: &Path, tmp: &Path, bytes: u64) -> Result<(Str
         left -= n as u64;
         i += 1;
     }
+    Ok(())
+}
+
+/// Commits the work tree `work_s` into the bare repository `bare_s`,
+/// then repacks it into one pack without delta search and prunes loose
+/// objects.
+fn commit_and_repack(git: &GitEnv, bare_s: &str, work_s: &str) -> Result<()> {
     let tree = ["--git-dir", bare_s, "--work-tree", work_s];
-    let run = |extra: &[&str], what: &str| -> Result<()> {
-        // No compression, no delta search (random data has none to find),
-        // and large blobs go straight into a pack: seconds, not minutes.
-        let mut a: Vec<&str> = vec![
-            "-c",
-            "core.compression=0",
-            "-c",
-            "pack.compression=0",
-            "-c",
-            "core.bigFileThreshold=1m",
-        ];
-        a.extend_from_slice(extra);
-        git.run(&a)?.ok(what)?;
-        Ok(())
-    };
-    run(&[&tree[..], &["add", "-A"]].concat(), "git add")?;
-    run(
+    run_uncompressed(git, &[&tree[..], &["add", "-A"]].concat(), "git add")?;
+    run_uncompressed(
+        git,
         &[&tree[..], &["commit", "-q", "-m", "random content"]].concat(),
         "git commit",
     )?;
-    run(
+    run_uncompressed(
+        git,
         &[
             "--git-dir",
             bare_s,
@@ -271,14 +276,40 @@ fn create_repo(git: &GitEnv, bare: &Path, tmp: &Path, bytes: u64) -> Result<(Str
         ],
         "git repack",
     )?;
-    run(&["--git-dir", bare_s, "prune"], "git prune")?;
-    std::fs::remove_dir_all(&work)?;
-    let commit = git
+    run_uncompressed(git, &["--git-dir", bare_s, "prune"], "git prune")
+}
+
+/// Runs git with `args`, compression off and large blobs packed
+/// directly, failing with `what` unless it succeeds.
+fn run_uncompressed(git: &GitEnv, args: &[&str], what: &str) -> Result<()> {
+    // No compression, no delta search (random data has none to find),
+    // and large blobs go straight into a pack: seconds, not minutes.
+    let mut a: Vec<&str> = vec![
+        "-c",
+        "core.compression=0",
+        "-c",
+        "pack.compression=0",
+        "-c",
+        "core.bigFileThreshold=1m",
+    ];
+    a.extend_from_slice(args);
+    git.run(&a)?.ok(what)?;
+    Ok(())
+}
+
+/// The commit id of `refs/heads/main` in the bare repository `bare_s`.
+fn main_commit(git: &GitEnv, bare_s: &str) -> Result<String> {
+    Ok(git
         .run(&["--git-dir", bare_s, "rev-parse", "refs/heads/main"])?
         .ok("git rev-parse")?
         .stdout
         .trim()
-        .to_string();
+        .to_string())
+}
+
+/// The total size of the packs of bare repository `bare`; fails if it
+/// has none.
+fn pack_size(bare: &Path) -> Result<u64> {
     let mut pack_bytes = 0;
     for e in std::fs::read_dir(bare.join("objects/pack"))? {
         let e = e?;
@@ -289,7 +320,7 @@ fn create_repo(git: &GitEnv, bare: &Path, tmp: &Path, bytes: u64) -> Result<(Str
     if pack_bytes == 0 {
         bail!("git repack left no pack in {}", bare.display());
     }
-    Ok((commit, pack_bytes))
+    Ok(pack_bytes)
 }
 
 /// xorshift64*: fast, incompressible-enough bytes (no need for crypto).

@@ -4,8 +4,12 @@
 //! that every mode answers and is measured, and what the report says about
 //! the run.
 
-use std::path::PathBuf;
-use std::process::Command;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::mpsc::Receiver;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
 
 /// The `connectors` binary next to this build's bench, built if missing.
 fn connectors_bin() -> PathBuf {
@@ -109,16 +113,12 @@ fn an_unknown_body_mode_is_refused_by_name() {
     assert!(stderr.contains("ours-reverse"), "{stderr}");
 }
 
-#[test]
-fn an_interrupted_run_stops_its_peers_and_removes_its_files() {
-    use std::io::{BufRead, BufReader};
-    use std::process::Stdio;
-    use std::time::{Duration, Instant};
-
-    let bin = connectors_bin();
-    let mut bench = Command::new(env!("CARGO_BIN_EXE_connectors-bench"))
+/// Starts `connectors-bench proxy` with `bin` for one long round of two
+/// connections, its stderr piped and its stdout discarded.
+fn spawn_long_proxy_run(bin: &Path) -> Child {
+    Command::new(env!("CARGO_BIN_EXE_connectors-bench"))
         .arg("--connectors-bin")
-        .arg(&bin)
+        .arg(bin)
         .args([
             "proxy",
             "--duration",
@@ -132,17 +132,25 @@ fn an_interrupted_run_stops_its_peers_and_removes_its_files() {
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
-        .unwrap();
-    let pid = bench.id();
+        .unwrap()
+}
+
+/// Sends each line of `child`'s stderr to the returned receiver from a
+/// thread that ends with the stream.
+fn forward_stderr(child: &mut Child) -> (Receiver<String>, JoinHandle<()>) {
     let (tx, rx) = std::sync::mpsc::channel::<String>();
-    let stderr = bench.stderr.take().unwrap();
+    let stderr = child.stderr.take().unwrap();
     let reader = std::thread::spawn(move || {
         for line in BufReader::new(stderr).lines().map_while(Result::ok) {
             let _ = tx.send(line);
         }
     });
+    (rx, reader)
+}
 
-    // Every peer is up once the first timed round has begun.
+/// The lines from `lines` up to and including the one saying the first
+/// timed round has begun; panics if it does not come within two minutes.
+fn wait_for_first_round(lines: &Receiver<String>) -> Vec<String> {
     let mut seen = Vec::new();
     let deadline = Instant::now() + Duration::from_secs(120);
     while !seen
@@ -150,33 +158,53 @@ fn an_interrupted_run_stops_its_peers_and_removes_its_files() {
         .any(|l: &String| l.contains("round 1/1 direct: 2 connections"))
     {
         let left = deadline.saturating_duration_since(Instant::now());
-        match rx.recv_timeout(left) {
+        match lines.recv_timeout(left) {
             Ok(line) => seen.push(line),
             Err(_) => panic!("the first round did not begin: {seen:#?}"),
         }
     }
-    let dir = seen
-        .iter()
-        .find_map(|l| l.strip_prefix("[proxy] working in "))
-        .map(std::path::PathBuf::from)
-        .expect("the working directory is named");
-    assert!(dir.is_dir());
-    let peers = connectors_testkit::process::children(pid);
-    assert!(peers.len() >= 3, "nginx twice and the proxy: {peers:?}");
+    seen
+}
 
-    // SAFETY: kill(2) on the bench's pid, a child of this test not yet
+/// The working directory the bench names in `seen`.
+fn working_dir(seen: &[String]) -> PathBuf {
+    seen.iter()
+        .find_map(|l| l.strip_prefix("[proxy] working in "))
+        .map(PathBuf::from)
+        .expect("the working directory is named")
+}
+
+/// Sends SIGTERM to `child` and waits up to 30 seconds for it to end.
+fn terminate(child: &mut Child) -> ExitStatus {
+    // SAFETY: kill(2) on the pid of `child`, a child of this test not yet
     // reaped.
-    unsafe { libc::kill(pid as libc::pid_t, libc::SIGTERM) };
+    unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGTERM) };
     let deadline = Instant::now() + Duration::from_secs(30);
-    let status = loop {
-        if let Some(status) = bench.try_wait().unwrap() {
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
             break status;
         }
         assert!(Instant::now() < deadline, "the bench did not end");
         std::thread::sleep(Duration::from_millis(50));
-    };
+    }
+}
+
+#[test]
+fn an_interrupted_run_stops_its_peers_and_removes_its_files() {
+    let mut bench = spawn_long_proxy_run(&connectors_bin());
+    let (lines, reader) = forward_stderr(&mut bench);
+
+    // Every peer is up once the first timed round has begun.
+    let seen = wait_for_first_round(&lines);
+    let dir = working_dir(&seen);
+    assert!(dir.is_dir());
+    let peers = connectors_testkit::process::children(bench.id());
+    assert!(peers.len() >= 3, "nginx twice and the proxy: {peers:?}");
+
+    let status = terminate(&mut bench);
     reader.join().unwrap();
-    let said: Vec<String> = rx.try_iter().collect();
+    let said: Vec<String> = lines.try_iter().collect();
+
     assert_eq!(status.code(), Some(128 + libc::SIGTERM), "{said:#?}");
     assert!(
         said.iter().any(|l| l.contains("interrupted by SIGTERM")),
