@@ -9,6 +9,7 @@ use base64::Engine;
 use connectors_core::validate::check_label;
 use ring::rand::{SecureRandom, SystemRandom};
 use ring::signature::{Ed25519KeyPair, KeyPair, UnparsedPublicKey, ED25519};
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -223,79 +224,48 @@ impl TokenIssuer {
     /// signature, issuer, audience, `nbf` (with 60 s leeway) and `exp`.
     /// Errors are safe to show and never contain the token.
     pub fn verify_at(&self, token: &str, now: SystemTime) -> Result<Identity, AuthError> {
-        let bad = |m: &str| AuthError::Unauthenticated(m.to_string());
-        let token = token.trim();
-        if token.len() > MAX_TOKEN_BYTES {
-            return Err(bad("malformed token: too long"));
-        }
-        let mut parts = token.split('.');
-        let (Some(h), Some(p), Some(s), None) =
-            (parts.next(), parts.next(), parts.next(), parts.next())
-        else {
-            return Err(bad("malformed token: expected three dot-separated parts"));
-        };
-        let header: Header = URL_SAFE_NO_PAD
-            .decode(h)
-            .ok()
-            .and_then(|b| serde_json::from_slice(&b).ok())
-            .ok_or_else(|| bad("malformed token: unreadable header"))?;
-        if header.alg != "EdDSA" {
-            return Err(bad(
-                "token is not signed with EdDSA; issue one with `connectors token issue`",
-            ));
-        }
-        if header.kid.as_deref() != Some(self.kid.as_str()) {
-            return Err(bad(
-                "token was signed by another key; issue a new one with `connectors token issue`",
-            ));
-        }
-        let sig = URL_SAFE_NO_PAD
-            .decode(s)
-            .map_err(|_| bad("malformed token: unreadable signature"))?;
-        let public = UnparsedPublicKey::new(&ED25519, self.key.public_key().as_ref());
-        public
-            .verify(format!("{h}.{p}").as_bytes(), &sig)
-            .map_err(|_| bad("token signature is invalid"))?;
-        let claims: Claims = URL_SAFE_NO_PAD
-            .decode(p)
-            .ok()
-            .and_then(|b| serde_json::from_slice(&b).ok())
-            .ok_or_else(|| bad("malformed token: unreadable claims"))?;
-        if claims.iss != ISSUER {
-            return Err(bad("token was not issued by connectors standalone"));
-        }
-        if !claims.aud.iter().any(|a| a == AUDIENCE) {
-            return Err(bad(
-                "token is not meant for connectors (its audience lacks \"connectors\")",
-            ));
-        }
-        let now = now.duration_since(UNIX_EPOCH).unwrap_or_default().as_secs();
-        if claims.nbf > now.saturating_add(LEEWAY_SECS) {
-            return Err(bad(
-                "token is not valid yet; check the clocks of this machine and the issuer",
-            ));
-        }
-        if claims.exp <= now {
-            return Err(AuthError::Unauthenticated(format!(
-                "token expired at {}; issue a new one",
-                humantime::format_rfc3339_seconds(UNIX_EPOCH + Duration::from_secs(claims.exp))
-            )));
-        }
-        let expected = format!(
-            "system:serviceaccount:{}:{}",
-            claims.kubernetes.namespace, claims.kubernetes.serviceaccount.name
-        );
-        if claims.sub != expected {
-            return Err(bad(
-                "token subject does not match its ServiceAccount claims",
-            ));
-        }
+        let (h, p, s) = split_token(token)?;
+        self.check_header(h)?;
+        self.check_signature(h, p, s)?;
+        let claims: Claims =
+            decode_part(p).ok_or_else(|| unauthenticated("malformed token: unreadable claims"))?;
+        check_issuer_and_audience(&claims)?;
+        check_validity_period(&claims, now)?;
+        check_subject(&claims)?;
         Ok(Identity::service_account_identity(
             &claims.kubernetes.namespace,
             &claims.kubernetes.serviceaccount.name,
             claims.jti,
             Some(UNIX_EPOCH + Duration::from_secs(claims.exp)),
         ))
+    }
+
+    /// Requires the header to name algorithm `EdDSA` and this issuer's key id.
+    fn check_header(&self, h: &str) -> Result<(), AuthError> {
+        let header: Header =
+            decode_part(h).ok_or_else(|| unauthenticated("malformed token: unreadable header"))?;
+        if header.alg != "EdDSA" {
+            return Err(unauthenticated(
+                "token is not signed with EdDSA; issue one with `connectors token issue`",
+            ));
+        }
+        if header.kid.as_deref() != Some(self.kid.as_str()) {
+            return Err(unauthenticated(
+                "token was signed by another key; issue a new one with `connectors token issue`",
+            ));
+        }
+        Ok(())
+    }
+
+    /// Verifies signature `s` of `h.p` with this issuer's public key.
+    fn check_signature(&self, h: &str, p: &str, s: &str) -> Result<(), AuthError> {
+        let sig = URL_SAFE_NO_PAD
+            .decode(s)
+            .map_err(|_| unauthenticated("malformed token: unreadable signature"))?;
+        let public = UnparsedPublicKey::new(&ED25519, self.key.public_key().as_ref());
+        public
+            .verify(format!("{h}.{p}").as_bytes(), &sig)
+            .map_err(|_| unauthenticated("token signature is invalid"))
     }
 
     /// The key id (`kid` header) of this issuer's tokens.
@@ -316,6 +286,87 @@ impl TokenIssuer {
         let sig = self.key.sign(format!("{h}.{p}").as_bytes());
         format!("{h}.{p}.{}", URL_SAFE_NO_PAD.encode(sig.as_ref()))
     }
+}
+
+/// An [`AuthError::Unauthenticated`] with message `m`.
+fn unauthenticated(m: &str) -> AuthError {
+    AuthError::Unauthenticated(m.to_string())
+}
+
+/// Splits a token (surrounding whitespace ignored) into its header,
+/// payload and signature parts, refusing tokens longer than
+/// [`MAX_TOKEN_BYTES`] before looking further.
+fn split_token(token: &str) -> Result<(&str, &str, &str), AuthError> {
+    let token = token.trim();
+    if token.len() > MAX_TOKEN_BYTES {
+        return Err(unauthenticated("malformed token: too long"));
+    }
+    let mut parts = token.split('.');
+    let (Some(h), Some(p), Some(s), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return Err(unauthenticated(
+            "malformed token: expected three dot-separated parts",
+        ));
+    };
+    Ok((h, p, s))
+}
+
+/// Decodes a base64url (unpadded) JSON token part; `None` when either
+/// step fails.
+fn decode_part<T: DeserializeOwned>(part: &str) -> Option<T> {
+    URL_SAFE_NO_PAD
+        .decode(part)
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok())
+}
+
+/// Requires issuer [`ISSUER`] and [`AUDIENCE`] among the audiences.
+fn check_issuer_and_audience(claims: &Claims) -> Result<(), AuthError> {
+    if claims.iss != ISSUER {
+        return Err(unauthenticated(
+            "token was not issued by connectors standalone",
+        ));
+    }
+    if !claims.aud.iter().any(|a| a == AUDIENCE) {
+        return Err(unauthenticated(
+            "token is not meant for connectors (its audience lacks \"connectors\")",
+        ));
+    }
+    Ok(())
+}
+
+/// Requires `nbf` to be at most [`LEEWAY_SECS`] after `now`, then `exp` to
+/// be after `now`.
+fn check_validity_period(claims: &Claims, now: SystemTime) -> Result<(), AuthError> {
+    let now = now.duration_since(UNIX_EPOCH).unwrap_or_default().as_secs();
+    if claims.nbf > now.saturating_add(LEEWAY_SECS) {
+        return Err(unauthenticated(
+            "token is not valid yet; check the clocks of this machine and the issuer",
+        ));
+    }
+    if claims.exp <= now {
+        return Err(AuthError::Unauthenticated(format!(
+            "token expired at {}; issue a new one",
+            humantime::format_rfc3339_seconds(UNIX_EPOCH + Duration::from_secs(claims.exp))
+        )));
+    }
+    Ok(())
+}
+
+/// Requires `sub` to be `system:serviceaccount:<namespace>:<name>` of the
+/// `kubernetes.io` claims.
+fn check_subject(claims: &Claims) -> Result<(), AuthError> {
+    let expected = format!(
+        "system:serviceaccount:{}:{}",
+        claims.kubernetes.namespace, claims.kubernetes.serviceaccount.name
+    );
+    if claims.sub != expected {
+        return Err(unauthenticated(
+            "token subject does not match its ServiceAccount claims",
+        ));
+    }
+    Ok(())
 }
 
 #[cfg(test)]
