@@ -254,6 +254,15 @@ fn rfc3339(t: SystemTime) -> String {
     )
 }
 
+/// `namespace/name`, as logs name a Connector.
+pub(crate) fn connector_label(namespace: &str, name: &str) -> String {
+    let mut s = String::with_capacity(namespace.len() + name.len() + 1);
+    s.push_str(namespace);
+    s.push('/');
+    s.push_str(name);
+    s
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -199,6 +199,14 @@ pub enum RequestError {
 }
 
 impl RequestError {
+    /// The tool at `host` did not answer properly, for `reason`.
+    pub(crate) fn upstream_failed(host: &str, reason: impl Into<String>) -> RequestError {
+        RequestError::UpstreamFailed {
+            host: host.to_string(),
+            reason: reason.into(),
+        }
+    }
+
     /// The status code this error is answered with.
     pub fn status(&self) -> StatusCode {
         use RequestError::*;

@@ -11,7 +11,7 @@
 //! removed. A `Proxy-Authorization` naming only Connectors that do not exist
 //! is refused (403 or 404, see [`require_listed_connector`]).
 
-use crate::audit::RequestLog;
+use crate::audit::{connector_label, RequestLog};
 use crate::auth::Caller;
 use crate::body::{ResponseBody, UpstreamBody};
 use crate::error::RequestError;
@@ -173,7 +173,7 @@ pub(crate) async fn send(
 
 /// Records the Connector that covers the target, and checks that the
 /// caller may use it.
-async fn authorize_covering(
+pub(crate) async fn authorize_covering(
     shared: &Shared,
     caller: &Caller,
     entry: &Entry,
@@ -181,7 +181,7 @@ async fn authorize_covering(
     method: &Method,
     log: &mut RequestLog,
 ) -> Result<(), RequestError> {
-    log.connector = Some(format!("{}/{}", entry.namespace, entry.name));
+    log.connector = Some(connector_label(&entry.namespace, &entry.name));
     log.class = Some(route.class_label.clone());
     shared
         .auth

@@ -5,7 +5,7 @@
 //! Order matters: authorisation happens before the Connector's existence is
 //! revealed, so callers without rights cannot probe names.
 
-use crate::audit::RequestLog;
+use crate::audit::{connector_label, RequestLog};
 use crate::body::{ResponseBody, UpstreamBody};
 use crate::error::RequestError;
 use crate::identify::{identify, Format, Target};
@@ -39,7 +39,7 @@ pub(crate) async fn handle(
     let client_uri = parts.uri.clone();
     let client_host = client_host(&parts);
     let target = identify(client_uri.path(), client_host.as_deref())?;
-    log.connector = Some(format!("{}/{}", target.namespace, target.name));
+    log.connector = Some(connector_label(target.namespace, target.name));
     let route = lookup_route(shared, &target);
     let mut body = UpstreamBody::new(incoming);
 

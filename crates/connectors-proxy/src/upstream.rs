@@ -216,10 +216,7 @@ fn classify_error(
         .last
         .map(short)
         .unwrap_or_else(|| "connection closed before a response".into());
-    RequestError::UpstreamFailed {
-        host: host.to_string(),
-        reason,
-    }
+    RequestError::upstream_failed(host, reason)
 }
 
 /// What the chain of sources of a client error tells.

@@ -120,9 +120,9 @@ async fn head_from_tool<IO: ClientIo>(
             Ok(h) => return Ok((up, h)),
             Err(Failure::Stale) if !retried && up.served > 0 && body.is_empty() => retried = true,
             Err(Failure::Stale) => {
-                let e = failed(
+                let e = RequestError::upstream_failed(
                     &req.dest.label,
-                    "connection closed before a response".into(),
+                    "connection closed before a response",
                 );
                 return Err(fail(shared, conn, log, &e, Framing::Length(0), true).await);
             }
@@ -178,14 +178,15 @@ async fn send<IO: ClientIo>(
     let written = write_request(&mut up.io, req.head, &conn.buf[..n]).await;
     // The body is used up either way: sent, or answered with an error.
     conn.buf.advance(n);
+    let send_failed = |e: std::io::Error| {
+        RequestError::upstream_failed(host, format!("sending the request failed: {}", e.kind()))
+    };
     if let Err(e) = written {
-        let e = failed(host, format!("sending the request failed: {}", e.kind()));
-        return Err(stale_or(up, e));
+        return Err(stale_or(up, send_failed(e)));
     }
     log.add_request_bytes(n);
     if let Err(e) = up.io.flush().await {
-        let e = failed(host, format!("sending the request failed: {}", e.kind()));
-        return Err(Failure::Answer(e));
+        return Err(Failure::Answer(send_failed(e)));
     }
 
     let limit = shared.config.upstream_header_timeout;
@@ -261,23 +262,16 @@ async fn read_head(up: &mut UpConn, req: &ToolRequest<'_>) -> Result<ClientHead,
 /// (`error` is `None`) or reading failed, before any of its bytes (`seen`
 /// is false) or within it.
 fn no_head(up: &UpConn, host: &str, seen: bool, error: Option<std::io::Error>) -> Failure {
-    match (error, seen) {
-        (None, false) => stale_or(
-            up,
-            failed(host, "connection closed before a response".into()),
-        ),
-        (None, true) => Failure::Answer(failed(
-            host,
-            "connection closed in the response head".into(),
-        )),
-        (Some(e), false) => stale_or(
-            up,
-            failed(host, format!("reading the response failed: {}", e.kind())),
-        ),
-        (Some(e), true) => Failure::Answer(failed(
-            host,
-            format!("reading the response failed: {}", e.kind()),
-        )),
+    let reason = match error {
+        None if seen => "connection closed in the response head".to_string(),
+        None => "connection closed before a response".to_string(),
+        Some(e) => format!("reading the response failed: {}", e.kind()),
+    };
+    let e = RequestError::upstream_failed(host, reason);
+    if seen {
+        Failure::Answer(e)
+    } else {
+        stale_or(up, e)
     }
 }
 
@@ -288,14 +282,6 @@ fn stale_or(up: &UpConn, e: RequestError) -> Failure {
         Failure::Stale
     } else {
         Failure::Answer(e)
-    }
-}
-
-/// The tool at `host` did not answer properly.
-fn failed(host: &str, reason: String) -> RequestError {
-    RequestError::UpstreamFailed {
-        host: host.to_string(),
-        reason,
     }
 }
 

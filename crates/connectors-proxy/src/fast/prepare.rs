@@ -13,7 +13,7 @@
 
 use super::framing::Framing;
 use super::upconn::Destination;
-use crate::audit::RequestLog;
+use crate::audit::{connector_label, RequestLog};
 use crate::auth_cache::TokenHash;
 use crate::error::RequestError;
 use crate::identify::{identify, Format, Target};
@@ -258,16 +258,10 @@ fn forwarding<'r>(
     route: &'r Arc<Route>,
     memo: &mut Memo,
 ) -> Result<(&'r Forward, Arc<Destination>), RequestError> {
-    let forward = match &route.forward {
-        Ok(f) => f,
-        Err(e) => return Err(e.clone()),
-    };
+    let forward = route.forward.as_ref().map_err(Clone::clone)?;
     let upstream = &forward.upstream;
     let ca = if upstream.scheme == http::uri::Scheme::HTTPS {
-        match &route.ca {
-            Ok(ca) => ca.clone(),
-            Err(e) => return Err(e.clone()),
-        }
+        route.ca.clone()?
     } else {
         None
     };
@@ -355,15 +349,6 @@ pub(crate) fn runs_policies(route: &Route) -> bool {
             route.forward,
             Ok(ref f) if matches!(f.credential, Credential::Generator { .. })
         )
-}
-
-/// `namespace/name`, as logs name a Connector.
-pub(crate) fn connector_label(namespace: &str, name: &str) -> String {
-    let mut s = String::with_capacity(namespace.len() + name.len() + 1);
-    s.push_str(namespace);
-    s.push('/');
-    s.push_str(name);
-    s
 }
 
 /// The size of a head as [`HeadLimits`](crate::limits::HeadLimits)

@@ -56,11 +56,14 @@ pub(crate) fn parse(
     let n = match head_length(parsed, buf.len()) {
         Ok(Some(n)) => n,
         Ok(None) => return Ok(Parsed::Partial),
-        Err(reason) => return Err(failed(host, reason)),
+        Err(reason) => return Err(RequestError::upstream_failed(host, reason)),
     };
     let status = resp.code.unwrap_or(0);
     if status == 101 {
-        return Err(failed(host, "it switched protocols without being asked to"));
+        return Err(RequestError::upstream_failed(
+            host,
+            "it switched protocols without being asked to",
+        ));
     }
     if (100..200).contains(&status) {
         return Ok(Parsed::Informational(n));
@@ -102,14 +105,6 @@ fn head_length(
         Ok(httparse::Status::Partial) => Ok(None),
         Err(httparse::Error::TooManyHeaders) => Err("its response has too many header fields"),
         Err(_) => Err("its response is not valid HTTP/1.1"),
-    }
-}
-
-/// The tool at `host` sent something this proxy does not pass on.
-fn failed(host: &str, reason: &str) -> RequestError {
-    RequestError::UpstreamFailed {
-        host: host.to_string(),
-        reason: reason.to_string(),
     }
 }
 
@@ -167,14 +162,16 @@ impl<'b> FieldScan<'b> {
     #[inline]
     fn content_length(&mut self, value: &[u8], host: &str) -> Result<(), RequestError> {
         let v = std::str::from_utf8(value)
-            .map_err(|_| failed(host, "its Content-Length is not a number"))?
+            .map_err(|_| RequestError::upstream_failed(host, "its Content-Length is not a number"))?
             .trim();
         let v: u64 = (!v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()))
             .then(|| v.parse().ok())
             .flatten()
-            .ok_or_else(|| failed(host, "its Content-Length is not a number"))?;
+            .ok_or_else(|| {
+                RequestError::upstream_failed(host, "its Content-Length is not a number")
+            })?;
         if self.length.is_some_and(|l| l != v) {
-            return Err(failed(
+            return Err(RequestError::upstream_failed(
                 host,
                 "its response has conflicting Content-Length fields",
             ));
@@ -241,7 +238,7 @@ fn status_line(
 ) -> Result<(), RequestError> {
     out.extend_from_slice(b"HTTP/1.1 ");
     let code = http::StatusCode::from_u16(status)
-        .map_err(|_| failed(host, "its status code is not valid"))?;
+        .map_err(|_| RequestError::upstream_failed(host, "its status code is not valid"))?;
     out.extend_from_slice(code.as_str().as_bytes());
     out.push(b' ');
     let reason = reason.filter(|r| r.bytes().all(|b| b == b'\t' || (0x20..0x7f).contains(&b)));

@@ -9,9 +9,7 @@
 //! A `Host` naming another authority, token extractors and credential
 //! generators go to the general server.
 
-use super::prepare::{
-    connector_label, header_credential, runs_policies, upstream_head, Head, Memo, Plan, Prepared,
-};
+use super::prepare::{header_credential, runs_policies, upstream_head, Head, Memo, Plan, Prepared};
 use super::upconn::Destination;
 use crate::audit::RequestLog;
 use crate::auth::Caller;
@@ -123,20 +121,9 @@ async fn covered<'r>(
     route: &'r Route,
     log: &mut RequestLog,
 ) -> Result<(Option<&'r [u8]>, Option<Arc<CaSet>>), RequestError> {
-    log.connector = Some(connector_label(&entry.namespace, &entry.name));
-    log.class = Some(route.class_label.clone());
-    shared
-        .auth
-        .authorize(caller, &entry.namespace, &entry.name, &head.method)
-        .await?;
-    let forward = match &route.forward {
-        Ok(f) => f,
-        Err(e) => return Err(e.clone()),
-    };
-    let ca = match &route.ca {
-        Ok(ca) => ca.clone(),
-        Err(e) => return Err(e.clone()),
-    };
+    forward::authorize_covering(shared, caller, entry, route, &head.method, log).await?;
+    let forward = route.forward.as_ref().map_err(Clone::clone)?;
+    let ca = route.ca.clone()?;
     Ok((header_credential(&forward.credential), ca))
 }
 
