@@ -152,18 +152,7 @@ async fn liveness_outcome(class: &ConnectorClass, probing: &Probing<'_>) -> Outc
     {
         None => Outcome::ok_because(reason::NON_LIVENESS_PROBE),
         Some(_) if !probing.run => in_progress(),
-        Some(http) => {
-            run_probe(
-                http,
-                probing.connector,
-                None,
-                probing.client,
-                probing.extra_roots,
-                "livenessProbe",
-                false,
-            )
-            .await
-        }
+        Some(http) => probing.run_probe(http, None, "livenessProbe", false).await,
     }
 }
 
@@ -186,18 +175,7 @@ async fn auth_outcome(
             "the Secret is not ready, so the credential was not checked".into(),
         ),
         Some(_) if !probing.run => in_progress(),
-        Some(http) => {
-            run_probe(
-                http,
-                probing.connector,
-                secret,
-                probing.client,
-                probing.extra_roots,
-                "authProbe",
-                true,
-            )
-            .await
-        }
+        Some(http) => probing.run_probe(http, secret, "authProbe", true).await,
     }
 }
 
@@ -255,33 +233,37 @@ fn ca_observation(snapshot: &Snapshot, connector: &Connector) -> (Option<Outcome
     }
 }
 
-async fn run_probe(
-    http: &HttpProbe,
-    connector: &Connector,
-    secret: Option<&Secret>,
-    client: &ProbeClient,
-    extra_roots: &[Vec<u8>],
-    label: &str,
-    is_auth: bool,
-) -> Outcome {
-    let failed_reason = if is_auth {
-        reason::AUTHENTICATION_FAILED
-    } else {
-        reason::CONNECTION_FAILED
-    };
-    let request = match render_http_probe(http, connector, secret, label) {
-        Ok(r) => r,
-        Err(e) => return Outcome::Failed(reason::TEMPLATE_ERROR, e.to_string()),
-    };
-    if request.cel.is_some() {
-        return Outcome::Unknown(
-            failed_reason,
-            "response.cel checks are not supported by this build; the probe was not judged".into(),
-        );
-    }
-    match client.send(&request, extra_roots).await {
-        Ok(r) if is_auth => auth_probe_outcome(r.status),
-        Ok(r) => liveness_probe_outcome(r.status),
-        Err(e) => Outcome::Failed(reason::CONNECTION_FAILED, e),
+impl Probing<'_> {
+    /// Renders the probe `http` (named `label` in errors) for the
+    /// Connector, sends it and judges the answer as an auth probe
+    /// (`is_auth`) or a liveness probe.
+    async fn run_probe(
+        &self,
+        http: &HttpProbe,
+        secret: Option<&Secret>,
+        label: &str,
+        is_auth: bool,
+    ) -> Outcome {
+        let failed_reason = if is_auth {
+            reason::AUTHENTICATION_FAILED
+        } else {
+            reason::CONNECTION_FAILED
+        };
+        let request = match render_http_probe(http, self.connector, secret, label) {
+            Ok(r) => r,
+            Err(e) => return Outcome::Failed(reason::TEMPLATE_ERROR, e.to_string()),
+        };
+        if request.cel.is_some() {
+            return Outcome::Unknown(
+                failed_reason,
+                "response.cel checks are not supported by this build; the probe was not judged"
+                    .into(),
+            );
+        }
+        match self.client.send(&request, self.extra_roots).await {
+            Ok(r) if is_auth => auth_probe_outcome(r.status),
+            Ok(r) => liveness_probe_outcome(r.status),
+            Err(e) => Outcome::Failed(reason::CONNECTION_FAILED, e),
+        }
     }
 }

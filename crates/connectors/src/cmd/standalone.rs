@@ -143,7 +143,7 @@ fn proxy_config(args: &StandaloneArgs) -> Result<ProxyConfig> {
 async fn serve_metrics(
     proxy: &Proxy,
     addr: SocketAddr,
-    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Option<SocketAddr> {
     let listener = match TcpListener::bind(addr).await {
         Ok(l) => l,
