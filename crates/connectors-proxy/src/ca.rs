@@ -1,13 +1,18 @@
-//! The proxy's certificate authority: an ECDSA P-256 key pair and a
-//! self-signed CA certificate kept under the data directory
-//! (`proxy-ca.crt`, mode 0644, and `proxy-ca.key`, mode 0600, each written
-//! atomically). Clients trust its certificate (`ca.crt` in mounts); the
+//! The proxy's certificate authority: a key pair and a CA certificate
+//! kept under the data directory (`proxy-ca.crt`, mode 0644, and
+//! `proxy-ca.key`, mode 0600). When absent they are created (ECDSA P-256,
+//! self-signed, each file written atomically); an organisation may put its
+//! own CA there instead, of any subject, which leaf certificates then name
+//! as their issuer (subject and key identifier taken from its
+//! certificate). Clients trust its certificate (`ca.crt` in mounts); the
 //! forward proxy signs intercepted hosts' certificates with it.
+
+mod inspect;
 
 use crate::error::ProxyError;
 use rcgen::{
-    BasicConstraints, CertificateParams, DistinguishedName, DnType, IsCa, KeyPair, KeyUsagePurpose,
-    SerialNumber, PKCS_ECDSA_P256_SHA256,
+    BasicConstraints, CertificateParams, DistinguishedName, DnType, IsCa, Issuer, KeyPair,
+    KeyUsagePurpose, SerialNumber, PKCS_ECDSA_P256_SHA256,
 };
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::CertificateDer;
@@ -32,82 +37,89 @@ pub struct ProxyCa {
     cert_pem: String,
     cert_der: Vec<u8>,
     cert_path: PathBuf,
+    facts: inspect::Facts,
 }
 
 impl fmt::Debug for ProxyCa {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ProxyCa")
             .field("cert_path", &self.cert_path)
+            .field("fingerprint", &self.facts.fingerprint)
             .field("key", &"[redacted]")
             .finish()
     }
 }
 
 impl ProxyCa {
-    /// Loads the CA from `data_dir`, or creates it there when absent.
+    /// Loads the CA from `data_dir`, or creates it there when absent: a
+    /// new key when there is none (a certificate left from an older key is
+    /// removed), a new self-signed certificate when there is none.
     ///
-    /// Refuses a key file that group or others may read, and a certificate
-    /// that does not belong to the key.
+    /// Refuses what [`load`](Self::load) refuses.
     pub fn load_or_create(data_dir: impl AsRef<Path>) -> Result<ProxyCa, ProxyError> {
         let dir = data_dir.as_ref();
         fs::create_dir_all(dir)
             .map_err(|e| ProxyError::io(format!("creating {}", dir.display()), e))?;
-        let key_path = dir.join(CA_KEY_FILE);
-        let cert_path = dir.join(CA_CERT_FILE);
-
-        let key = if key_path.exists() {
-            check_key_mode(&key_path)?;
-            let pem = fs::read_to_string(&key_path)
-                .map_err(|e| ProxyError::io(format!("reading {}", key_path.display()), e))?;
-            KeyPair::from_pem(&pem).map_err(|e| {
-                ProxyError::Ca(format!(
-                    "{} is not a usable private key ({e}); remove it and {CA_CERT_FILE} to create a new CA",
-                    key_path.display()
-                ))
-            })?
-        } else {
+        let (key_path, cert_path) = (dir.join(CA_KEY_FILE), dir.join(CA_CERT_FILE));
+        if !key_path.exists() {
             let key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256)
                 .map_err(|e| ProxyError::Ca(format!("generating the CA key: {e}")))?;
             write_atomically(&key_path, key.serialize_pem().as_bytes(), 0o600)?;
-            // A certificate left from an older key is useless now.
             if cert_path.exists() {
                 fs::remove_file(&cert_path)
                     .map_err(|e| ProxyError::io(format!("removing {}", cert_path.display()), e))?;
             }
-            key
-        };
+        }
+        if !cert_path.exists() {
+            let key = read_key(&key_path)?;
+            write_atomically(&cert_path, self_signed(&key)?.pem().as_bytes(), 0o644)?;
+        }
+        ProxyCa::load(dir).map_err(|e| match e {
+            ProxyError::Ca(m) => ProxyError::Ca(format!(
+                "{m}; to start over with a new CA, remove {} and {} (clients must then trust the new one)",
+                cert_path.display(),
+                key_path.display()
+            )),
+            other => other,
+        })
+    }
 
-        let (cert_pem, cert_der) = if cert_path.exists() {
-            let pem = fs::read_to_string(&cert_path)
-                .map_err(|e| ProxyError::io(format!("reading {}", cert_path.display()), e))?;
-            let der = CertificateDer::from_pem_slice(pem.as_bytes()).map_err(|e| {
-                ProxyError::Ca(format!(
-                    "{} is not a PEM certificate ({e}); remove it to create a new one",
-                    cert_path.display()
-                ))
-            })?;
-            if !contains(der.as_ref(), key.public_key_raw()) {
-                return Err(ProxyError::Ca(format!(
-                    "{} does not belong to {}; remove both files to create a new CA",
-                    cert_path.display(),
-                    key_path.display()
-                )));
-            }
-            (pem, der.as_ref().to_vec())
-        } else {
-            let cert = ca_params(true)?
-                .self_signed(&key)
-                .map_err(|e| ProxyError::Ca(format!("signing the CA certificate: {e}")))?;
-            let pem = cert.pem();
-            write_atomically(&cert_path, pem.as_bytes(), 0o644)?;
-            (pem, cert.der().as_ref().to_vec())
-        };
-
+    /// Loads the CA that `data_dir` holds, writing nothing: a key readable
+    /// only by its owner, and a CA certificate (the first of the PEM file;
+    /// any subject, e.g. an organisation's own CA) that belongs to it.
+    pub fn load(data_dir: impl AsRef<Path>) -> Result<ProxyCa, ProxyError> {
+        let dir = data_dir.as_ref();
+        let (key_path, cert_path) = (dir.join(CA_KEY_FILE), dir.join(CA_CERT_FILE));
+        let key = read_key(&key_path)?;
+        let cert_pem = fs::read_to_string(&cert_path)
+            .map_err(|e| ProxyError::io(format!("reading {}", cert_path.display()), e))?;
+        let der = CertificateDer::from_pem_slice(cert_pem.as_bytes()).map_err(|e| {
+            ProxyError::Ca(format!(
+                "{} is not a PEM certificate ({e})",
+                cert_path.display()
+            ))
+        })?;
+        if !contains(der.as_ref(), key.public_key_raw()) {
+            return Err(ProxyError::Ca(format!(
+                "{} does not belong to {}",
+                cert_path.display(),
+                key_path.display()
+            )));
+        }
+        let facts = inspect::certificate(&der)
+            .map_err(|e| ProxyError::Ca(format!("{}: {e}", cert_path.display())))?;
+        Issuer::from_ca_cert_der(&der, &key).map_err(|e| {
+            ProxyError::Ca(format!(
+                "{} cannot issue certificates: {e}",
+                cert_path.display()
+            ))
+        })?;
         Ok(ProxyCa {
             key,
             cert_pem,
-            cert_der,
+            cert_der: der.as_ref().to_vec(),
             cert_path,
+            facts,
         })
     }
 
@@ -131,14 +143,61 @@ impl ProxyCa {
         &self.key
     }
 
-    /// Parameters naming this CA as an issuer (subject, key usages), for
-    /// `rcgen::Issuer::from_params` together with [`key`](Self::key).
-    pub fn issuer_params(&self) -> Result<CertificateParams, ProxyError> {
-        ca_params(false)
+    /// This CA as the issuer of leaf certificates: the subject, key
+    /// identifier and key usages of its certificate, and its key.
+    pub fn issuer(&self) -> Result<Issuer<'static, &KeyPair>, ProxyError> {
+        let der = CertificateDer::from(self.cert_der.as_slice());
+        Issuer::from_ca_cert_der(&der, &self.key)
+            .map_err(|e| ProxyError::Ca(format!("the CA certificate cannot issue: {e}")))
+    }
+
+    /// SHA-256 of the certificate (DER), in lowercase hex: how logs name a
+    /// CA.
+    pub fn fingerprint(&self) -> &str {
+        &self.facts.fingerprint
+    }
+
+    /// The end of the certificate's validity, in seconds since 1970.
+    pub fn not_after_unix(&self) -> i64 {
+        self.facts.not_after_unix
+    }
+
+    /// The end of the certificate's validity, as `YYYY-MM-DDTHH:MM:SSZ`.
+    pub fn valid_until(&self) -> String {
+        let t = self.facts.not_after_unix;
+        let (y, m, d) = civil_from_days(t.div_euclid(86_400));
+        let s = t.rem_euclid(86_400);
+        format!(
+            "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+            s / 3600,
+            s / 60 % 60,
+            s % 60
+        )
     }
 }
 
-fn ca_params(fresh: bool) -> Result<CertificateParams, ProxyError> {
+/// A new self-signed CA certificate for `key`.
+fn self_signed(key: &KeyPair) -> Result<rcgen::Certificate, ProxyError> {
+    ca_params()?
+        .self_signed(key)
+        .map_err(|e| ProxyError::Ca(format!("signing the CA certificate: {e}")))
+}
+
+/// The key at `path`, refused when group or others may read it.
+fn read_key(path: &Path) -> Result<KeyPair, ProxyError> {
+    check_key_mode(path)?;
+    let pem = fs::read_to_string(path)
+        .map_err(|e| ProxyError::io(format!("reading {}", path.display()), e))?;
+    KeyPair::from_pem(&pem).map_err(|e| {
+        ProxyError::Ca(format!(
+            "{} is not a usable private key ({e}); a PKCS#8 PEM key is needed \
+             (openssl pkcs8 -topk8 -nocrypt converts one)",
+            path.display()
+        ))
+    })
+}
+
+fn ca_params() -> Result<CertificateParams, ProxyError> {
     let mut p = CertificateParams::new(Vec::<String>::new())
         .map_err(|e| ProxyError::Ca(format!("CA parameters: {e}")))?;
     let mut dn = DistinguishedName::new();
@@ -151,18 +210,16 @@ fn ca_params(fresh: bool) -> Result<CertificateParams, ProxyError> {
         KeyUsagePurpose::CrlSign,
         KeyUsagePurpose::DigitalSignature,
     ];
-    if fresh {
-        let today = days_since_epoch();
-        let (y, m, d) = civil_from_days(today - 1);
-        p.not_before = rcgen::date_time_ymd(y, m, d);
-        let (y, m, d) = civil_from_days(today + VALIDITY_DAYS);
-        p.not_after = rcgen::date_time_ymd(y, m, d);
-        let mut serial = [0u8; 16];
-        ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut serial)
-            .map_err(|_| ProxyError::Ca("no randomness for the CA serial number".into()))?;
-        serial[0] &= 0x7f;
-        p.serial_number = Some(SerialNumber::from_slice(&serial));
-    }
+    let today = days_since_epoch();
+    let (y, m, d) = civil_from_days(today - 1);
+    p.not_before = rcgen::date_time_ymd(y, m, d);
+    let (y, m, d) = civil_from_days(today + VALIDITY_DAYS);
+    p.not_after = rcgen::date_time_ymd(y, m, d);
+    let mut serial = [0u8; 16];
+    ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut serial)
+        .map_err(|_| ProxyError::Ca("no randomness for the CA serial number".into()))?;
+    serial[0] &= 0x7f;
+    p.serial_number = Some(SerialNumber::from_slice(&serial));
     Ok(p)
 }
 

@@ -39,6 +39,7 @@ mod body;
 mod body_merge;
 mod bounded_connect;
 mod ca;
+mod ca_reload;
 mod classify;
 mod clock;
 mod conn;
@@ -203,7 +204,6 @@ pub struct LeafStats {
 #[derive(Clone)]
 pub struct Proxy {
     shared: Arc<Shared>,
-    ca: Arc<ProxyCa>,
 }
 
 impl std::fmt::Debug for Proxy {
@@ -274,7 +274,7 @@ impl Proxy {
             upstream,
             ids: RequestIds::new(),
             telemetry: Arc::new(telemetry),
-            leaves: LeafCache::new(ca.clone(), config.max_leaf_certificates),
+            leaves: LeafCache::new(ca, config.max_leaf_certificates),
             limits: HeadLimits {
                 max_bytes: config.max_request_header_bytes,
                 max_fields: config.max_request_headers,
@@ -286,7 +286,6 @@ impl Proxy {
         };
         Proxy {
             shared: Arc::new(shared),
-            ca,
         }
     }
 
@@ -330,12 +329,34 @@ impl Proxy {
         self.shared
             .telemetry
             .metrics
-            .encode(self.shared.leaves.len())
+            .encode(self.shared.leaves.len(), self.ca().not_after_unix())
     }
 
-    /// The proxy CA.
-    pub fn ca(&self) -> &ProxyCa {
-        &self.ca
+    /// The proxy CA that signs intercepted hosts' certificates now.
+    pub fn ca(&self) -> Arc<ProxyCa> {
+        self.shared.leaves.ca()
+    }
+
+    /// Signs intercepted hosts' certificates with `ca` from now on (a
+    /// rotated CA): cached leaf certificates are dropped, tunnels already
+    /// open keep the certificate they were given.
+    pub fn replace_ca(&self, ca: ProxyCa) {
+        self.shared.leaves.replace_ca(Arc::new(ca));
+    }
+
+    /// Picks up a rotated CA without a restart: looks at the CA files of
+    /// `data_dir` every `every` until `shutdown`, and signs with the CA
+    /// they hold once they changed and hold a usable one (then `replaced`
+    /// gets it). Files that stay unusable are reported and the CA in use is
+    /// kept; nothing is ever written.
+    pub async fn watch_ca_files(
+        self,
+        data_dir: PathBuf,
+        every: Duration,
+        replaced: impl FnMut(&ProxyCa) + Send,
+        shutdown: impl Future<Output = ()> + Send,
+    ) {
+        ca_reload::watch(self, data_dir, every, replaced, shutdown).await
     }
 
     /// Hit and miss counters of the authentication/authorisation caches.

@@ -211,6 +211,7 @@ pub(crate) struct Metrics {
     upstream_errors: Family<UpstreamErrorLabels, Counter>,
     hit_ratio: Gauge<f64, AtomicU64>,
     leaf_certificates: Gauge,
+    ca_expiry: Gauge,
     pub(crate) cache: CacheCounters,
     none: Arc<str>,
     /// Unique per instance, for [`Series::matches`].
@@ -245,6 +246,12 @@ impl Metrics {
             "Leaf certificates for intercepted hosts currently cached",
             Gauge::default(),
         );
+        let ca_expiry = registered(
+            &mut registry,
+            "ca_expiry_timestamp_seconds",
+            "End of the proxy CA certificate's validity (Unix time): clients stop trusting intercepted connections then",
+            Gauge::default(),
+        );
         Metrics {
             registry,
             requests,
@@ -254,6 +261,7 @@ impl Metrics {
             upstream_errors,
             hit_ratio,
             leaf_certificates,
+            ca_expiry,
             cache,
             none: Arc::from(NONE),
             id: NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
@@ -321,7 +329,7 @@ impl Metrics {
     }
 
     /// The text exposition, with the gauges brought up to date.
-    pub(crate) fn encode(&self, leaf_certificates: usize) -> String {
+    pub(crate) fn encode(&self, leaf_certificates: usize, ca_not_after_unix: i64) -> String {
         let c = &self.cache;
         let hits = c.identity_hits.get() + c.decision_hits.get();
         let total = hits + c.identity_misses.get() + c.decision_misses.get();
@@ -332,6 +340,7 @@ impl Metrics {
         });
         self.leaf_certificates
             .set(i64::try_from(leaf_certificates).unwrap_or(i64::MAX));
+        self.ca_expiry.set(ca_not_after_unix);
         let mut out = String::with_capacity(4096);
         if prometheus_client::encoding::text::encode(&mut out, &self.registry).is_err() {
             out.clear();
@@ -364,7 +373,7 @@ mod tests {
         done(&b, &git, 200);
         done(&a, &git, 404);
         done(&a, &git, 200);
-        let (ta, tb) = (a.encode(0), b.encode(0));
+        let (ta, tb) = (a.encode(0, 0), b.encode(0, 0));
         assert!(
             ta.contains(
                 "connectors_proxy_requests_total{mode=\"reverse\",class=\"git\",code=\"200\"} 3\n"
@@ -420,7 +429,7 @@ mod tests {
         m.upstream_error(None, "tls");
         m.cache.identity_hits.inc();
         m.cache.identity_misses.inc();
-        let text = m.encode(3);
+        let text = m.encode(3, 2_000_000_000);
         for line in [
             "connectors_proxy_requests_total{mode=\"forward\",class=\"git\",code=\"200\"} 1",
             "connectors_proxy_requests_total{mode=\"connect\",class=\"none\",code=\"407\"} 1",
@@ -431,6 +440,7 @@ mod tests {
             "connectors_proxy_auth_cache_misses_total{cache=\"decision\"} 0",
             "connectors_proxy_auth_cache_hit_ratio 0.5",
             "connectors_proxy_leaf_certificates 3",
+            "connectors_proxy_ca_expiry_timestamp_seconds 2000000000",
             "connectors_proxy_request_duration_seconds_count{mode=\"forward\"} 1",
         ] {
             assert!(text.contains(line), "missing {line}:\n{text}");

@@ -163,6 +163,13 @@ pub struct StandaloneArgs {
     /// Connections to other machines always keep the host's default.
     #[arg(long, value_name = "NAME|host", default_value = connectors_proxy::DEFAULT_LOOPBACK_CONGESTION)]
     pub loopback_congestion: String,
+    /// How often the proxy CA files in the data directory (proxy-ca.crt,
+    /// proxy-ca.key) are checked for a rotated CA. A new usable pair is
+    /// taken without a restart: new intercepted connections get
+    /// certificates it signs and new mounts carry it; a pair that cannot be
+    /// used is reported and the CA in use is kept.
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = humantime::parse_duration)]
+    pub ca_reload_interval: std::time::Duration,
 }
 
 #[derive(clap::Args, Debug)]

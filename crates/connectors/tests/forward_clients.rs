@@ -72,6 +72,8 @@ struct AliceConnector<'a> {
     password: &'a str,
     /// The items of `spec.auth.params` (YAML indented by six spaces), if any.
     params: &'a str,
+    /// More arguments for `connectors standalone`.
+    extra_args: &'a [&'a str],
 }
 
 impl AliceConnector<'_> {
@@ -86,11 +88,14 @@ impl AliceConnector<'_> {
             auth.push_str("    params:\n");
             auth.push_str(self.params);
         }
-        let env = Env::start(&[
-            ca_secret(ca),
-            basic_secret(self.secret, "alice", self.password),
-            connector(self.name, self.class, self.address, &auth),
-        ]);
+        let env = Env::start_with(
+            &[
+                ca_secret(ca),
+                basic_secret(self.secret, "alice", self.password),
+                connector(self.name, self.class, self.address, &auth),
+            ],
+            self.extra_args,
+        );
         env.wait_ready(self.name);
         env
     }
@@ -105,8 +110,12 @@ struct Env {
 
 impl Env {
     fn start(manifests: &[String]) -> Env {
+        Env::start_with(manifests, &[])
+    }
+
+    fn start_with(manifests: &[String], extra_args: &[&str]) -> Env {
         let config = common::manifest_dir(&[("connectors.yaml", &manifests.join("---\n"))]);
-        let standalone = common::start_standalone(config.path());
+        let standalone = common::start_standalone_with(config.path(), extra_args);
         Env {
             _config: config,
             work: common::work_dir("fwd-"),
@@ -336,6 +345,7 @@ fn curl_https_proxy_injects_only_under_the_connector_address() {
         secret: "echo-creds",
         password: &password,
         params: "      - name: repository\n        value: demo.git\n",
+        ..Default::default()
     }
     .start(&ca);
     // The server itself demands credentials (curl trusting its real CA).
@@ -379,6 +389,148 @@ fn curl_https_proxy_injects_only_under_the_connector_address() {
     assert_uncovered_targets_got_no_credentials(&nginx);
     assert_token_absent(&nginx.access_log(), &token);
     assert!(!env.standalone.log_text().contains(&password));
+}
+
+// ---------------------------------------------------------------------------
+// CA rotation
+// ---------------------------------------------------------------------------
+
+/// A CA as an organisation makes it with openssl (`kind`: `ec` or `rsa`):
+/// `(key file, certificate file)` in `dir`.
+fn openssl_ca(dir: &Path, name: &str, kind: &str) -> (PathBuf, PathBuf) {
+    let (key, crt) = (
+        dir.join(format!("{name}.key")),
+        dir.join(format!("{name}.crt")),
+    );
+    let newkey: &[&str] = match kind {
+        "ec" => &["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256"],
+        _ => &["-newkey", "rsa:2048"],
+    };
+    let out = Command::new(find_program("openssl").unwrap())
+        .args(["req", "-x509", "-nodes", "-days", "30"])
+        .args(newkey)
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&crt)
+        .args(["-subj", &format!("/O=Acme/CN={name}")])
+        .args(["-addext", "basicConstraints=critical,CA:TRUE"])
+        .args(["-addext", "keyUsage=critical,keyCertSign,cRLSign"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "openssl: {}", output_text(&out));
+    (key, crt)
+}
+
+/// Replaces the proxy CA files of `data` the way a rotation does: each
+/// file written next to its place with its final mode, then renamed.
+fn install_ca(data: &Path, (key, crt): &(PathBuf, PathBuf)) {
+    use std::os::unix::fs::PermissionsExt;
+    for (from, name, mode) in [(key, "proxy-ca.key", 0o600), (crt, "proxy-ca.crt", 0o644)] {
+        let tmp = data.join(format!(".{name}.new"));
+        std::fs::copy(from, &tmp).unwrap();
+        std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(mode)).unwrap();
+        std::fs::rename(&tmp, data.join(name)).unwrap();
+    }
+}
+
+/// curl through the proxy trusting only `trust`, retried for up to 20 s
+/// until it gets `want` ("200 200").
+fn curl_until(env: &Env, trust: &Path, proxy: &str, url: &str, want: &str) {
+    let mut last = (0, String::new(), String::new());
+    for _ in 0..100 {
+        last = curl_through(env, trust, proxy, url);
+        if last.1 == want {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    panic!(
+        "curl trusting {} never got {want}: {last:?}",
+        trust.display()
+    );
+}
+
+#[test]
+fn curl_trusts_a_rotated_proxy_ca_made_by_openssl_without_a_restart() {
+    let ca = TestCa::new("rotation test CA").unwrap();
+    let password = format!("pw-{}", random_hex(12));
+    let nginx = start_echo_nginx(&ca, &password);
+    let address = format!("{}/api", nginx.url(0));
+    let env = AliceConnector {
+        name: "echo",
+        class: "git",
+        address: &address,
+        secret: "echo-creds",
+        password: &password,
+        params: "      - name: repository\n        value: demo.git\n",
+        extra_args: &["--ca-reload-interval", "100ms"],
+    }
+    .start(&ca);
+    let token = env.token();
+    let proxy = env.proxy_with_auth("echo", &token);
+    let hello = format!("{address}/hello");
+    let first = env.dir("cas").join("first.crt");
+    std::fs::copy(env.proxy_ca(), &first).unwrap();
+    let (rc, codes, body) = curl_through(&env, &first, &proxy, &hello);
+    assert_eq!(
+        (rc, codes.as_str(), body.as_str()),
+        (0, "200 200", "hello alice\n")
+    );
+    let pid = env.standalone.pid();
+
+    // The organisation's EC CA: taken while running, the first one is
+    // no longer accepted (curl: 60, the certificate cannot be verified).
+    let acme = openssl_ca(&env.dir("cas"), "Acme Interception CA", "ec");
+    install_ca(env.standalone.data_dir(), &acme);
+    curl_until(&env, &acme.1, &proxy, &hello, "200 200");
+    let (rc, _, _) = curl_through(&env, &first, &proxy, &hello);
+    assert_eq!(rc, 60, "a client trusting only the replaced CA got through");
+    // New mounts carry the new CA.
+    let mount = env.mount("echo", "gitconfig");
+    let acme_pem = std::fs::read_to_string(&acme.1).unwrap();
+    assert_eq!(read_trimmed(&mount.join("ca.crt")), acme_pem.trim());
+    let metrics =
+        connectors_testkit::http::get(&format!("{}/metrics", env.standalone.metrics_url()), &[])
+            .unwrap()
+            .text();
+    let expiry = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("connectors_proxy_ca_expiry_timestamp_seconds "))
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .unwrap_or_else(|| panic!("no CA expiry in the metrics:\n{metrics}"));
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    assert!((now + 29 * 86_400..=now + 31 * 86_400).contains(&expiry));
+
+    // Then an RSA CA.
+    let rsa = openssl_ca(&env.dir("cas"), "Acme RSA Interception CA", "rsa");
+    install_ca(env.standalone.data_dir(), &rsa);
+    curl_until(&env, &rsa.1, &proxy, &hello, "200 200");
+
+    // A broken certificate file is reported and changes nothing.
+    std::fs::write(env.standalone.data_dir().join("proxy-ca.crt"), "garbage\n").unwrap();
+    let log = env.standalone.log_path();
+    let reported = (0..100).any(|_| {
+        std::thread::sleep(Duration::from_millis(100));
+        std::fs::read_to_string(&log)
+            .unwrap_or_default()
+            .contains("hold no usable CA")
+    });
+    assert!(reported, "{}", env.standalone.log_text());
+    let (rc, codes, _) = curl_through(&env, &rsa.1, &proxy, &hello);
+    assert_eq!((rc, codes.as_str()), (0, "200 200"));
+    assert_eq!(env.standalone.pid(), pid);
+    let log = env.standalone.log_text();
+    assert_eq!(
+        log.matches("the proxy CA changed on disk").count(),
+        2,
+        "{log}"
+    );
+    assert!(!log.contains(&password));
+    assert!(!log.contains("PRIVATE KEY"));
 }
 
 // ---------------------------------------------------------------------------

@@ -182,7 +182,7 @@ pub async fn mount(
         params: body.params.as_ref(),
         context: RenderContext {
             token: issued.token,
-            proxy_ca_pem: s.proxy_ca_pem.to_string(),
+            proxy_ca_pem: s.proxy_ca_pem.borrow().to_string(),
             class_proxy_address: None,
         },
     };

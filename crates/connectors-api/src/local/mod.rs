@@ -19,8 +19,9 @@ use std::sync::Arc;
 pub struct LocalApiState {
     /// The local catalog (objects, statuses, token issuer, load problems).
     pub catalog: Arc<LocalCatalog>,
-    /// PEM of the proxy CA written into mounts.
-    pub proxy_ca_pem: Arc<String>,
+    /// PEM of the proxy CA written into mounts: the CA in use now (it
+    /// changes when the CA is rotated).
+    pub proxy_ca_pem: tokio::sync::watch::Receiver<Arc<String>>,
     /// Base URL of the proxy listener.
     pub proxy_url: String,
     /// The admin bearer token every route but `/healthz` requires.

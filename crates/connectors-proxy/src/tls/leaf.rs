@@ -5,11 +5,13 @@
 //!
 //! Leaves are cached per host in a bounded map, minted at most once per
 //! host even when many tunnels to it open at once, and minted again a day
-//! before they expire.
+//! before they expire. When the CA is replaced (rotated), every cached
+//! leaf is dropped and the next tunnel to a host gets one signed by the
+//! new CA; tunnels already open keep theirs.
 
 use crate::ca::ProxyCa;
 use rcgen::{
-    CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
+    CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa, KeyPair,
     KeyUsagePurpose, SerialNumber, PKCS_ECDSA_P256_SHA256,
 };
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
@@ -41,11 +43,13 @@ pub(crate) struct Leaf {
     pub(crate) config: Arc<ServerConfig>,
     renew_at: SystemTime,
     minted: Instant,
+    /// The CA generation that signed it.
+    generation: u64,
 }
 
 impl Leaf {
-    fn fresh(&self, now: SystemTime) -> bool {
-        now < self.renew_at
+    fn fresh(&self, now: SystemTime, generation: u64) -> bool {
+        now < self.renew_at && self.generation == generation
     }
 }
 
@@ -53,8 +57,9 @@ type Slot = Arc<OnceCell<Arc<Leaf>>>;
 
 /// Minted leaves by host.
 pub(crate) struct LeafCache {
-    ca: Arc<ProxyCa>,
-    issuer: Result<CertificateParams, String>,
+    /// The signing CA and its generation (counted from 0, one more at each
+    /// replacement).
+    signer: Mutex<(Arc<ProxyCa>, u64)>,
     slots: Mutex<HashMap<String, Slot>>,
     max: usize,
     minted: AtomicU64,
@@ -62,14 +67,33 @@ pub(crate) struct LeafCache {
 
 impl LeafCache {
     pub(crate) fn new(ca: Arc<ProxyCa>, max: usize) -> LeafCache {
-        let issuer = ca.issuer_params().map_err(|e| e.to_string());
         LeafCache {
-            ca,
-            issuer,
+            signer: Mutex::new((ca, 0)),
             slots: Mutex::new(HashMap::new()),
             max: max.max(1),
             minted: AtomicU64::new(0),
         }
+    }
+
+    /// The CA leaves are signed with now.
+    pub(crate) fn ca(&self) -> Arc<ProxyCa> {
+        self.signer().0
+    }
+
+    /// Signs every leaf from now on with `ca` and forgets the cached ones.
+    pub(crate) fn replace_ca(&self, ca: Arc<ProxyCa>) {
+        let mut slots = self.slots.lock().unwrap_or_else(|p| p.into_inner());
+        let mut signer = self.signer.lock().unwrap_or_else(|p| p.into_inner());
+        signer.0 = ca;
+        signer.1 += 1;
+        slots.clear();
+    }
+
+    fn signer(&self) -> (Arc<ProxyCa>, u64) {
+        self.signer
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
     /// The leaf for `host` (no brackets around IPv6), minted when absent or
@@ -79,9 +103,10 @@ impl LeafCache {
         let slot = {
             let now = SystemTime::now();
             let mut slots = self.slots.lock().unwrap_or_else(|p| p.into_inner());
+            let generation = self.signer().1;
             match slots.get(&key) {
                 Some(slot) => match slot.get() {
-                    Some(leaf) if leaf.fresh(now) => return Ok(leaf.clone()),
+                    Some(leaf) if leaf.fresh(now, generation) => return Ok(leaf.clone()),
                     Some(_) => {
                         let fresh: Slot = Arc::default();
                         slots.insert(key.clone(), fresh.clone());
@@ -91,7 +116,7 @@ impl LeafCache {
                 },
                 None => {
                     if slots.len() >= self.max {
-                        evict(&mut slots, now);
+                        evict(&mut slots, now, generation);
                     }
                     let fresh: Slot = Arc::default();
                     slots.insert(key.clone(), fresh.clone());
@@ -145,11 +170,8 @@ impl LeafCache {
         params.serial_number = Some(SerialNumber::from_slice(&serial));
 
         let key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256).map_err(mint_err)?;
-        let issuer_params = self
-            .issuer
-            .as_ref()
-            .map_err(|e| LeafError::Mint(e.clone()))?;
-        let issuer = Issuer::from_params(issuer_params, self.ca.key());
+        let (ca, generation) = self.signer();
+        let issuer = ca.issuer().map_err(|e| LeafError::Mint(e.to_string()))?;
         let cert = params.signed_by(&key, &issuer).map_err(mint_err)?;
         let cert = CertificateDer::from(cert.der().to_vec());
         let mut config = ServerConfig::builder_with_provider(super::provider())
@@ -168,13 +190,14 @@ impl LeafCache {
             config: Arc::new(config),
             renew_at: not_after - RENEW_BEFORE,
             minted: Instant::now(),
+            generation,
         })
     }
 }
 
 /// Makes room: drops stale and unfinished slots, then the oldest leaf.
-fn evict(slots: &mut HashMap<String, Slot>, now: SystemTime) {
-    slots.retain(|_, s| s.get().is_some_and(|l| l.fresh(now)));
+fn evict(slots: &mut HashMap<String, Slot>, now: SystemTime, generation: u64) {
+    slots.retain(|_, s| s.get().is_some_and(|l| l.fresh(now, generation)));
     let oldest = slots
         .iter()
         .filter_map(|(k, s)| s.get().map(|l| (k, l.minted)))

@@ -582,6 +582,11 @@ pub struct RunningProxy {
 }
 
 impl RunningProxy {
+    /// The data directory holding the proxy CA files.
+    pub fn data_dir(&self) -> &std::path::Path {
+        self._dir.path()
+    }
+
     pub fn url(&self) -> String {
         format!("http://{}", self.addr)
     }

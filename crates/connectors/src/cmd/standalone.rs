@@ -41,7 +41,8 @@ async fn serve(args: StandaloneArgs) -> Result<ExitCode> {
     let catalog = LocalCatalog::start(&args.config, &data, LocalOptions::default())
         .with_context(|| format!("loading manifests from {}", args.config.display()))?;
     let ca = ProxyCa::load_or_create(&data).context("preparing the proxy CA")?;
-    let ca_pem = ca.ca_pem().to_string();
+    log_ca(&ca);
+    let (ca_pem_tx, ca_pem) = watch::channel(Arc::new(ca.ca_pem().to_string()));
     let admin_token = datadir::admin_token_or_create(&data)?;
 
     let (stop_tx, stop_rx) = watch::channel(false);
@@ -49,6 +50,14 @@ async fn serve(args: StandaloneArgs) -> Result<ExitCode> {
     let proxy = Proxy::try_new(dyn_catalog.clone(), ca, proxy_config(&args)?)
         .context("preparing the proxy")?;
     let metrics_addr = serve_metrics(&proxy, args.metrics_listen, stopped(stop_rx.clone())).await;
+    tokio::spawn(proxy.clone().watch_ca_files(
+        data.clone(),
+        args.ca_reload_interval,
+        move |ca| {
+            ca_pem_tx.send_replace(Arc::new(ca.ca_pem().to_string()));
+        },
+        stopped(stop_rx.clone()),
+    ));
     let proxy_task = tokio::spawn(proxy.serve_on_workers(
         proxy_listener,
         args.proxy_workers,
@@ -192,13 +201,13 @@ fn start_reconciler(
 /// The local API's routes over the catalog.
 fn local_api(
     catalog: &Arc<LocalCatalog>,
-    ca_pem: String,
+    ca_pem: watch::Receiver<Arc<String>>,
     proxy_url: &str,
     admin_token: String,
 ) -> Router {
     router(LocalApiState {
         catalog: catalog.clone(),
-        proxy_ca_pem: Arc::new(ca_pem),
+        proxy_ca_pem: ca_pem,
         proxy_url: proxy_url.to_string(),
         admin_token: Arc::new(admin_token),
     })
@@ -254,6 +263,20 @@ fn log_ready(
         classes = snap.classes.len(),
         "connectors standalone is ready"
     );
+}
+
+/// Names the proxy CA in use, and warns when it expires within 30 days.
+fn log_ca(ca: &ProxyCa) {
+    let until = std::time::UNIX_EPOCH + Duration::from_secs(ca.not_after_unix().max(0) as u64);
+    let left = until
+        .duration_since(std::time::SystemTime::now())
+        .unwrap_or_default();
+    let valid_until = ca.valid_until();
+    if left < Duration::from_secs(30 * 24 * 3600) {
+        tracing::warn!(fingerprint = %ca.fingerprint(), %valid_until, file = %ca.cert_path().display(), "the proxy CA expires within 30 days; rotate it (replace proxy-ca.crt and proxy-ca.key)");
+    } else {
+        tracing::info!(fingerprint = %ca.fingerprint(), %valid_until, file = %ca.cert_path().display(), "proxy CA");
+    }
 }
 
 /// Waits up to 10s for the proxy, the local API and the reconciler to

@@ -101,11 +101,17 @@ pub fn work_dir(prefix: &str) -> TempDir {
 /// `connectors standalone` on the manifests in `config`, probing once an
 /// hour: nothing but manifest changes should move the generation.
 pub fn start_standalone(config: &Path) -> Standalone {
+    start_standalone_with(config, &[])
+}
+
+/// [`start_standalone`] with more arguments.
+pub fn start_standalone_with(config: &Path, extra_args: &[&str]) -> Standalone {
     Standalone::start_with(
         BIN,
         config,
         StandaloneOptions {
             probe_interval: Some("1h".into()),
+            extra_args: extra_args.iter().map(|a| a.to_string()).collect(),
             ..Default::default()
         },
     )
