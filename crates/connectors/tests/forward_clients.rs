@@ -331,9 +331,19 @@ fn assert_uncovered_targets_got_no_credentials(nginx: &NginxTls) {
     }
 }
 
-#[test]
-fn curl_https_proxy_injects_only_under_the_connector_address() {
-    let ca = TestCa::new("curl test CA").unwrap();
+/// The echo nginx (see [`start_echo_nginx`]) and the standalone process
+/// (run with `extra_args`) with the git Connector `echo`, whose address is
+/// `/api` of the HTTPS site.
+struct EchoSetup {
+    ca: TestCa,
+    password: String,
+    nginx: NginxTls,
+    address: String,
+    env: Env,
+}
+
+fn echo_setup(extra_args: &[&str]) -> EchoSetup {
+    let ca = TestCa::new("echo test CA").unwrap();
     let password = format!("pw-{}", random_hex(12));
     // Site 0: HTTPS, the Connector's origin; site 1: plain HTTP, another port.
     let nginx = start_echo_nginx(&ca, &password);
@@ -345,9 +355,27 @@ fn curl_https_proxy_injects_only_under_the_connector_address() {
         secret: "echo-creds",
         password: &password,
         params: "      - name: repository\n        value: demo.git\n",
-        ..Default::default()
+        extra_args,
     }
     .start(&ca);
+    EchoSetup {
+        ca,
+        password,
+        nginx,
+        address,
+        env,
+    }
+}
+
+#[test]
+fn curl_https_proxy_injects_only_under_the_connector_address() {
+    let EchoSetup {
+        ca,
+        password,
+        nginx,
+        address,
+        env,
+    } = echo_setup(&[]);
     // The server itself demands credentials (curl trusting its real CA).
     let server_ca = env.server_ca(&ca);
     let direct = format!("{address}/direct");
@@ -453,20 +481,13 @@ fn curl_until(env: &Env, trust: &Path, proxy: &str, url: &str, want: &str) {
 
 #[test]
 fn curl_trusts_a_rotated_proxy_ca_made_by_openssl_without_a_restart() {
-    let ca = TestCa::new("rotation test CA").unwrap();
-    let password = format!("pw-{}", random_hex(12));
-    let nginx = start_echo_nginx(&ca, &password);
-    let address = format!("{}/api", nginx.url(0));
-    let env = AliceConnector {
-        name: "echo",
-        class: "git",
-        address: &address,
-        secret: "echo-creds",
-        password: &password,
-        params: "      - name: repository\n        value: demo.git\n",
-        extra_args: &["--ca-reload-interval", "100ms"],
-    }
-    .start(&ca);
+    let EchoSetup {
+        password,
+        address,
+        env,
+        nginx: _nginx,
+        ca: _ca,
+    } = echo_setup(&["--ca-reload-interval", "100ms"]);
     let token = env.token();
     let proxy = env.proxy_with_auth("echo", &token);
     let hello = format!("{address}/hello");
