@@ -51,9 +51,9 @@ impl fmt::Debug for ProxyCa {
 }
 
 impl ProxyCa {
-    /// Loads the CA from `data_dir`, or creates it there when absent: a
-    /// new key when there is none (a certificate left from an older key is
-    /// removed), a new self-signed certificate when there is none.
+    /// Loads the CA from `data_dir`, or creates it there when absent: a new
+    /// CA when there is no key (replacing a certificate left from an older
+    /// key), a new self-signed certificate for the key when there is none.
     ///
     /// Refuses what [`load`](Self::load) refuses.
     pub fn load_or_create(data_dir: impl AsRef<Path>) -> Result<ProxyCa, ProxyError> {
@@ -62,13 +62,7 @@ impl ProxyCa {
             .map_err(|e| ProxyError::io(format!("creating {}", dir.display()), e))?;
         let (key_path, cert_path) = (dir.join(CA_KEY_FILE), dir.join(CA_CERT_FILE));
         if !key_path.exists() {
-            let key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256)
-                .map_err(|e| ProxyError::Ca(format!("generating the CA key: {e}")))?;
-            write_atomically(&key_path, key.serialize_pem().as_bytes(), 0o600)?;
-            if cert_path.exists() {
-                fs::remove_file(&cert_path)
-                    .map_err(|e| ProxyError::io(format!("removing {}", cert_path.display()), e))?;
-            }
+            return ProxyCa::create_new(dir);
         }
         if !cert_path.exists() {
             let key = read_key(&key_path)?;
@@ -82,6 +76,25 @@ impl ProxyCa {
             )),
             other => other,
         })
+    }
+
+    /// Creates a new CA in `data_dir` (ECDSA P-256, self-signed, ten
+    /// years), in place of any there: the key, then the certificate, each
+    /// written to a temporary file and renamed into place.
+    pub fn create_new(data_dir: impl AsRef<Path>) -> Result<ProxyCa, ProxyError> {
+        let dir = data_dir.as_ref();
+        fs::create_dir_all(dir)
+            .map_err(|e| ProxyError::io(format!("creating {}", dir.display()), e))?;
+        let key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256)
+            .map_err(|e| ProxyError::Ca(format!("generating the CA key: {e}")))?;
+        let cert = self_signed(&key)?;
+        write_atomically(
+            &dir.join(CA_KEY_FILE),
+            key.serialize_pem().as_bytes(),
+            0o600,
+        )?;
+        write_atomically(&dir.join(CA_CERT_FILE), cert.pem().as_bytes(), 0o644)?;
+        ProxyCa::load(dir)
     }
 
     /// Loads the CA that `data_dir` holds, writing nothing: a key readable
@@ -155,6 +168,11 @@ impl ProxyCa {
     /// CA.
     pub fn fingerprint(&self) -> &str {
         &self.facts.fingerprint
+    }
+
+    /// The certificate's subject, e.g. `O=Connectors, CN=Connectors Proxy CA`.
+    pub fn subject(&self) -> &str {
+        &self.facts.subject
     }
 
     /// The end of the certificate's validity, in seconds since 1970.

@@ -54,6 +54,19 @@ pub enum Command {
     Standalone(StandaloneArgs),
     /// Issue tokens for workloads (local backend).
     Token(TokenArgs),
+    /// Show or rotate the proxy CA (the CA clients trust for HTTPS through
+    /// the forward proxy).
+    ///
+    /// The CA is the pair proxy-ca.crt / proxy-ca.key in the data
+    /// directory. A running `connectors standalone` takes a rotated CA
+    /// within its --ca-reload-interval, without a restart.
+    ///
+    /// Examples:
+    ///   connectors ca show
+    ///   connectors ca show --pem > proxy-ca.crt
+    ///   connectors ca rotate
+    #[command(verbatim_doc_comment)]
+    Ca(CaArgs),
     /// List Connectors (or classes) of the running standalone process.
     Get(GetArgs),
     /// Show a Connector with its conditions.
@@ -193,6 +206,33 @@ pub enum TokenAction {
         /// Lifetime (1s to 7d).
         #[arg(long, value_name = "DURATION", default_value = "30m", value_parser = humantime::parse_duration)]
         ttl: std::time::Duration,
+        #[command(flatten)]
+        data: DataArgs,
+    },
+}
+
+#[derive(clap::Args, Debug)]
+pub struct CaArgs {
+    #[command(subcommand)]
+    pub action: CaAction,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum CaAction {
+    /// Print the CA's subject, SHA-256 fingerprint and end of validity.
+    Show {
+        /// Print only the certificate (PEM), for a client's trust store.
+        #[arg(long)]
+        pem: bool,
+        #[command(flatten)]
+        data: DataArgs,
+    },
+    /// Replace the CA with a new one (ECDSA P-256, self-signed, ten years).
+    ///
+    /// Intercepted connections opened from then on are signed by the new
+    /// CA; clients must trust its certificate (mount again, or copy
+    /// proxy-ca.crt). Tunnels already open keep their certificate.
+    Rotate {
         #[command(flatten)]
         data: DataArgs,
     },

@@ -12,6 +12,8 @@ pub(crate) struct Facts {
     pub(crate) fingerprint: String,
     /// End of validity, seconds since 1970.
     pub(crate) not_after_unix: i64,
+    /// The subject, as RFC 4514-like text.
+    pub(crate) subject: String,
 }
 
 /// Checks that `der` is a CA certificate that can sign server
@@ -52,5 +54,6 @@ pub(crate) fn certificate(der: &CertificateDer<'_>) -> Result<Facts, String> {
     Ok(Facts {
         fingerprint,
         not_after_unix,
+        subject: cert.subject().to_string(),
     })
 }

@@ -1,5 +1,6 @@
 //! One module per command.
 
+mod ca;
 mod classes;
 mod crds;
 mod describe;
@@ -24,6 +25,7 @@ pub fn run(command: Command) -> Result<ExitCode> {
         Command::Render(a) => render::run(a),
         Command::Standalone(a) => standalone::run(a),
         Command::Token(a) => token::run(a),
+        Command::Ca(a) => ca::run(a),
         Command::Get(a) => get::run(a),
         Command::Describe(a) => describe::run(a),
         Command::Mount(a) => mount::run(a),
