@@ -133,6 +133,42 @@ impl CaFiles {
     }
 }
 
+/// How long before the CA's end of validity warnings start.
+const EXPIRY_WARNING: Duration = Duration::from_secs(30 * 24 * 3600);
+/// How often the warning is repeated.
+const EXPIRY_REPEAT: Duration = Duration::from_secs(24 * 3600);
+
+/// Warns, at most once per [`EXPIRY_REPEAT`], while the CA in use ends
+/// within [`EXPIRY_WARNING`].
+struct ExpiryWarning {
+    last: Option<SystemTime>,
+}
+
+impl ExpiryWarning {
+    fn check(&mut self, ca: &ProxyCa, now: SystemTime) -> bool {
+        let secs = now
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs() as i64);
+        let left = ca.not_after_unix() - secs;
+        if left > EXPIRY_WARNING.as_secs() as i64 {
+            return false;
+        }
+        if let Some(last) = self.last {
+            if now.duration_since(last).unwrap_or_default() < EXPIRY_REPEAT {
+                return false;
+            }
+        }
+        self.last = Some(now);
+        tracing::warn!(
+            fingerprint = %ca.fingerprint(),
+            valid_until = %ca.valid_until(),
+            days_left = left.max(0) / 86_400,
+            "the proxy CA expires soon: clients will reject intercepted connections then; rotate it (connectors ca rotate, or replace proxy-ca.crt and proxy-ca.key)"
+        );
+        true
+    }
+}
+
 /// See [`Proxy::watch_ca_files`].
 pub(crate) async fn watch(
     proxy: Proxy,
@@ -142,6 +178,8 @@ pub(crate) async fn watch(
     shutdown: impl Future<Output = ()> + Send,
 ) {
     let mut files = CaFiles::new(&dir);
+    let mut expiry = ExpiryWarning { last: None };
+    expiry.check(&proxy.ca(), SystemTime::now());
     let mut ticks = tokio::time::interval(every.max(Duration::from_millis(10)));
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     ticks.tick().await;
@@ -164,6 +202,29 @@ pub(crate) async fn watch(
         files = f;
         if outcome == Outcome::Replaced {
             replaced(&proxy.ca());
+            expiry.last = None;
         }
+        expiry.check(&proxy.ca(), SystemTime::now());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn expiry_is_warned_within_thirty_days_once_a_day() {
+        let dir = tempfile::tempdir().unwrap();
+        let ca = ProxyCa::load_or_create(dir.path()).unwrap();
+        let end = std::time::UNIX_EPOCH + Duration::from_secs(ca.not_after_unix() as u64);
+        let mut w = ExpiryWarning { last: None };
+        assert!(!w.check(&ca, end - EXPIRY_WARNING - Duration::from_secs(60)));
+        assert!(w.check(&ca, end - Duration::from_secs(3600)));
+        assert!(
+            !w.check(&ca, end - Duration::from_secs(60)),
+            "repeated within a day"
+        );
+        let a_day_later = end - Duration::from_secs(3600) + EXPIRY_REPEAT;
+        assert!(w.check(&ca, a_day_later), "a day later, and past the end");
     }
 }

@@ -90,3 +90,43 @@ fn show_names_what_is_wrong_with_a_broken_pair() {
     assert_eq!(field(&out, "replaced"), "no usable CA");
     assert!(ca(&["show"], b.path()).status.success());
 }
+
+#[test]
+fn standalone_warns_of_a_ca_that_expires_within_thirty_days() {
+    use connectors_testkit::process::find_program;
+    use connectors_testkit::{Standalone, StandaloneOptions};
+    let data = common::work_dir("ca-data-");
+    let key = data.path().join("proxy-ca.key");
+    let out = std::process::Command::new(find_program("openssl").unwrap())
+        .args(["req", "-x509", "-nodes", "-days", "10"])
+        .args(["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256"])
+        .args(["-subj", "/CN=Short-lived CA"])
+        .args(["-addext", "basicConstraints=critical,CA:TRUE"])
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(data.path().join("proxy-ca.crt"))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let config = common::manifest_dir(&[]);
+    let standalone = Standalone::start_with(
+        common::BIN,
+        config.path(),
+        StandaloneOptions {
+            data_dir: Some(data.path().to_path_buf()),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let warned = (0..100).any(|_| {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        standalone.log_text().contains("the proxy CA expires soon")
+    });
+    let log = standalone.log_text();
+    assert!(warned, "{log}");
+    assert!(log.contains("days_left=9"), "{log}");
+    assert_eq!(log.matches("the proxy CA expires soon").count(), 1, "{log}");
+}

@@ -265,18 +265,9 @@ fn log_ready(
     );
 }
 
-/// Names the proxy CA in use, and warns when it expires within 30 days.
+/// Names the proxy CA in use (the proxy warns when it expires soon).
 fn log_ca(ca: &ProxyCa) {
-    let until = std::time::UNIX_EPOCH + Duration::from_secs(ca.not_after_unix().max(0) as u64);
-    let left = until
-        .duration_since(std::time::SystemTime::now())
-        .unwrap_or_default();
-    let valid_until = ca.valid_until();
-    if left < Duration::from_secs(30 * 24 * 3600) {
-        tracing::warn!(fingerprint = %ca.fingerprint(), %valid_until, file = %ca.cert_path().display(), "the proxy CA expires within 30 days; rotate it (replace proxy-ca.crt and proxy-ca.key)");
-    } else {
-        tracing::info!(fingerprint = %ca.fingerprint(), %valid_until, file = %ca.cert_path().display(), "proxy CA");
-    }
+    tracing::info!(fingerprint = %ca.fingerprint(), valid_until = %ca.valid_until(), file = %ca.cert_path().display(), "proxy CA");
 }
 
 /// Waits up to 10s for the proxy, the local API and the reconciler to
