@@ -16,7 +16,9 @@
 //!   and every decrypted request is handled as in forward mode against the
 //!   CONNECT authority (a request naming another host is refused with 421).
 //!   A host no listed Connector covers is intercepted the same way and gets
-//!   no credential; there is no blind tunnel.
+//!   no credential; there is no blind tunnel. The CA may be an
+//!   organisation's own and is replaced while running
+//!   ([`Proxy::watch_ca_files`], [`Proxy::replace_ca`]).
 //!
 //! Metrics are served on a separate listener
 //! ([`Proxy::serve_metrics`]); one audit record per request is emitted as a
