@@ -147,7 +147,9 @@ pub struct ProxyArgs {
     #[arg(long, value_name = "DURATION", default_value = "2s", value_parser = humantime::parse_duration)]
     pub warmup: Duration,
     /// Rounds of small-request load; every round runs all modes in turn
-    /// (so drift hits them alike) and the median round is reported.
+    /// (so drift hits them alike) and the median round is reported. A round
+    /// in which the hypervisor took more than 2% of the CPU time (steal) is
+    /// dropped and run again, at most N times in all.
     #[arg(long, value_name = "N", default_value_t = 3)]
     pub rounds: usize,
     /// Concurrent keep-alive connections of the small-request load.

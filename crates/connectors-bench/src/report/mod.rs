@@ -10,6 +10,7 @@ pub use checks::proxy_checks;
 pub use figures::{CpuSplit, Figures, ModeRow, ProxyFigures};
 pub use ratios::{proxy_paired, proxy_ratios};
 pub use results::{Congestion, GitReport, ProxyReport};
+pub use text::STEAL_WARN_PERCENT;
 
 /// `a / b`, or 0 when `b` is not positive.
 fn div(a: f64, b: f64) -> f64 {

@@ -30,6 +30,17 @@ impl<T> Tally<T> {
             .collect()
     }
 
+    /// Where the tally stands, for [`rewind`](Self::rewind).
+    pub(super) fn mark(&self) -> (usize, CpuSplit) {
+        (self.runs.len(), self.cpu)
+    }
+
+    /// Forgets the runs and CPU time added since `mark`.
+    pub(super) fn rewind(&mut self, (runs, cpu): (usize, CpuSplit)) {
+        self.runs.truncate(runs);
+        self.cpu = cpu;
+    }
+
     /// Runs `work` for `mode` and adds the CPU time spent meanwhile.
     pub(super) fn measure<R>(
         &mut self,
@@ -52,4 +63,34 @@ fn cpu_now(mode: &Mode, peers: &Peers) -> Result<CpuSplit> {
         middle: mode.middle_pid(peers).map(cpu::tree_seconds).transpose()?,
         upstream: cpu::tree_seconds(peers.upstream.pid())?,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rewinding_forgets_what_a_dropped_round_added() {
+        let mut t: Tally<u32> = Tally {
+            runs: vec![1],
+            cpu: CpuSplit {
+                client: 1.0,
+                middle: Some(2.0),
+                upstream: 3.0,
+            },
+        };
+        let mark = t.mark();
+        t.runs.push(2);
+        t.cpu.add(CpuSplit {
+            client: 0.5,
+            middle: Some(0.5),
+            upstream: 0.5,
+        });
+        assert_eq!(t.cpu.client, 1.5);
+        t.rewind(mark);
+        assert_eq!(t.runs, [1]);
+        assert_eq!(t.cpu.client, 1.0);
+        assert_eq!(t.cpu.middle, Some(2.0));
+        assert_eq!(t.cpu.upstream, 3.0);
+    }
 }
