@@ -36,6 +36,9 @@ pub struct ProxyCa {
     key: KeyPair,
     cert_pem: String,
     cert_der: Vec<u8>,
+    /// The certificates after the CA's own in its file (the intermediates
+    /// up to a root, when the CA is an organisation's intermediate).
+    issuers: Vec<CertificateDer<'static>>,
     cert_path: PathBuf,
     facts: inspect::Facts,
 }
@@ -127,9 +130,19 @@ impl ProxyCa {
                 cert_path.display()
             ))
         })?;
+        let issuers = CertificateDer::pem_slice_iter(cert_pem.as_bytes())
+            .skip(1)
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| {
+                ProxyError::Ca(format!(
+                    "{}: a certificate after the first is not readable ({e})",
+                    cert_path.display()
+                ))
+            })?;
         Ok(ProxyCa {
             key,
             cert_pem,
+            issuers,
             cert_der: der.as_ref().to_vec(),
             cert_path,
             facts,
@@ -144,6 +157,19 @@ impl ProxyCa {
     /// The CA certificate in DER form.
     pub fn ca_der(&self) -> &[u8] {
         &self.cert_der
+    }
+
+    /// What a leaf certificate is presented with: nothing for a CA alone
+    /// in its file; the CA and the certificates after it when the file
+    /// holds a chain (an intermediate CA, for clients that trust only its
+    /// root).
+    pub fn chain(&self) -> Vec<CertificateDer<'static>> {
+        if self.issuers.is_empty() {
+            return Vec::new();
+        }
+        let mut chain = vec![CertificateDer::from(self.cert_der.clone())];
+        chain.extend(self.issuers.iter().cloned());
+        chain
     }
 
     /// Where the certificate is stored.

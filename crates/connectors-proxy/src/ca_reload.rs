@@ -3,8 +3,9 @@
 //! The CA files under the data directory are looked at on a fixed period
 //! (their size, modification time, mode and inode, following symbolic links,
 //! so a Kubernetes Secret volume's swap of its `..data` link counts too).
-//! When they changed and hold a usable CA with another fingerprint, the
-//! proxy signs new intercepted connections with it and the caller is told
+//! When they changed and hold a usable CA other than the one in use (another
+//! certificate, or the same with other certificates after it), the proxy
+//! signs new intercepted connections with it and the caller is told
 //! (to publish the new PEM to renderers). Files that changed but cannot be
 //! used are looked at once more on the next period, since a rotation that
 //! writes the key and the certificate one after the other passes through
@@ -71,15 +72,14 @@ pub(crate) struct CaFiles {
 }
 
 impl CaFiles {
-    /// The files of `dir`, taken as the source of the CA in use now.
+    /// The files of `dir`; the first look compares what they hold with the
+    /// CA in use (they may have changed since it was loaded).
     pub(crate) fn new(dir: &Path) -> CaFiles {
-        let mut files = CaFiles {
+        CaFiles {
             dir: dir.to_path_buf(),
             handled: [None, None],
             failing: None,
-        };
-        files.handled = files.stamps();
-        files
+        }
     }
 
     fn stamps(&self) -> Stamps {
@@ -101,13 +101,14 @@ impl CaFiles {
             Ok(ca) => {
                 self.handled = now;
                 self.failing = None;
-                if ca.fingerprint() == current.fingerprint() {
+                if ca.ca_pem() == current.ca_pem() {
                     return Outcome::Same;
                 }
                 tracing::info!(
                     previous = %current.fingerprint(),
                     fingerprint = %ca.fingerprint(),
                     valid_until = %ca.valid_until(),
+                    chain = ca.chain().len(),
                     "the proxy CA changed on disk: new intercepted connections get certificates it signs; clients need its certificate (mount again)"
                 );
                 proxy.replace_ca(ca);

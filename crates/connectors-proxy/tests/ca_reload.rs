@@ -255,3 +255,69 @@ async fn unusable_files_leave_the_ca_in_use() {
     env.wait_for_ca(&other.der).await;
     env.assert_trusted(&other.der).await;
 }
+
+/// An organisation's root CA and an intermediate CA it signed (the one
+/// given to the proxy).
+struct Pkchain {
+    root_der: Vec<u8>,
+    root_pem: String,
+    intermediate: ForeignCa,
+}
+
+fn intermediate_under_a_root() -> Pkchain {
+    use rcgen::{
+        BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair, KeyUsagePurpose,
+    };
+    let ca_params = |cn: &str| {
+        let mut p = CertificateParams::new(Vec::<String>::new()).unwrap();
+        p.distinguished_name.push(DnType::CommonName, cn);
+        p.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        p.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+        p
+    };
+    let root_key = KeyPair::generate().unwrap();
+    let root = ca_params("Acme Root CA").self_signed(&root_key).unwrap();
+    let issuer = Issuer::new(ca_params("Acme Root CA"), root_key);
+    let key = KeyPair::generate().unwrap();
+    let cert = ca_params("Acme Proxy Intermediate CA")
+        .signed_by(&key, &issuer)
+        .unwrap();
+    Pkchain {
+        root_der: root.der().to_vec(),
+        root_pem: root.pem(),
+        intermediate: ForeignCa {
+            key_pem: key.serialize_pem(),
+            cert_pem: cert.pem(),
+            der: cert.der().to_vec(),
+        },
+    }
+}
+
+#[tokio::test]
+async fn an_intermediate_ca_is_presented_with_its_chain_for_clients_that_trust_the_root() {
+    let env = Env::start().await;
+    let pki = intermediate_under_a_root();
+    let dir = env.proxy.data_dir();
+    let ca = &pki.intermediate;
+
+    // The intermediate alone: a client trusting only the root cannot
+    // build a chain.
+    put(dir, "proxy-ca.key", &ca.key_pem, 0o600);
+    put(dir, "proxy-ca.crt", &ca.cert_pem, 0o644);
+    env.wait_for_ca(&ca.der).await;
+    env.assert_trusted(&ca.der).await;
+    env.assert_rejected(&pki.root_der).await;
+
+    // With the root after it in the file, leaves come with the chain.
+    let chain = format!("{}{}", ca.cert_pem, pki.root_pem);
+    put(dir, "proxy-ca.crt", &chain, 0o644);
+    for _ in 0..500 {
+        if env.replaced.lock().unwrap().len() == 2 {
+            break;
+        }
+        tokio::time::sleep(PERIOD).await;
+    }
+    assert_eq!(env.replaced.lock().unwrap().last(), Some(&chain));
+    env.assert_trusted(&pki.root_der).await;
+    env.assert_trusted(&ca.der).await;
+}

@@ -178,7 +178,10 @@ impl LeafCache {
             .with_safe_default_protocol_versions()
             .map_err(|e| LeafError::Mint(e.to_string()))?
             .with_no_client_auth()
-            .with_single_cert(vec![cert], PrivateKeyDer::Pkcs8(key.serialize_der().into()))
+            .with_single_cert(
+                std::iter::once(cert).chain(ca.chain()).collect(),
+                PrivateKeyDer::Pkcs8(key.serialize_der().into()),
+            )
             .map_err(|e| LeafError::Mint(e.to_string()))?;
         config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
         // The proxy's cipher order (AES-128-GCM first) over the client's.
