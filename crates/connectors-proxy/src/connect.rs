@@ -93,6 +93,12 @@ async fn run(shared: Arc<Shared>, on_upgrade: OnUpgrade, tunnel: Arc<Tunnel>) {
     .await
     {
         Ok(t) => t,
+        Err(e @ tls::AcceptError::Distrusted(_)) => {
+            shared.telemetry.metrics.certificate_rejected();
+            let ca = shared.leaves.ca();
+            tracing::warn!(host = %tunnel.target.host_port(), ca_fingerprint = %ca.fingerprint(), error = %e, "a client refused the intercepted connection; give it the proxy CA certificate (ca.crt of a new mount, or connectors ca show --pem)");
+            return;
+        }
         Err(e) => {
             tracing::debug!(host = %tunnel.target.host_port(), error = %e, "intercepted tunnel closed");
             return;

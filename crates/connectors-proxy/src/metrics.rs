@@ -212,6 +212,7 @@ pub(crate) struct Metrics {
     hit_ratio: Gauge<f64, AtomicU64>,
     leaf_certificates: Gauge,
     ca_expiry: Gauge,
+    certificate_rejections: Counter,
     pub(crate) cache: CacheCounters,
     none: Arc<str>,
     /// Unique per instance, for [`Series::matches`].
@@ -252,6 +253,12 @@ impl Metrics {
             "End of the proxy CA certificate's validity (Unix time): clients stop trusting intercepted connections then",
             Gauge::default(),
         );
+        let certificate_rejections = registered(
+            &mut registry,
+            "certificate_rejections",
+            "Intercepted tunnels a client closed because it does not trust the proxy CA",
+            Counter::default(),
+        );
         Metrics {
             registry,
             requests,
@@ -262,6 +269,7 @@ impl Metrics {
             hit_ratio,
             leaf_certificates,
             ca_expiry,
+            certificate_rejections,
             cache,
             none: Arc::from(NONE),
             id: NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
@@ -318,6 +326,11 @@ impl Metrics {
             request_bytes: None,
             response_bytes: None,
         }
+    }
+
+    /// Counts a client that refused the proxy's certificate.
+    pub(crate) fn certificate_rejected(&self) {
+        self.certificate_rejections.inc();
     }
 
     /// Counts a failed exchange with a tool.
@@ -427,6 +440,7 @@ mod tests {
             bytes_out: 0,
         });
         m.upstream_error(None, "tls");
+        m.certificate_rejected();
         m.cache.identity_hits.inc();
         m.cache.identity_misses.inc();
         let text = m.encode(3, 2_000_000_000);
@@ -441,6 +455,7 @@ mod tests {
             "connectors_proxy_auth_cache_hit_ratio 0.5",
             "connectors_proxy_leaf_certificates 3",
             "connectors_proxy_ca_expiry_timestamp_seconds 2000000000",
+            "connectors_proxy_certificate_rejections_total 1",
             "connectors_proxy_request_duration_seconds_count{mode=\"forward\"} 1",
         ] {
             assert!(text.contains(line), "missing {line}:\n{text}");

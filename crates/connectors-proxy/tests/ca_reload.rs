@@ -116,8 +116,10 @@ impl Env {
         assert_eq!(auth, format!("Bearer {BEARER}").as_str());
     }
 
-    /// The proxy's certificate fails verification against `trust` alone.
+    /// The proxy's certificate fails verification against `trust` alone,
+    /// and the proxy counts the client's refusal.
     async fn assert_rejected(&self, trust: &[u8]) {
+        let before = self.rejections();
         match self.open(trust).await {
             Err(e) => assert!(
                 e.to_string().contains("certificate"),
@@ -125,6 +127,22 @@ impl Env {
             ),
             Ok(_) => panic!("a client trusting only the other CA got through"),
         }
+        for _ in 0..100 {
+            if self.rejections() == before + 1 {
+                return;
+            }
+            tokio::time::sleep(PERIOD).await;
+        }
+        panic!("the refusal was not counted");
+    }
+
+    /// `connectors_proxy_certificate_rejections_total`.
+    fn rejections(&self) -> u64 {
+        let text = self.proxy.proxy.metrics_text();
+        text.lines()
+            .find_map(|l| l.strip_prefix("connectors_proxy_certificate_rejections_total "))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or_else(|| panic!("no rejection counter in:\n{text}"))
     }
 
     fn fingerprint(&self) -> String {

@@ -507,6 +507,14 @@ fn curl_trusts_a_rotated_proxy_ca_made_by_openssl_without_a_restart() {
     curl_until(&env, &acme.1, &proxy, &hello, "200 200");
     let (rc, _, _) = curl_through(&env, &first, &proxy, &hello);
     assert_eq!(rc, 60, "a client trusting only the replaced CA got through");
+    // The proxy says so (curl's alert: unknown CA).
+    let refused = (0..50).any(|_| {
+        std::thread::sleep(Duration::from_millis(100));
+        env.standalone
+            .log_text()
+            .contains("a client refused the intercepted connection")
+    });
+    assert!(refused, "{}", env.standalone.log_text());
     // New mounts carry the new CA.
     let mount = env.mount("echo", "gitconfig");
     let acme_pem = std::fs::read_to_string(&acme.1).unwrap();
@@ -520,6 +528,11 @@ fn curl_trusts_a_rotated_proxy_ca_made_by_openssl_without_a_restart() {
         .find_map(|l| l.strip_prefix("connectors_proxy_ca_expiry_timestamp_seconds "))
         .and_then(|v| v.trim().parse::<u64>().ok())
         .unwrap_or_else(|| panic!("no CA expiry in the metrics:\n{metrics}"));
+    let rejections = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("connectors_proxy_certificate_rejections_total "))
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    assert!(rejections >= Some(1), "{metrics}");
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()

@@ -56,6 +56,8 @@ pub(crate) enum AcceptError {
     Timeout(Duration),
     #[error("the client's TLS handshake failed: {0}")]
     Handshake(std::io::Error),
+    #[error("the client rejected the proxy's certificate (TLS alert {0:?}): it does not trust the proxy CA")]
+    Distrusted(rustls::AlertDescription),
     #[error("the client asked (SNI) for another host than its CONNECT target")]
     SniMismatch,
     #[error("{0}")]
@@ -87,13 +89,37 @@ where
         start
             .into_stream(leaf.config.clone())
             .await
-            .map_err(AcceptError::Handshake)
+            .map_err(handshake_error)
     };
     let mut tls = tokio::time::timeout(timeout, handshake)
         .await
         .map_err(|_| AcceptError::Timeout(timeout))??;
     tls.get_mut().1.set_buffer_limit(Some(SEND_BUFFER));
     Ok(tls)
+}
+
+/// A failed handshake, told apart when the client's alert says that it
+/// does not trust the certificate (OpenSSL: unknown CA; Go: bad
+/// certificate; Java: certificate unknown).
+fn handshake_error(e: std::io::Error) -> AcceptError {
+    use rustls::AlertDescription as A;
+    let alert = e
+        .get_ref()
+        .and_then(|inner| inner.downcast_ref::<rustls::Error>())
+        .and_then(|r| match r {
+            rustls::Error::AlertReceived(
+                d @ (A::UnknownCA
+                | A::BadCertificate
+                | A::CertificateUnknown
+                | A::UnsupportedCertificate
+                | A::CertificateExpired),
+            ) => Some(*d),
+            _ => None,
+        });
+    match alert {
+        Some(d) => AcceptError::Distrusted(d),
+        None => AcceptError::Handshake(e),
+    }
 }
 
 #[cfg(test)]
