@@ -199,7 +199,12 @@ pub(crate) async fn watch(
             })
             .await
         };
-        let Ok((f, outcome)) = checked else { return };
+        let Ok((f, outcome)) = checked else {
+            tracing::error!(
+                "looking at the proxy CA files failed; a rotated CA is not taken until a restart"
+            );
+            return;
+        };
         files = f;
         if outcome == Outcome::Replaced {
             replaced(&proxy.ca());
