@@ -189,13 +189,24 @@ impl GitServer {
             gitlab_conf(Some(token)),
         )?;
         if let Some(n) = &self.nginx {
+            let old_workers = crate::process::children(n.pid());
             // SAFETY: kill(2) sends SIGHUP to the nginx master only.
             unsafe {
                 libc::kill(n.pid() as libc::pid_t, libc::SIGHUP);
             }
+            // The old workers keep accepting until they exit: wait for that.
+            let deadline = std::time::Instant::now() + START_TIMEOUT;
+            while old_workers
+                .iter()
+                .any(|&w| crate::process::process_alive(w))
+            {
+                if std::time::Instant::now() > deadline {
+                    bail!("nginx's old workers did not exit after the reload");
+                }
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
         }
-        // Old workers keep accepting for a moment after the reload: the
-        // change counts only when several answers in a row show it.
+        // Then the change counts when several answers in a row show it.
         let url = self.gitlab_user_url();
         let old = current.clone().filter(|o| o != token);
         let deadline = std::time::Instant::now() + START_TIMEOUT;
