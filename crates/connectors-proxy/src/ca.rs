@@ -206,6 +206,15 @@ impl ProxyCa {
         self.facts.not_after_unix
     }
 
+    /// Seconds from `now` to the end of the certificate's validity
+    /// (negative once it has passed).
+    pub fn seconds_left(&self, now: SystemTime) -> i64 {
+        let now = now
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs() as i64);
+        self.facts.not_after_unix - now
+    }
+
     /// The end of the certificate's validity, as `YYYY-MM-DDTHH:MM:SSZ`.
     pub fn valid_until(&self) -> String {
         let t = self.facts.not_after_unix;

@@ -147,10 +147,7 @@ struct ExpiryWarning {
 
 impl ExpiryWarning {
     fn check(&mut self, ca: &ProxyCa, now: SystemTime) -> bool {
-        let secs = now
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs() as i64);
-        let left = ca.not_after_unix() - secs;
+        let left = ca.seconds_left(now);
         if left > EXPIRY_WARNING.as_secs() as i64 {
             return false;
         }

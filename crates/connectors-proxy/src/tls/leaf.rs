@@ -43,13 +43,11 @@ pub(crate) struct Leaf {
     pub(crate) config: Arc<ServerConfig>,
     renew_at: SystemTime,
     minted: Instant,
-    /// The CA generation that signed it.
-    generation: u64,
 }
 
 impl Leaf {
-    fn fresh(&self, now: SystemTime, generation: u64) -> bool {
-        now < self.renew_at && self.generation == generation
+    fn fresh(&self, now: SystemTime) -> bool {
+        now < self.renew_at
     }
 }
 
@@ -57,9 +55,10 @@ type Slot = Arc<OnceCell<Arc<Leaf>>>;
 
 /// Minted leaves by host.
 pub(crate) struct LeafCache {
-    /// The signing CA and its generation (counted from 0, one more at each
-    /// replacement).
-    signer: Mutex<(Arc<ProxyCa>, u64)>,
+    /// The signing CA. Replacing it clears `slots` under their lock, so a
+    /// leaf of the previous CA never reaches the map again: only the
+    /// tunnels that were already waiting for it get it.
+    signer: Mutex<Arc<ProxyCa>>,
     slots: Mutex<HashMap<String, Slot>>,
     max: usize,
     minted: AtomicU64,
@@ -68,7 +67,7 @@ pub(crate) struct LeafCache {
 impl LeafCache {
     pub(crate) fn new(ca: Arc<ProxyCa>, max: usize) -> LeafCache {
         LeafCache {
-            signer: Mutex::new((ca, 0)),
+            signer: Mutex::new(ca),
             slots: Mutex::new(HashMap::new()),
             max: max.max(1),
             minted: AtomicU64::new(0),
@@ -77,23 +76,17 @@ impl LeafCache {
 
     /// The CA leaves are signed with now.
     pub(crate) fn ca(&self) -> Arc<ProxyCa> {
-        self.signer().0
+        self.signer
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
     /// Signs every leaf from now on with `ca` and forgets the cached ones.
     pub(crate) fn replace_ca(&self, ca: Arc<ProxyCa>) {
         let mut slots = self.slots.lock().unwrap_or_else(|p| p.into_inner());
-        let mut signer = self.signer.lock().unwrap_or_else(|p| p.into_inner());
-        signer.0 = ca;
-        signer.1 += 1;
+        *self.signer.lock().unwrap_or_else(|p| p.into_inner()) = ca;
         slots.clear();
-    }
-
-    fn signer(&self) -> (Arc<ProxyCa>, u64) {
-        self.signer
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
     }
 
     /// The leaf for `host` (no brackets around IPv6), minted when absent or
@@ -103,10 +96,9 @@ impl LeafCache {
         let slot = {
             let now = SystemTime::now();
             let mut slots = self.slots.lock().unwrap_or_else(|p| p.into_inner());
-            let generation = self.signer().1;
             match slots.get(&key) {
                 Some(slot) => match slot.get() {
-                    Some(leaf) if leaf.fresh(now, generation) => return Ok(leaf.clone()),
+                    Some(leaf) if leaf.fresh(now) => return Ok(leaf.clone()),
                     Some(_) => {
                         let fresh: Slot = Arc::default();
                         slots.insert(key.clone(), fresh.clone());
@@ -116,7 +108,7 @@ impl LeafCache {
                 },
                 None => {
                     if slots.len() >= self.max {
-                        evict(&mut slots, now, generation);
+                        evict(&mut slots, now);
                     }
                     let fresh: Slot = Arc::default();
                     slots.insert(key.clone(), fresh.clone());
@@ -170,7 +162,7 @@ impl LeafCache {
         params.serial_number = Some(SerialNumber::from_slice(&serial));
 
         let key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256).map_err(mint_err)?;
-        let (ca, generation) = self.signer();
+        let ca = self.ca();
         let issuer = ca.issuer().map_err(|e| LeafError::Mint(e.to_string()))?;
         let cert = params.signed_by(&key, &issuer).map_err(mint_err)?;
         let cert = CertificateDer::from(cert.der().to_vec());
@@ -193,14 +185,13 @@ impl LeafCache {
             config: Arc::new(config),
             renew_at: not_after - RENEW_BEFORE,
             minted: Instant::now(),
-            generation,
         })
     }
 }
 
 /// Makes room: drops stale and unfinished slots, then the oldest leaf.
-fn evict(slots: &mut HashMap<String, Slot>, now: SystemTime, generation: u64) {
-    slots.retain(|_, s| s.get().is_some_and(|l| l.fresh(now, generation)));
+fn evict(slots: &mut HashMap<String, Slot>, now: SystemTime) {
+    slots.retain(|_, s| s.get().is_some_and(|l| l.fresh(now)));
     let oldest = slots
         .iter()
         .filter_map(|(k, s)| s.get().map(|l| (k, l.minted)))

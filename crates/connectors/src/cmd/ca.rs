@@ -5,7 +5,7 @@ use anyhow::{Context, Result};
 use connectors_proxy::{ProxyCa, CA_CERT_FILE, CA_KEY_FILE};
 use std::path::Path;
 use std::process::ExitCode;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::SystemTime;
 
 pub fn run(args: CaArgs) -> Result<ExitCode> {
     match args.action {
@@ -52,11 +52,7 @@ fn rotate(data: &Path) -> Result<ExitCode> {
 
 /// The CA as `field: value` lines.
 fn describe(ca: &ProxyCa) -> String {
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or(Duration::ZERO)
-        .as_secs() as i64;
-    let days = (ca.not_after_unix() - now).max(0) / 86_400;
+    let days = ca.seconds_left(SystemTime::now()).max(0) / 86_400;
     format!(
         "certificate:  {}\nsubject:      {}\nfingerprint:  sha256 {}\nvalid until:  {} ({days} days left)\n",
         ca.cert_path().display(),
