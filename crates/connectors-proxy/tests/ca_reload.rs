@@ -24,21 +24,32 @@ struct ForeignCa {
     der: Vec<u8>,
 }
 
-fn foreign_ca(common_name: &str) -> ForeignCa {
-    use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair, KeyUsagePurpose};
-    let key = KeyPair::generate().unwrap();
+impl ForeignCa {
+    fn new(key: &rcgen::KeyPair, cert: &rcgen::Certificate) -> ForeignCa {
+        ForeignCa {
+            key_pem: key.serialize_pem(),
+            cert_pem: cert.pem(),
+            der: cert.der().to_vec(),
+        }
+    }
+}
+
+/// The parameters of an organisation's CA certificate named `common_name`.
+fn ca_params(common_name: &str) -> rcgen::CertificateParams {
+    use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyUsagePurpose};
     let mut p = CertificateParams::new(Vec::<String>::new()).unwrap();
     p.distinguished_name.push(DnType::CommonName, common_name);
     p.distinguished_name
         .push(DnType::OrganizationName, "Acme Platform Team");
     p.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
     p.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
-    let cert = p.self_signed(&key).unwrap();
-    ForeignCa {
-        key_pem: key.serialize_pem(),
-        cert_pem: cert.pem(),
-        der: cert.der().to_vec(),
-    }
+    p
+}
+
+fn foreign_ca(common_name: &str) -> ForeignCa {
+    let key = rcgen::KeyPair::generate().unwrap();
+    let cert = ca_params(common_name).self_signed(&key).unwrap();
+    ForeignCa::new(&key, &cert)
 }
 
 /// Writes `content` to `dir/name` the way a rotation should: a temporary
@@ -283,16 +294,7 @@ struct Pkchain {
 }
 
 fn intermediate_under_a_root() -> Pkchain {
-    use rcgen::{
-        BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair, KeyUsagePurpose,
-    };
-    let ca_params = |cn: &str| {
-        let mut p = CertificateParams::new(Vec::<String>::new()).unwrap();
-        p.distinguished_name.push(DnType::CommonName, cn);
-        p.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        p.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
-        p
-    };
+    use rcgen::{Issuer, KeyPair};
     let root_key = KeyPair::generate().unwrap();
     let root = ca_params("Acme Root CA").self_signed(&root_key).unwrap();
     let issuer = Issuer::new(ca_params("Acme Root CA"), root_key);
@@ -303,11 +305,7 @@ fn intermediate_under_a_root() -> Pkchain {
     Pkchain {
         root_der: root.der().to_vec(),
         root_pem: root.pem(),
-        intermediate: ForeignCa {
-            key_pem: key.serialize_pem(),
-            cert_pem: cert.pem(),
-            der: cert.der().to_vec(),
-        },
+        intermediate: ForeignCa::new(&key, &cert),
     }
 }
 

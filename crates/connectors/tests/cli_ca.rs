@@ -93,24 +93,11 @@ fn show_names_what_is_wrong_with_a_broken_pair() {
 
 #[test]
 fn standalone_warns_of_a_ca_that_expires_within_thirty_days() {
-    use connectors_testkit::process::find_program;
     use connectors_testkit::{Standalone, StandaloneOptions};
     let data = common::work_dir("ca-data-");
-    let key = data.path().join("proxy-ca.key");
-    let out = std::process::Command::new(find_program("openssl").unwrap())
-        .args(["req", "-x509", "-nodes", "-days", "10"])
-        .args(["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256"])
-        .args(["-subj", "/CN=Short-lived CA"])
-        .args(["-addext", "basicConstraints=critical,CA:TRUE"])
-        .arg("-keyout")
-        .arg(&key)
-        .arg("-out")
-        .arg(data.path().join("proxy-ca.crt"))
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", text(&out.stderr));
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let made = common::work_dir("ca-made-");
+    let ca = common::openssl_ca(made.path(), "Short-lived CA", "ec", 10);
+    common::install_ca(data.path(), &ca);
     let config = common::manifest_dir(&[]);
     let standalone = Standalone::start_with(
         common::BIN,

@@ -423,45 +423,6 @@ fn curl_https_proxy_injects_only_under_the_connector_address() {
 // CA rotation
 // ---------------------------------------------------------------------------
 
-/// A CA as an organisation makes it with openssl (`kind`: `ec` or `rsa`):
-/// `(key file, certificate file)` in `dir`.
-fn openssl_ca(dir: &Path, name: &str, kind: &str) -> (PathBuf, PathBuf) {
-    let (key, crt) = (
-        dir.join(format!("{name}.key")),
-        dir.join(format!("{name}.crt")),
-    );
-    let newkey: &[&str] = match kind {
-        "ec" => &["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256"],
-        _ => &["-newkey", "rsa:2048"],
-    };
-    let out = Command::new(find_program("openssl").unwrap())
-        .args(["req", "-x509", "-nodes", "-days", "30"])
-        .args(newkey)
-        .arg("-keyout")
-        .arg(&key)
-        .arg("-out")
-        .arg(&crt)
-        .args(["-subj", &format!("/O=Acme/CN={name}")])
-        .args(["-addext", "basicConstraints=critical,CA:TRUE"])
-        .args(["-addext", "keyUsage=critical,keyCertSign,cRLSign"])
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "openssl: {}", output_text(&out));
-    (key, crt)
-}
-
-/// Replaces the proxy CA files of `data` the way a rotation does: each
-/// file written next to its place with its final mode, then renamed.
-fn install_ca(data: &Path, (key, crt): &(PathBuf, PathBuf)) {
-    use std::os::unix::fs::PermissionsExt;
-    for (from, name, mode) in [(key, "proxy-ca.key", 0o600), (crt, "proxy-ca.crt", 0o644)] {
-        let tmp = data.join(format!(".{name}.new"));
-        std::fs::copy(from, &tmp).unwrap();
-        std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(mode)).unwrap();
-        std::fs::rename(&tmp, data.join(name)).unwrap();
-    }
-}
-
 /// curl through the proxy trusting only `trust`, retried for up to 20 s
 /// until it gets `want` ("200 200").
 fn curl_until(env: &Env, trust: &Path, proxy: &str, url: &str, want: &str) {
@@ -502,8 +463,8 @@ fn curl_trusts_a_rotated_proxy_ca_made_by_openssl_without_a_restart() {
 
     // The organisation's EC CA: taken while running, the first one is
     // no longer accepted (curl: 60, the certificate cannot be verified).
-    let acme = openssl_ca(&env.dir("cas"), "Acme Interception CA", "ec");
-    install_ca(env.standalone.data_dir(), &acme);
+    let acme = common::openssl_ca(&env.dir("cas"), "Acme Interception CA", "ec", 30);
+    common::install_ca(env.standalone.data_dir(), &acme);
     curl_until(&env, &acme.1, &proxy, &hello, "200 200");
     let (rc, _, _) = curl_through(&env, &first, &proxy, &hello);
     assert_eq!(rc, 60, "a client trusting only the replaced CA got through");
@@ -540,8 +501,8 @@ fn curl_trusts_a_rotated_proxy_ca_made_by_openssl_without_a_restart() {
     assert!((now + 29 * 86_400..=now + 31 * 86_400).contains(&expiry));
 
     // Then an RSA CA.
-    let rsa = openssl_ca(&env.dir("cas"), "Acme RSA Interception CA", "rsa");
-    install_ca(env.standalone.data_dir(), &rsa);
+    let rsa = common::openssl_ca(&env.dir("cas"), "Acme RSA Interception CA", "rsa", 30);
+    common::install_ca(env.standalone.data_dir(), &rsa);
     curl_until(&env, &rsa.1, &proxy, &hello, "200 200");
 
     // A broken certificate file is reported and changes nothing.

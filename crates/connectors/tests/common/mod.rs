@@ -184,3 +184,41 @@ pub fn mount(standalone: &Standalone, connector: &str, configuration: &str, out:
         ])
         .unwrap();
 }
+
+/// A CA as an organisation makes it with openssl (`kind`: `ec` or `rsa`),
+/// valid for `days`: `(key file, certificate file)` in `dir`.
+pub fn openssl_ca(dir: &Path, name: &str, kind: &str, days: u32) -> (PathBuf, PathBuf) {
+    let (key, crt) = (
+        dir.join(format!("{name}.key")),
+        dir.join(format!("{name}.crt")),
+    );
+    let newkey: &[&str] = match kind {
+        "ec" => &["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256"],
+        _ => &["-newkey", "rsa:2048"],
+    };
+    let out = Command::new(connectors_testkit::process::find_program("openssl").unwrap())
+        .args(["req", "-x509", "-nodes", "-days", &days.to_string()])
+        .args(newkey)
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&crt)
+        .args(["-subj", &format!("/O=Acme/CN={name}")])
+        .args(["-addext", "basicConstraints=critical,CA:TRUE"])
+        .args(["-addext", "keyUsage=critical,keyCertSign,cRLSign"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "openssl: {}", text(&out.stderr));
+    (key, crt)
+}
+
+/// Replaces the proxy CA files of `data` the way a rotation does: each
+/// file written next to its place with its final mode, then renamed.
+pub fn install_ca(data: &Path, (key, crt): &(PathBuf, PathBuf)) {
+    for (from, name, mode) in [(key, "proxy-ca.key", 0o600), (crt, "proxy-ca.crt", 0o644)] {
+        let tmp = data.join(format!(".{name}.new"));
+        std::fs::copy(from, &tmp).unwrap();
+        std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(mode)).unwrap();
+        std::fs::rename(&tmp, data.join(name)).unwrap();
+    }
+}
