@@ -17,6 +17,10 @@ use std::os::unix::process::CommandExt;
 use std::process::Command;
 
 /// A listening socket on 127.0.0.1, made to be handed to a child process.
+/// It is non-blocking, as nginx and haproxy expect of inherited sockets
+/// (they do not set it themselves): with a blocking one, an nginx worker
+/// that loses the race for a new connection stays stuck in accept(2),
+/// and the connections it already accepted wait with it.
 pub struct Listener {
     socket: TcpListener,
     /// The port it listens on.
@@ -32,6 +36,9 @@ impl Listener {
             set_congestion(socket.as_raw_fd(), name)
                 .with_context(|| format!("TCP congestion control {name:?} on a listening socket (see /proc/sys/net/ipv4/tcp_allowed_congestion_control)"))?;
         }
+        socket
+            .set_nonblocking(true)
+            .context("making a listening socket non-blocking")?;
         let port = socket.local_addr()?.port();
         Ok(Listener { socket, port })
     }
@@ -120,6 +127,7 @@ mod tests {
     fn accepted_connections_get_the_listeners_algorithm() {
         let l = Listener::bind(Some("reno")).unwrap();
         let _client = std::net::TcpStream::connect((Ipv4Addr::LOCALHOST, l.port)).unwrap();
+        l.socket.set_nonblocking(false).unwrap();
         let (accepted, _) = l.socket.accept().unwrap();
         assert_eq!(congestion_of(accepted.as_raw_fd()).unwrap(), "reno");
     }
@@ -142,11 +150,11 @@ mod tests {
     fn a_child_serves_on_the_passed_socket() {
         let l = Listener::bind(None).unwrap();
         let other = Listener::bind(None).unwrap();
-        // The child answers one connection on the passed descriptor and
-        // checks that the other one was not passed.
+        // The child checks that the other one was not passed and that the
+        // passed one is non-blocking, then answers one connection on it.
         let script = format!(
             "if [ -e /proc/self/fd/{other} ]; then exit 3; fi; \
-             python3 -c 'import socket; s = socket.socket(fileno={fd}); c, _ = s.accept(); c.sendall(b\"hi\")'",
+             python3 -c 'import os, socket; assert not os.get_blocking({fd}); s = socket.socket(fileno={fd}); s.setblocking(True); c, _ = s.accept(); c.sendall(b\"hi\")'",
             fd = l.fd(),
             other = other.fd(),
         );
