@@ -335,8 +335,8 @@ async fn write_head<IO: ClientIo>(
     })
 }
 
-/// Keeps the tool's connection for the client's next request (a large
-/// read buffer is replaced by a small one).
+/// Keeps the tool's connection for the client's next request (large
+/// read buffers are replaced by a small one or given back).
 #[inline]
 fn keep<IO>(conn: &mut Conn<IO>, mut up: UpConn, started: Instant) {
     up.served += 1;
@@ -344,6 +344,7 @@ fn keep<IO>(conn: &mut Conn<IO>, mut up: UpConn, started: Instant) {
     if up.buf.capacity() > 64 * 1024 {
         up.buf = BytesMut::with_capacity(8 * 1024);
     }
+    up.io.shed();
     conn.up = Some(up);
 }
 

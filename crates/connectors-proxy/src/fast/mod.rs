@@ -20,6 +20,7 @@ mod date;
 mod exchange;
 mod framing;
 mod prepare;
+mod read_ahead;
 mod reply;
 mod response;
 mod rewind;

@@ -5,6 +5,7 @@
 //! against the system roots plus the Connector's CA, as on the general
 //! path.
 
+use super::read_ahead::ReadAhead;
 use crate::error::RequestError;
 use crate::route::UpstreamTarget;
 use crate::target::ForwardTarget;
@@ -73,7 +74,7 @@ impl Destination {
 /// A byte stream to the tool.
 pub(crate) enum UpIo {
     Plain(TcpStream),
-    Tls(Box<TlsStream<TcpStream>>),
+    Tls(Box<TlsStream<ReadAhead<TcpStream>>>),
 }
 
 /// An open connection and what it is for.
@@ -196,7 +197,7 @@ async fn open_io(shared: &Shared, dest: &Destination) -> Result<UpIo, RequestErr
         return Ok(UpIo::Plain(tcp));
     }
     let connector = tokio_rustls::TlsConnector::from(shared.upstream.tls_http1(dest.ca.as_deref()));
-    match connector.connect(name, tcp).await {
+    match connector.connect(name, ReadAhead::new(tcp)).await {
         Ok(mut s) => {
             s.get_mut()
                 .1
@@ -213,6 +214,15 @@ async fn open_io(shared: &Shared, dest: &Destination) -> Result<UpIo, RequestErr
                 host: dest.label.clone(),
                 reason: reason.chars().take(200).collect(),
             })
+        }
+    }
+}
+
+impl UpIo {
+    /// Gives back the TLS read-ahead buffer (the connection goes idle).
+    pub(crate) fn shed(&mut self) {
+        if let UpIo::Tls(s) = self {
+            s.get_mut().0.shed();
         }
     }
 }
