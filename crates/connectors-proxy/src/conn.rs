@@ -116,6 +116,10 @@ impl<T> ConnIo<T> {
         &self.inner
     }
 
+    pub(crate) fn get_mut(&mut self) -> &mut T {
+        &mut self.inner
+    }
+
     fn set_phase(&mut self, phase: Phase, limit: Duration) {
         self.phase = phase;
         self.deadline.restart(limit);

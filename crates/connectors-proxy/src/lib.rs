@@ -60,6 +60,7 @@ mod metrics_server;
 mod pairs;
 mod policy;
 mod proxy_auth;
+mod read_ahead;
 mod relay;
 mod request_id;
 mod reverse;

@@ -435,6 +435,48 @@ async fn the_end_of_a_long_answer_reaches_a_slow_reader() {
     );
 }
 
+/// The size of the uploads of [`a_long_request_body_reaches_the_tool_whole`].
+const UPLOAD: usize = 3 << 20;
+
+/// An upload through the tunnel (streamed by the general server, as every
+/// body not read along with its head): the proxy reads the client's TLS
+/// in large calls once the body streams, the tool gets every byte with the
+/// Connector's credential, and the next short request on the same tunnel
+/// is answered.
+#[tokio::test]
+async fn a_long_request_body_reaches_the_tool_whole() {
+    let env = Env::start().await;
+    let mut t = env.open().await;
+    let a = &env.authority;
+    let body: Vec<u8> = (0..UPLOAD).map(big_byte).collect();
+    let length = UPLOAD.to_string();
+    for round in 0..2 {
+        let fields = [PROBE, ("Content-Length", length.as_str())];
+        let req = request_to(a, "PUT", "/api/upload", &fields, &body);
+        let reply = t.exchange(&req).await;
+        assert_eq!(
+            reply.head.status(),
+            200,
+            "round {round}: {}",
+            reply.head.raw
+        );
+        assert!(
+            reply.body.starts_with(b"PUT /api/upload ["),
+            "round {round}"
+        );
+        let seen = env.tool.last();
+        assert_eq!(via(&seen), Via::General);
+        assert_credential_swapped(&seen);
+        assert_eq!(seen.body.len(), UPLOAD, "round {round}");
+        assert!(seen.body == body, "the upload was altered in round {round}");
+    }
+    assert_ok(
+        &t.exchange(&get("/api/after", a)).await,
+        "GET /api/after []",
+    );
+    assert_eq!(env.tool.connections(), 1, "one connection to the tool");
+}
+
 /// A long body that arrives in pieces over a TLS connection the tool keeps
 /// open: its last bytes never wait for more, and the next, short answer on
 /// the same connections comes at once.

@@ -20,7 +20,6 @@ mod date;
 mod exchange;
 mod framing;
 mod prepare;
-mod read_ahead;
 mod reply;
 mod response;
 mod rewind;
@@ -30,6 +29,7 @@ mod tunnel;
 mod upconn;
 
 use crate::conn::ConnIo;
+use crate::read_ahead::ReadAhead;
 use crate::server::{self, ConnCtx};
 use crate::Shared;
 use bytes::{Buf, BytesMut};
@@ -51,6 +51,10 @@ pub(crate) trait ClientIo: AsyncRead + AsyncWrite + Unpin + Send + 'static {
     fn tcp(&self) -> Option<&TcpStream> {
         None
     }
+
+    /// Called between requests: gives back read buffers a long request
+    /// body took.
+    fn idle(&mut self) {}
 }
 
 impl ClientIo for TcpStream {
@@ -60,8 +64,11 @@ impl ClientIo for TcpStream {
 }
 
 impl<T: AsyncRead + AsyncWrite + Unpin + Send + 'static> ClientIo
-    for tokio_rustls::server::TlsStream<T>
+    for tokio_rustls::server::TlsStream<ReadAhead<T>>
 {
+    fn idle(&mut self) {
+        self.get_mut().0.shed();
+    }
 }
 
 /// One client connection on the fast path.
@@ -148,6 +155,7 @@ pub(crate) async fn serve<IO: ClientIo>(shared: Arc<Shared>, io: ConnIo<IO>, ctx
         if conn.buf.is_empty() && conn.buf.capacity() > 64 * 1024 {
             conn.buf = BytesMut::with_capacity(4096);
         }
+        conn.io.get_mut().idle();
     }
 }
 

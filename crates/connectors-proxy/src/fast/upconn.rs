@@ -5,8 +5,8 @@
 //! against the system roots plus the Connector's CA, as on the general
 //! path.
 
-use super::read_ahead::ReadAhead;
 use crate::error::RequestError;
+use crate::read_ahead::ReadAhead;
 use crate::route::UpstreamTarget;
 use crate::target::ForwardTarget;
 use crate::tls::upstream::CaSet;

@@ -4,6 +4,7 @@
 pub(crate) mod leaf;
 pub(crate) mod upstream;
 
+use crate::read_ahead::ReadAhead;
 use leaf::LeafCache;
 use rustls::crypto::CryptoProvider;
 use std::sync::{Arc, OnceLock};
@@ -72,10 +73,11 @@ pub(crate) async fn accept<IO>(
     host: &str,
     leaves: &LeafCache,
     timeout: Duration,
-) -> Result<TlsStream<IO>, AcceptError>
+) -> Result<TlsStream<ReadAhead<IO>>, AcceptError>
 where
     IO: AsyncRead + AsyncWrite + Unpin,
 {
+    let io = ReadAhead::new(io);
     let handshake = async {
         let start = tokio_rustls::LazyConfigAcceptor::new(rustls::server::Acceptor::default(), io)
             .await

@@ -1,4 +1,5 @@
-//! Reading a TLS connection's bytes in large system calls.
+//! Reading a TLS connection's bytes in large system calls (under the
+//! proxy's TLS towards tools, and under an intercepted client's TLS).
 //!
 //! rustls asks its transport for a few KiB at a time (it grows its record
 //! buffer 4 KiB per read), so a long body arriving over TLS costs one
