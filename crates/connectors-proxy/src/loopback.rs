@@ -26,6 +26,7 @@
 //! more than that beyond what can leave at once, and what leaves, leaves
 //! from the writer's CPU.
 
+use crate::read_ahead::ReadAhead;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioIo;
 use std::future::Future;
@@ -90,7 +91,8 @@ pub fn check_congestion(algorithm: &str) -> std::io::Result<()> {
 }
 
 /// The upstream TCP connector of the general server, tuning loopback
-/// connections as they open.
+/// connections as they open; reads go through [`ReadAhead`], which
+/// engages only under TLS (see there).
 #[derive(Clone)]
 pub(crate) struct TunedConnector {
     inner: HttpConnector,
@@ -109,13 +111,16 @@ impl TunedConnector {
 type Connecting = Pin<
     Box<
         dyn Future<
-                Output = Result<TokioIo<TcpStream>, <HttpConnector as Service<http::Uri>>::Error>,
+                Output = Result<
+                    TokioIo<ReadAhead<TcpStream>>,
+                    <HttpConnector as Service<http::Uri>>::Error,
+                >,
             > + Send,
     >,
 >;
 
 impl Service<http::Uri> for TunedConnector {
-    type Response = TokioIo<TcpStream>;
+    type Response = TokioIo<ReadAhead<TcpStream>>;
     type Error = <HttpConnector as Service<http::Uri>>::Error;
     type Future = Connecting;
 
@@ -128,10 +133,11 @@ impl Service<http::Uri> for TunedConnector {
         let algorithm = self.algorithm.clone();
         Box::pin(async move {
             let io = connecting.await?;
-            if let Ok(peer) = io.inner().peer_addr() {
-                tune(io.inner(), peer, algorithm.as_deref());
+            let tcp = io.into_inner();
+            if let Ok(peer) = tcp.peer_addr() {
+                tune(&tcp, peer, algorithm.as_deref());
             }
-            Ok(io)
+            Ok(TokioIo::new(ReadAhead::new(tcp)))
         })
     }
 }

@@ -1,15 +1,18 @@
-//! Reading a TLS connection's bytes in large system calls (under the
-//! proxy's TLS towards tools, and under an intercepted client's TLS).
+//! Reading a TLS connection's bytes in large system calls.
 //!
 //! rustls asks its transport for a few KiB at a time (it grows its record
 //! buffer 4 KiB per read), so a long body arriving over TLS costs one
-//! `recv` per few KiB. [`ReadAhead`] sits under the TLS session: once the
-//! socket has answered [`STREAK`] reads in a row in full — the sign of a
-//! long body — it reads up to [`AHEAD`] bytes per system call into its own
-//! buffer and hands them out from there. [`ReadAhead::shed`] gives the
-//! buffer back when the connection goes idle, so kept connections, and
-//! those that only carry small messages, hold none.
+//! `recv` per few KiB. [`ReadAhead`] sits under every TLS session of the
+//! proxy: towards tools (fast path and general server) and under an
+//! intercepted client's TLS. Once the socket has answered [`STREAK`]
+//! record-sized reads in a row in full — the sign of a long body — it reads
+//! up to [`AHEAD`] bytes per system call into its own buffer and hands them
+//! out from there. The fast path calls [`ReadAhead::shed`] when a
+//! connection goes idle, which gives the buffer back; a pooled connection
+//! of the general server keeps it until the pool drops the connection.
+//! Connections that only carry small messages never take it.
 
+use hyper_util::client::legacy::connect::{Connected, Connection};
 use std::io;
 use std::pin::Pin;
 use std::task::{Context, Poll};
@@ -20,6 +23,12 @@ pub(crate) const AHEAD: usize = 128 * 1024;
 
 /// Reads answered in full, in a row, before reading ahead.
 const STREAK: u8 = 8;
+
+/// The largest read that counts towards [`STREAK`]: one TLS record with
+/// its header and the most padding (rustls never asks for more). Readers
+/// with buffers of their own, such as hyper's over plain HTTP, ask for
+/// more once their reads come back full, and are left alone.
+const RECORD_READ: usize = 16 * 1024 + 2048 + 5;
 
 /// A byte stream whose reads are made in large system calls once the
 /// stream has shown it has more than is asked for. Writes pass through.
@@ -75,7 +84,7 @@ impl<S> ReadAhead<S> {
 
     /// Counts a direct read; reads ahead after [`STREAK`] full ones.
     fn count(&mut self, wanted: usize, got: usize) {
-        if wanted == 0 || got < wanted {
+        if got < wanted || wanted > RECORD_READ {
             self.full = 0;
             return;
         }
@@ -84,6 +93,13 @@ impl<S> ReadAhead<S> {
             self.full = 0;
             self.buf = vec![0; AHEAD];
         }
+    }
+}
+
+/// The general server's client asks its connections what they are.
+impl Connection for ReadAhead<tokio::net::TcpStream> {
+    fn connected(&self) -> Connected {
+        self.inner.connected()
     }
 }
 
@@ -98,6 +114,9 @@ impl<S: AsyncRead + Unpin> AsyncRead for ReadAhead<S> {
             return Poll::Ready(Ok(()));
         }
         let wanted = out.remaining();
+        if wanted == 0 {
+            return Poll::Ready(Ok(()));
+        }
         if me.buf.is_empty() || wanted >= AHEAD {
             let before = out.filled().len();
             std::task::ready!(Pin::new(&mut me.inner).poll_read(cx, out))?;
@@ -262,6 +281,17 @@ mod tests {
         assert!(!r.reads_ahead());
         got.extend(read_all(&mut r, 4096).await);
         assert_eq!(got, r.inner.data);
+    }
+
+    #[tokio::test]
+    async fn readers_that_ask_for_more_than_a_record_are_left_alone() {
+        // hyper over plain HTTP: its own buffer, reads of 32 KiB and more.
+        let len = 4 * 1024 * 1024;
+        let mut r = ReadAhead::new(Source::new(len, usize::MAX));
+        let got = read_all(&mut r, 32 * 1024).await;
+        assert_eq!(got, r.inner.data);
+        assert!(!r.reads_ahead());
+        assert_eq!(r.inner.reads, len / (32 * 1024) + 1);
     }
 
     #[tokio::test]

@@ -435,6 +435,27 @@ async fn the_end_of_a_long_answer_reaches_a_slow_reader() {
     );
 }
 
+/// Long answers from the TLS tool, read ahead under the proxy's TLS on
+/// both paths, arrive whole, and the kept connection then answers a short
+/// request.
+#[tokio::test]
+async fn long_answers_arrive_whole_on_both_paths() {
+    for (fast, path) in [(false, Via::General), (true, Via::Fast)] {
+        let env = Env::with_fast_path(fast).await;
+        let mut t = env.open().await;
+        let a = &env.authority;
+        for round in 0..2 {
+            long_answer(&mut t, a, "/api/big", BIG, None, round).await;
+            assert_eq!(via(&env.tool.last()), path);
+        }
+        assert_ok(
+            &t.exchange(&get("/api/after", a)).await,
+            "GET /api/after []",
+        );
+        assert_eq!(env.tool.connections(), 1, "one connection to the tool");
+    }
+}
+
 /// The size of the uploads of [`a_long_request_body_reaches_the_tool_whole`].
 const UPLOAD: usize = 3 << 20;
 
