@@ -86,7 +86,9 @@ where
 {
     /// Reads more into `buf`; the end of the stream is an early end.
     async fn fill(&mut self) -> Result<(), RelayError> {
-        if self.buf.capacity() - self.buf.len() < READ_CHUNK / 4 {
+        if self.buf.is_empty() {
+            super::align::place_empty(self.buf, READ_CHUNK);
+        } else if self.buf.capacity() - self.buf.len() < READ_CHUNK / 4 {
             self.buf.reserve(READ_CHUNK);
         }
         let mut room = bytes::BufMut::limit(&mut *self.buf, READ_CHUNK);
@@ -195,6 +197,7 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+    use bytes::BufMut;
 
     async fn run(
         framing: Framing,
@@ -280,6 +283,69 @@ mod tests {
             src.rooms
         );
         assert_eq!(src.rooms.len(), 4);
+    }
+
+    /// A sink that notes where, modulo a page, each write's bytes begin.
+    #[derive(Default)]
+    struct Placements {
+        offsets: Vec<usize>,
+        len: usize,
+    }
+
+    impl tokio::io::AsyncWrite for Placements {
+        fn poll_write(
+            mut self: std::pin::Pin<&mut Self>,
+            _: &mut std::task::Context<'_>,
+            buf: &[u8],
+        ) -> std::task::Poll<io::Result<usize>> {
+            self.offsets.push(buf.as_ptr() as usize % 4096);
+            self.len += buf.len();
+            std::task::Poll::Ready(Ok(buf.len()))
+        }
+        fn poll_flush(
+            self: std::pin::Pin<&mut Self>,
+            _: &mut std::task::Context<'_>,
+        ) -> std::task::Poll<io::Result<()>> {
+            std::task::Poll::Ready(Ok(()))
+        }
+        fn poll_shutdown(
+            self: std::pin::Pin<&mut Self>,
+            _: &mut std::task::Context<'_>,
+        ) -> std::task::Poll<io::Result<()>> {
+            std::task::Poll::Ready(Ok(()))
+        }
+    }
+
+    #[tokio::test]
+    async fn long_bodies_are_written_from_one_cache_line_past_a_page() {
+        // The head's leftover (300 bytes) goes first from wherever it
+        // is; every later write starts at the buffer's placed offset.
+        let len = 5 * READ_CHUNK + 300;
+        let mut src = Generous {
+            left: len - 300,
+            rooms: Vec::new(),
+        };
+        let mut buf = BytesMut::with_capacity(4096);
+        buf.put_bytes(b'h', 300);
+        let mut sink = Placements::default();
+        relay(
+            Framing::Length(len as u64),
+            &mut buf,
+            &mut src,
+            &mut sink,
+            &mut |_| {},
+        )
+        .await
+        .unwrap();
+        assert_eq!(sink.len, len);
+        assert_eq!(sink.offsets.len(), 6, "{:?}", sink.offsets);
+        assert!(
+            sink.offsets[1..]
+                .iter()
+                .all(|&o| o == super::super::align::BODY_OFFSET),
+            "{:?}",
+            sink.offsets
+        );
     }
 
     #[tokio::test]

@@ -15,6 +15,7 @@
 //! rest of the connection. The checks, the header rules, the audit record
 //! and the metrics are the same on both paths.
 
+mod align;
 mod chunked;
 mod date;
 mod exchange;
