@@ -79,6 +79,7 @@ pub use ca::{ProxyCa, CA_CERT_FILE, CA_KEY_FILE};
 pub use error::{ProxyError, RequestError, REQUEST_ID_HEADER};
 pub use loopback::{check_congestion, DEFAULT_LOOPBACK_CONGESTION};
 pub use request_id::RequestId;
+pub use tls::AesGcm;
 
 use audit::Telemetry;
 use auth::Authorizer;
@@ -149,6 +150,9 @@ pub struct ProxyConfig {
     /// address (see the `loopback` module); `None` keeps the host's
     /// default.
     pub loopback_congestion: Option<String>,
+    /// Whose AES-GCM encrypts the proxy's TLS sessions (see
+    /// [`AesGcm`]); the first proxy of a process decides for all.
+    pub tls_aes: AesGcm,
 }
 
 impl Default for ProxyConfig {
@@ -172,6 +176,7 @@ impl Default for ProxyConfig {
             audit_file: None,
             http1_fast_path: true,
             loopback_congestion: Some(loopback::DEFAULT_LOOPBACK_CONGESTION.to_string()),
+            tls_aes: AesGcm::Auto,
         }
     }
 }
@@ -250,6 +255,7 @@ impl Proxy {
         config: ProxyConfig,
         telemetry: Telemetry,
     ) -> Proxy {
+        tls::choose_aes(config.tls_aes);
         let limits = CacheLimits {
             identity_ttl: config.identity_cache_ttl,
             allow_ttl: config.allow_cache_ttl,

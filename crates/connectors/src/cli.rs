@@ -176,6 +176,18 @@ pub struct StandaloneArgs {
     /// Connections to other machines always keep the host's default.
     #[arg(long, value_name = "NAME|host", default_value = connectors_proxy::DEFAULT_LOOPBACK_CONGESTION)]
     pub loopback_congestion: String,
+    /// Whose AES-GCM encrypts intercepted tunnels and TLS connections to
+    /// tools: `auto` times ring's and aws-lc's once at start (under a
+    /// millisecond) and keeps the faster; the log says which and their
+    /// figures. aws-lc is faster on CPUs with 512-bit vector AES, ring on
+    /// CPUs with 256-bit vector AES only.
+    #[arg(
+        long,
+        value_name = "auto|ring|aws-lc",
+        default_value = "auto",
+        env = "CONNECTORS_TLS_AES"
+    )]
+    pub tls_aes: connectors_proxy::AesGcm,
     /// How often the proxy CA files in the data directory (proxy-ca.crt,
     /// proxy-ca.key) are checked for a rotated CA. A new usable pair is
     /// taken without a restart: new intercepted connections get

@@ -1,10 +1,12 @@
 //! TLS on both sides of an intercepted tunnel: leaf certificates presented
 //! to clients ([`leaf`]) and verified connections to tools ([`upstream`]).
 
+pub(crate) mod aes;
 pub(crate) mod leaf;
 pub(crate) mod upstream;
 
 use crate::read_ahead::ReadAhead;
+pub use aes::AesGcm;
 use leaf::LeafCache;
 use rustls::crypto::CryptoProvider;
 use std::sync::{Arc, OnceLock};
@@ -13,35 +15,64 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio_rustls::server::TlsStream;
 
 /// The crypto provider of every TLS configuration the proxy builds:
-/// aws-lc, with AES-128-GCM preferred. An intercepted tunnel decrypts and
-/// encrypts every byte once more, so the cipher's speed is the proxy's:
-/// aws-lc's AES-GCM uses 512-bit vector AES where the CPU has it (13 GB/s
-/// for AES-128 on 16 KiB records here, against ring's 8.4), and AES-128
-/// takes fewer rounds than AES-256. Both AES suites are offered to tools,
-/// and chosen for clients (see [`leaf`]), before ChaCha20-Poly1305.
-/// Everything else in the process (probes, the standalone process
-/// default) stays on ring.
+/// aws-lc's, with the AES-GCM of the library [`aes`] chose and
+/// AES-128-GCM preferred. AES-128 takes fewer rounds than AES-256. Both AES
+/// suites are offered to tools, and chosen for clients (see [`leaf`]),
+/// before ChaCha20-Poly1305. Everything else in the process (probes, the
+/// standalone process default) stays on ring.
 pub(crate) fn provider() -> Arc<CryptoProvider> {
     static PROVIDER: OnceLock<Arc<CryptoProvider>> = OnceLock::new();
     PROVIDER
         .get_or_init(|| {
-            use rustls::crypto::aws_lc_rs::cipher_suite::*;
             Arc::new(CryptoProvider {
-                cipher_suites: vec![
-                    TLS13_AES_128_GCM_SHA256,
-                    TLS13_AES_256_GCM_SHA384,
-                    TLS13_CHACHA20_POLY1305_SHA256,
-                    TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
-                    TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,
-                    TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256,
-                    TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,
-                    TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,
-                    TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256,
-                ],
+                cipher_suites: suites(choose_aes(AesGcm::Auto)),
                 ..rustls::crypto::aws_lc_rs::default_provider()
             })
         })
         .clone()
+}
+
+/// The AES-GCM implementation of the proxy's TLS: `wanted` resolved on
+/// the first call (see [`aes`]), and that answer on every later one.
+pub(crate) fn choose_aes(wanted: AesGcm) -> AesGcm {
+    static CHOSEN: OnceLock<AesGcm> = OnceLock::new();
+    *CHOSEN.get_or_init(|| {
+        let (chosen, figures) = aes::resolve(wanted);
+        match figures {
+            Some((ring, aws_lc)) => tracing::info!(
+                aes_gcm = %chosen,
+                ring_gb_per_s = format!("{ring:.1}"),
+                aws_lc_gb_per_s = format!("{aws_lc:.1}"),
+                "TLS uses the faster AES-GCM of this machine (AES-128-GCM, 16 KiB records)"
+            ),
+            None => tracing::info!(aes_gcm = %chosen, "TLS uses the AES-GCM named by --tls-aes"),
+        }
+        chosen
+    })
+}
+
+/// The cipher suites in the proxy's order, from `aes`'s library.
+fn suites(aes: AesGcm) -> Vec<rustls::SupportedCipherSuite> {
+    macro_rules! ordered {
+        ($lib:ident) => {{
+            use rustls::crypto::$lib::cipher_suite as s;
+            vec![
+                s::TLS13_AES_128_GCM_SHA256,
+                s::TLS13_AES_256_GCM_SHA384,
+                s::TLS13_CHACHA20_POLY1305_SHA256,
+                s::TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
+                s::TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,
+                s::TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256,
+                s::TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,
+                s::TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,
+                s::TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256,
+            ]
+        }};
+    }
+    match aes {
+        AesGcm::Ring => ordered!(ring),
+        AesGcm::AwsLc | AesGcm::Auto => ordered!(aws_lc_rs),
+    }
 }
 
 /// How much encrypted data a TLS stream of the proxy holds before it must

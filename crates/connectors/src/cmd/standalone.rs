@@ -142,6 +142,7 @@ fn proxy_config(args: &StandaloneArgs) -> Result<ProxyConfig> {
         max_inspected_body_bytes: args.max_inspected_body,
         audit_file: args.audit_file.clone(),
         loopback_congestion: loopback_congestion(&args.loopback_congestion)?,
+        tls_aes: args.tls_aes,
         ..ProxyConfig::default()
     })
 }
