@@ -99,30 +99,28 @@ fn nonce(i: u64) -> [u8; 12] {
     n
 }
 
+/// A sealer of AES-128-GCM from `$lib`, whose `aead` module has ring's API
+/// (aws-lc-rs copies it).
+macro_rules! sealer {
+    ($lib:ident) => {{
+        use $lib::aead::{Aad, LessSafeKey, Nonce, UnboundKey, AES_128_GCM};
+        let key = UnboundKey::new(&AES_128_GCM, &[0x5a; 16]).expect("a 16-byte key");
+        let key = LessSafeKey::new(key);
+        let seal: Sealer = Box::new(move |buf, i| {
+            let nonce = Nonce::assume_unique_for_key(nonce(i));
+            let tag = key.seal_in_place_separate_tag(nonce, Aad::empty(), buf);
+            std::hint::black_box(tag.ok());
+        });
+        seal
+    }};
+}
+
 fn ring_sealer() -> Sealer {
-    use ring::aead::{Aad, LessSafeKey, Nonce, UnboundKey, AES_128_GCM};
-    let key = LessSafeKey::new(UnboundKey::new(&AES_128_GCM, &[0x5a; 16]).expect("a 16-byte key"));
-    Box::new(move |buf, i| {
-        let tag = key.seal_in_place_separate_tag(
-            Nonce::assume_unique_for_key(nonce(i)),
-            Aad::empty(),
-            buf,
-        );
-        std::hint::black_box(tag.ok());
-    })
+    sealer!(ring)
 }
 
 fn aws_lc_sealer() -> Sealer {
-    use aws_lc_rs::aead::{Aad, LessSafeKey, Nonce, UnboundKey, AES_128_GCM};
-    let key = LessSafeKey::new(UnboundKey::new(&AES_128_GCM, &[0x5a; 16]).expect("a 16-byte key"));
-    Box::new(move |buf, i| {
-        let tag = key.seal_in_place_separate_tag(
-            Nonce::assume_unique_for_key(nonce(i)),
-            Aad::empty(),
-            buf,
-        );
-        std::hint::black_box(tag.ok());
-    })
+    sealer!(aws_lc_rs)
 }
 
 #[cfg(test)]

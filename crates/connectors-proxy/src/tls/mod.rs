@@ -162,6 +162,32 @@ mod tests {
     use rustls::pki_types::CertificateDer;
     use std::io;
     use std::pin::Pin;
+
+    #[test]
+    fn both_libraries_offer_the_same_suites_in_the_same_order() {
+        let names = |aes| suites(aes).iter().map(|s| s.suite()).collect::<Vec<_>>();
+        let ring = names(AesGcm::Ring);
+        assert_eq!(ring, names(AesGcm::AwsLc));
+        assert_eq!(ring[0], rustls::CipherSuite::TLS13_AES_128_GCM_SHA256);
+        assert_eq!(ring.len(), 9);
+        // Each list's suites come from its own library (equality of
+        // suites compares only their names).
+        let at = |s: rustls::SupportedCipherSuite| match s {
+            rustls::SupportedCipherSuite::Tls13(t) => t as *const _,
+            rustls::SupportedCipherSuite::Tls12(_) => std::ptr::null(),
+        };
+        use rustls::crypto::{aws_lc_rs, ring};
+        let first = |aes| at(suites(aes)[0]);
+        assert_eq!(
+            first(AesGcm::Ring),
+            at(ring::cipher_suite::TLS13_AES_128_GCM_SHA256)
+        );
+        assert_eq!(
+            first(AesGcm::AwsLc),
+            at(aws_lc_rs::cipher_suite::TLS13_AES_128_GCM_SHA256)
+        );
+        assert_ne!(first(AesGcm::Ring), first(AesGcm::AwsLc));
+    }
     use std::sync::atomic::{AtomicUsize, Ordering};
     use std::task::{Context, Poll};
     use tokio::io::{AsyncReadExt, AsyncWriteExt, ReadBuf};
