@@ -37,8 +37,14 @@ pub struct CommonArgs {
     /// (default: `connectors` next to this program, i.e. target/release).
     #[arg(long, value_name = "PATH", global = true)]
     pub connectors_bin: Option<PathBuf>,
-    /// `--log-level` given to `connectors standalone`.
-    #[arg(long, value_name = "LEVEL", default_value = "warn", global = true)]
+    /// `--log-level` given to `connectors standalone` (the default adds
+    /// the line saying whose AES-GCM its TLS took, shown in the report).
+    #[arg(
+        long,
+        value_name = "LEVEL",
+        default_value = "warn,connectors_proxy::tls=info",
+        global = true
+    )]
     pub proxy_log_level: String,
 }
 

@@ -196,3 +196,43 @@ impl Proxy {
         connectors_testkit::rss::peak_rss_kib(self.standalone.pid())
     }
 }
+
+/// Whose AES-GCM the proxy's TLS took, from the line its log writes at
+/// start: `ring (timed: ring 8.0 GB/s, aws-lc 4.2 GB/s)`, or the name alone
+/// when `--tls-aes` named it.
+pub fn aes_choice(log: &str) -> Option<String> {
+    let line = log.lines().rev().find(|l| l.contains("aes_gcm="))?;
+    let field = |name: &str| {
+        line.split_whitespace()
+            .find_map(|w| w.strip_prefix(name))
+            .map(|v| v.trim_matches(|c| c == '"' || c == ',').to_string())
+    };
+    let chosen = field("aes_gcm=")?;
+    Some(match (field("ring_gb_per_s="), field("aws_lc_gb_per_s=")) {
+        (Some(ring), Some(aws_lc)) => {
+            format!("AES-GCM of {chosen} (timed at start: ring {ring} GB/s, aws-lc {aws_lc} GB/s)")
+        }
+        _ => format!("AES-GCM of {chosen} (named by --tls-aes)"),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::aes_choice;
+
+    #[test]
+    fn the_aes_choice_is_read_from_the_proxy_log() {
+        let timed = "2026-12-03T14:04:24Z  INFO TLS uses the faster AES-GCM of this machine \
+                     (AES-128-GCM, 16 KiB records) aes_gcm=ring ring_gb_per_s=\"8.0\" aws_lc_gb_per_s=\"4.2\"";
+        assert_eq!(
+            aes_choice(&format!("INFO starting\n{timed}\nINFO ready")).as_deref(),
+            Some("AES-GCM of ring (timed at start: ring 8.0 GB/s, aws-lc 4.2 GB/s)")
+        );
+        let named = "INFO TLS uses the AES-GCM named by --tls-aes aes_gcm=aws-lc";
+        assert_eq!(
+            aes_choice(named).as_deref(),
+            Some("AES-GCM of aws-lc (named by --tls-aes)")
+        );
+        assert_eq!(aes_choice("INFO ready\n"), None);
+    }
+}

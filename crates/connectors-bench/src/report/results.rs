@@ -63,6 +63,9 @@ pub struct ProxyReport {
     pub upstream_workers: usize,
     pub anchor_workers: usize,
     pub congestion: Congestion,
+    /// Whose AES-GCM the proxy's TLS took, and the figures it timed at
+    /// start, as its log said (`None` when it did not say).
+    pub tls_aes: Option<String>,
     pub modes: Vec<ModeRow>,
     /// (phase, VmRSS or VmHWM in KiB) of the proxy process.
     pub rss: Vec<(String, u64)>,

@@ -61,6 +61,9 @@ impl ProxyReport {
     pub fn render(&self) -> String {
         let mut s = self.render_heading();
         s.push_str(&self.congestion.render());
+        if let Some(aes) = &self.tls_aes {
+            s.push_str(&format!("TLS of the proxy: {aes}\n\n"));
+        }
         s.push_str(&render_mode_table(&self.modes));
         s.push('\n');
         s.push_str(&render_cpu_table(&self.modes));

@@ -97,9 +97,12 @@ pub fn run(rt: &Runtime, args: &ProxyArgs, common: &CommonArgs) -> Result<ProxyR
     set_added_p99(&modes, &mut rows);
     let figures = figures(&rows, samples.rss[0].1);
     peers.print_log_errors();
+    let tls_aes = proxy_process::aes_choice(&peers.proxy.standalone.log_text());
     // Stops the peers in the order of their fields.
     drop(peers);
-    Ok(assemble(args, body_bytes, rows, samples, &figures))
+    let mut report = assemble(args, body_bytes, rows, samples, &figures);
+    report.tls_aes = tls_aes;
+    Ok(report)
 }
 
 /// Sets each row's p99 minus the p99 of its mode's baseline (none for the
@@ -158,6 +161,7 @@ fn assemble(
             host: host_congestion_control(),
             senders: args.loopback_congestion.clone(),
         },
+        tls_aes: None,
         modes: rows,
         rss: samples.rss,
         steal: samples.steal,
