@@ -198,8 +198,8 @@ impl Proxy {
 }
 
 /// Whose AES-GCM the proxy's TLS took, from the line its log writes at
-/// start: `ring (timed: ring 8.0 GB/s, aws-lc 4.2 GB/s)`, or the name alone
-/// when `--tls-aes` named it.
+/// start: `AES-GCM of ring (timed at start: ring 8.0 GB/s, aws-lc 4.2 GB/s)`,
+/// or the name alone when `--tls-aes` named it.
 pub fn aes_choice(log: &str) -> Option<String> {
     let line = log.lines().rev().find(|l| l.contains("aes_gcm="))?;
     let field = |name: &str| {

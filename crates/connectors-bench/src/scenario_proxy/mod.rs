@@ -100,9 +100,7 @@ pub fn run(rt: &Runtime, args: &ProxyArgs, common: &CommonArgs) -> Result<ProxyR
     let tls_aes = proxy_process::aes_choice(&peers.proxy.standalone.log_text());
     // Stops the peers in the order of their fields.
     drop(peers);
-    let mut report = assemble(args, body_bytes, rows, samples, &figures);
-    report.tls_aes = tls_aes;
-    Ok(report)
+    Ok(assemble(args, body_bytes, rows, samples, &figures, tls_aes))
 }
 
 /// Sets each row's p99 minus the p99 of its mode's baseline (none for the
@@ -148,6 +146,7 @@ fn assemble(
     rows: Vec<ModeRow>,
     samples: Samples,
     figures: &ProxyFigures,
+    tls_aes: Option<String>,
 ) -> ProxyReport {
     let paired = report::proxy_paired(&rows);
     ProxyReport {
@@ -161,7 +160,7 @@ fn assemble(
             host: host_congestion_control(),
             senders: args.loopback_congestion.clone(),
         },
-        tls_aes: None,
+        tls_aes,
         modes: rows,
         rss: samples.rss,
         steal: samples.steal,
