@@ -7,6 +7,7 @@ pub(crate) mod upstream;
 
 use crate::read_ahead::ReadAhead;
 pub use aes::AesGcm;
+use aes::AesLib;
 use leaf::LeafCache;
 use rustls::crypto::CryptoProvider;
 use std::sync::{Arc, OnceLock};
@@ -34,8 +35,8 @@ pub(crate) fn provider() -> Arc<CryptoProvider> {
 
 /// The AES-GCM implementation of the proxy's TLS: `wanted` resolved on
 /// the first call (see [`aes`]), and that answer on every later one.
-pub(crate) fn choose_aes(wanted: AesGcm) -> AesGcm {
-    static CHOSEN: OnceLock<AesGcm> = OnceLock::new();
+pub(crate) fn choose_aes(wanted: AesGcm) -> AesLib {
+    static CHOSEN: OnceLock<AesLib> = OnceLock::new();
     *CHOSEN.get_or_init(|| {
         let (chosen, figures) = aes::resolve(wanted);
         match figures {
@@ -51,8 +52,8 @@ pub(crate) fn choose_aes(wanted: AesGcm) -> AesGcm {
     })
 }
 
-/// The cipher suites in the proxy's order, from `aes`'s library.
-fn suites(aes: AesGcm) -> Vec<rustls::SupportedCipherSuite> {
+/// The cipher suites in the proxy's order, from `lib`.
+fn suites(lib: AesLib) -> Vec<rustls::SupportedCipherSuite> {
     macro_rules! ordered {
         ($lib:ident) => {{
             use rustls::crypto::$lib::cipher_suite as s;
@@ -69,9 +70,9 @@ fn suites(aes: AesGcm) -> Vec<rustls::SupportedCipherSuite> {
             ]
         }};
     }
-    match aes {
-        AesGcm::Ring => ordered!(ring),
-        AesGcm::AwsLc | AesGcm::Auto => ordered!(aws_lc_rs),
+    match lib {
+        AesLib::Ring => ordered!(ring),
+        AesLib::AwsLc => ordered!(aws_lc_rs),
     }
 }
 
@@ -166,8 +167,8 @@ mod tests {
     #[test]
     fn both_libraries_offer_the_same_suites_in_the_same_order() {
         let names = |aes| suites(aes).iter().map(|s| s.suite()).collect::<Vec<_>>();
-        let ring = names(AesGcm::Ring);
-        assert_eq!(ring, names(AesGcm::AwsLc));
+        let ring = names(AesLib::Ring);
+        assert_eq!(ring, names(AesLib::AwsLc));
         assert_eq!(ring[0], rustls::CipherSuite::TLS13_AES_128_GCM_SHA256);
         assert_eq!(ring.len(), 9);
         // Each list's suites come from its own library (equality of
@@ -179,14 +180,14 @@ mod tests {
         use rustls::crypto::{aws_lc_rs, ring};
         let first = |aes| at(suites(aes)[0]);
         assert_eq!(
-            first(AesGcm::Ring),
+            first(AesLib::Ring),
             at(ring::cipher_suite::TLS13_AES_128_GCM_SHA256)
         );
         assert_eq!(
-            first(AesGcm::AwsLc),
+            first(AesLib::AwsLc),
             at(aws_lc_rs::cipher_suite::TLS13_AES_128_GCM_SHA256)
         );
-        assert_ne!(first(AesGcm::Ring), first(AesGcm::AwsLc));
+        assert_ne!(first(AesLib::Ring), first(AesLib::AwsLc));
     }
     use std::sync::atomic::{AtomicUsize, Ordering};
     use std::task::{Context, Poll};
