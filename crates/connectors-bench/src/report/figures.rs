@@ -2,6 +2,7 @@
 //! checks and tables are made of.
 
 use super::div;
+use super::machine::BodyMachine;
 use crate::stats::LatencySummary;
 use crate::wrk::WrkResult;
 use serde::Serialize;
@@ -29,6 +30,8 @@ pub struct ModeRow {
     pub cpu_us_per_request: CpuSplit,
     /// CPU time per GiB of streamed body, in seconds.
     pub body_cpu_s_per_gib: Option<CpuSplit>,
+    /// The whole machine during the body downloads.
+    pub body_machine: Option<BodyMachine>,
 }
 
 /// CPU time spent by each tier: this program (the client), the proxy in

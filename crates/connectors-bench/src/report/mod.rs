@@ -2,12 +2,14 @@
 
 mod checks;
 mod figures;
+mod machine;
 mod ratios;
 mod results;
 mod text;
 
 pub use checks::proxy_checks;
 pub use figures::{CpuSplit, Figures, ModeRow, ProxyFigures};
+pub use machine::BodyMachine;
 pub use ratios::{proxy_paired, proxy_ratios};
 pub use results::{Congestion, GitReport, ProxyReport};
 pub use text::STEAL_WARN_PERCENT;

@@ -177,6 +177,7 @@ mod tests {
             wrk: None,
             cpu_us_per_request: CpuSplit::default(),
             body_cpu_s_per_gib: None,
+            body_machine: None,
         }
     }
 

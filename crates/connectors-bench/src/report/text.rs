@@ -2,6 +2,7 @@
 
 use super::checks::Check;
 use super::figures::ModeRow;
+use super::machine::render_machine_table;
 use super::ratios::{Paired, Ratio};
 use super::results::{Congestion, GitReport, ProxyReport};
 
@@ -68,6 +69,11 @@ impl ProxyReport {
         s.push('\n');
         s.push_str(&render_cpu_table(&self.modes));
         s.push('\n');
+        let machine = render_machine_table(&self.modes);
+        if !machine.is_empty() {
+            s.push_str(&machine);
+            s.push('\n');
+        }
         s.push_str(&render_rss(&self.rss));
         s.push_str(&render_steal(&self.steal));
         s.push_str(&render_ratios(&self.ratios));

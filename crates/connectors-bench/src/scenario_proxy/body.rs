@@ -6,7 +6,7 @@ use super::tally::Tally;
 use super::{Bench, Samples};
 use crate::cli::BodyClient;
 use crate::load::{self, Download};
-use crate::report::{self, ModeRow};
+use crate::report::{self, BodyMachine, ModeRow};
 use crate::{cpu, curl};
 use anyhow::{bail, Context, Result};
 
@@ -36,7 +36,7 @@ impl Bench<'_> {
         }
         let gib = (self.body_bytes as f64 / f64::from(1u32 << 30)) * rounds as f64;
         for (row, tally) in rows.iter_mut().zip(tallies) {
-            fill_body_figures(row, tally, gib);
+            fill_body_figures(row, tally, gib)?;
         }
         samples.peak_rss("peak after the body downloads (VmHWM)", &self.peers.proxy)?;
         samples.steal_since("body downloads", body_start)
@@ -113,13 +113,20 @@ impl Bench<'_> {
 
 /// Sets `row`'s body figures from its downloads in `tally`; `gib` is what
 /// a mode downloads over all the rounds, in GiB.
-fn fill_body_figures(row: &mut ModeRow, tally: Tally<Download>, gib: f64) {
-    row.body_cpu_s_per_gib = (!tally.runs.is_empty()).then(|| tally.cpu.per(gib));
+fn fill_body_figures(row: &mut ModeRow, tally: Tally<Download>, gib: f64) -> Result<()> {
+    if !tally.runs.is_empty() {
+        row.body_cpu_s_per_gib = Some(tally.cpu.per(gib));
+        row.body_machine = Some(BodyMachine {
+            busy_percent: tally.machine.busy_percent(),
+            interrupt_s_per_gib: tally.machine.interrupt_seconds()? / gib,
+        });
+    }
     let mb: Vec<f64> = tally.runs.iter().map(Download::mb_per_s).collect();
     let secs: Vec<f64> = tally.runs.iter().map(|d| d.seconds).collect();
     row.body_mb_s = report::median(&mb);
     row.body_runs_mb_s = mb;
     row.body_seconds = report::median(&secs);
+    Ok(())
 }
 
 /// The last `n` lines of `text`.

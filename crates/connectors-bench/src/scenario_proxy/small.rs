@@ -191,5 +191,6 @@ fn row(m: &Mode, tally: Tally<LoadResult>, wrk: Option<WrkResult>) -> ModeRow {
         wrk,
         cpu_us_per_request: tally.cpu.per(total as f64 / 1e6),
         body_cpu_s_per_gib: None,
+        body_machine: None,
     }
 }

@@ -1,6 +1,6 @@
 //! What a stage of the `proxy` scenario gathers for each mode: its runs,
-//! and the CPU time the client, the mode's middle and the upstream spent
-//! on them.
+//! the CPU time the client, the mode's middle and the upstream spent on
+//! them, and the whole machine's ticks meanwhile.
 
 use super::modes::Mode;
 use super::peers::Peers;
@@ -12,6 +12,7 @@ use anyhow::Result;
 pub(super) struct Tally<T> {
     pub(super) runs: Vec<T>,
     pub(super) cpu: CpuSplit,
+    pub(super) machine: cpu::Machine,
 }
 
 impl<T> Tally<T> {
@@ -26,30 +27,34 @@ impl<T> Tally<T> {
                     middle: m.middle_pid(peers).map(|_| 0.0),
                     ..CpuSplit::default()
                 },
+                machine: cpu::Machine::default(),
             })
             .collect()
     }
 
     /// Where the tally stands, for [`rewind`](Self::rewind).
-    pub(super) fn mark(&self) -> (usize, CpuSplit) {
-        (self.runs.len(), self.cpu)
+    pub(super) fn mark(&self) -> (usize, CpuSplit, cpu::Machine) {
+        (self.runs.len(), self.cpu, self.machine)
     }
 
     /// Forgets the runs and CPU time added since `mark`.
-    pub(super) fn rewind(&mut self, (runs, cpu): (usize, CpuSplit)) {
+    pub(super) fn rewind(&mut self, (runs, cpu, machine): (usize, CpuSplit, cpu::Machine)) {
         self.runs.truncate(runs);
         self.cpu = cpu;
+        self.machine = machine;
     }
 
-    /// Runs `work` for `mode` and adds the CPU time spent meanwhile.
+    /// Runs `work` for `mode` and adds the CPU time spent meanwhile, by
+    /// tier and machine-wide.
     pub(super) fn measure<R>(
         &mut self,
         mode: &Mode,
         peers: &Peers,
         work: impl FnOnce() -> Result<R>,
     ) -> Result<R> {
-        let before = cpu_now(mode, peers)?;
+        let (before, machine_before) = (cpu_now(mode, peers)?, cpu::Machine::now()?);
         let result = work()?;
+        self.machine.add(cpu::Machine::now()?.since(machine_before));
         self.cpu.add(cpu_now(mode, peers)?.since(before));
         Ok(result)
     }
@@ -78,6 +83,7 @@ mod tests {
                 middle: Some(2.0),
                 upstream: 3.0,
             },
+            machine: cpu::Machine::default(),
         };
         let mark = t.mark();
         t.runs.push(2);
@@ -86,8 +92,13 @@ mod tests {
             middle: Some(0.5),
             upstream: 0.5,
         });
+        t.machine.add(cpu::Machine {
+            total: 10,
+            ..cpu::Machine::default()
+        });
         assert_eq!(t.cpu.client, 1.5);
         t.rewind(mark);
+        assert_eq!(t.machine, cpu::Machine::default());
         assert_eq!(t.runs, [1]);
         assert_eq!(t.cpu.client, 1.0);
         assert_eq!(t.cpu.middle, Some(2.0));
