@@ -110,6 +110,11 @@ pub enum Scenario {
     /// hypervisor gave to other tenants (steal, from /proc/stat) is shown
     /// for each phase and after each download, with a warning above 2%:
     /// such a run measures the host's load more than the programs.
+    /// Then a table of the machine during each mode's body downloads: how
+    /// busy it was, the CPU time per GiB spent on interrupts (loopback TCP's
+    /// receive work, charged to no process), all the CPU time per GiB, and
+    /// the body ratio over the mode's direct baseline that CPU time alone
+    /// would allow (the baseline's CPU per GiB over the mode's).
     /// The header says which TCP congestion control the host uses and which
     /// one every sender of the run uses on its loopback connections: the
     /// proxy, nginx and haproxy (--loopback-congestion; the load generator
@@ -164,8 +169,10 @@ pub struct ProxyArgs {
     /// Size of the streamed body in MiB (a sparse file: no disk used).
     #[arg(long, value_name = "MIB", default_value_t = 1024)]
     pub body_mib: u64,
-    /// Downloads of the body per mode (modes alternate); the median MB/s
-    /// is reported.
+    /// Downloads of the body per mode (modes alternate, one download per
+    /// mode a round); the median MB/s is reported. A round in which the
+    /// hypervisor took more than 2% of the CPU time (steal) is dropped and
+    /// run again, at most N times in all.
     #[arg(long, value_name = "N", default_value_t = 5)]
     pub body_repeat: usize,
     /// nginx worker processes of the upstream.

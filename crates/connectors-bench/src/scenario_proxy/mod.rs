@@ -9,7 +9,6 @@ mod small;
 mod tally;
 
 use crate::cli::{CommonArgs, ProxyArgs};
-use crate::cpu;
 use crate::proxy_process::{self, Proxy};
 use crate::report::{self, Congestion, Figures, ModeRow, ProxyFigures, ProxyReport};
 use anyhow::Result;
@@ -49,13 +48,6 @@ impl Samples {
     /// Notes the proxy's peak RSS (VmHWM) as `label`.
     fn peak_rss(&mut self, label: impl Into<String>, proxy: &Proxy) -> Result<()> {
         self.rss.push((label.into(), proxy.peak_rss_kib()?));
-        Ok(())
-    }
-
-    /// Notes the steal since `start` as `label`.
-    fn steal_since(&mut self, label: &str, start: cpu::Machine) -> Result<()> {
-        let percent = cpu::Machine::now()?.steal_percent_since(start);
-        self.steal.push((label.to_string(), percent));
         Ok(())
     }
 }
