@@ -38,6 +38,21 @@ impl LatencySummary {
     }
 }
 
+#[cfg(test)]
+impl LatencySummary {
+    /// A round of `rps` req/s for tests: one request, p50 1 ms, p99 2 ms,
+    /// max 3 ms.
+    pub fn one_round(rps: f64) -> LatencySummary {
+        LatencySummary {
+            requests: 1,
+            rps,
+            p50_ms: 1.0,
+            p99_ms: 2.0,
+            max_ms: 3.0,
+        }
+    }
+}
+
 impl LatencySummary {
     /// Median of each figure over several runs (requests are summed).
     pub fn median_of(runs: &[LatencySummary]) -> LatencySummary {

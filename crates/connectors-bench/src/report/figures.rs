@@ -34,6 +34,30 @@ pub struct ModeRow {
     pub body_machine: Option<BodyMachine>,
 }
 
+#[cfg(test)]
+impl ModeRow {
+    /// A row of mode `mode` with one small-request round of `rps` req/s
+    /// (p50 1 ms, p99 2 ms) as its median, and nothing else measured.
+    pub fn measured_nothing_but(mode: &str, rps: f64) -> ModeRow {
+        ModeRow {
+            mode: mode.into(),
+            path: String::new(),
+            small: LatencySummary::one_round(rps),
+            rounds: Vec::new(),
+            errors: 0,
+            reconnects: 0,
+            added_p99_ms: None,
+            body_mb_s: None,
+            body_runs_mb_s: Vec::new(),
+            body_seconds: None,
+            wrk: None,
+            cpu_us_per_request: CpuSplit::default(),
+            body_cpu_s_per_gib: None,
+            body_machine: None,
+        }
+    }
+}
+
 /// CPU time spent by each tier: this program (the client), the proxy in
 /// the middle (ours or the anchor; none for direct modes) and the
 /// upstream nginx.

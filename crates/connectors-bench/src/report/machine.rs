@@ -83,31 +83,12 @@ pub fn render_machine_table(modes: &[ModeRow]) -> String {
 mod tests {
     use super::*;
     use crate::report::CpuSplit;
-    use crate::stats::LatencySummary;
 
     fn row(mode: &str, tiers: Option<CpuSplit>, machine: Option<BodyMachine>) -> ModeRow {
-        let small = LatencySummary {
-            requests: 1,
-            rps: 1.0,
-            p50_ms: 1.0,
-            p99_ms: 2.0,
-            max_ms: 3.0,
-        };
         ModeRow {
-            mode: mode.into(),
-            path: String::new(),
-            small,
-            rounds: Vec::new(),
-            errors: 0,
-            reconnects: 0,
-            added_p99_ms: None,
-            body_mb_s: None,
-            body_runs_mb_s: Vec::new(),
-            body_seconds: None,
-            wrk: None,
-            cpu_us_per_request: CpuSplit::default(),
             body_cpu_s_per_gib: tiers,
             body_machine: machine,
+            ..ModeRow::measured_nothing_but(mode, 1.0)
         }
     }
 

@@ -152,32 +152,13 @@ fn mode_ratio(f: &ProxyFigures, what: Compare, ours: &str, base: &str) -> Option
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::report::CpuSplit;
     use crate::stats::LatencySummary;
 
     fn row(mode: &str, rps: &[f64], body: &[f64]) -> ModeRow {
-        let round = |rps: f64| LatencySummary {
-            requests: 1,
-            rps,
-            p50_ms: 1.0,
-            p99_ms: 2.0,
-            max_ms: 3.0,
-        };
         ModeRow {
-            mode: mode.into(),
-            path: String::new(),
-            small: round(0.0),
-            rounds: rps.iter().map(|r| round(*r)).collect(),
-            errors: 0,
-            reconnects: 0,
-            added_p99_ms: None,
-            body_mb_s: None,
+            rounds: rps.iter().map(|r| LatencySummary::one_round(*r)).collect(),
             body_runs_mb_s: body.to_vec(),
-            body_seconds: None,
-            wrk: None,
-            cpu_us_per_request: CpuSplit::default(),
-            body_cpu_s_per_gib: None,
-            body_machine: None,
+            ..ModeRow::measured_nothing_but(mode, 0.0)
         }
     }
 

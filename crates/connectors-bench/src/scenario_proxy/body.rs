@@ -2,11 +2,11 @@
 //! body downloaded in each chosen mode, round after round.
 
 use super::modes::Mode;
-use super::tally::Tally;
+use super::tally::{steady_rounds, Tally};
 use super::{Bench, Samples};
 use crate::cli::BodyClient;
 use crate::load::{self, Download};
-use crate::report::{self, BodyMachine, ModeRow, STEAL_WARN_PERCENT};
+use crate::report::{self, BodyMachine, ModeRow};
 use crate::{cpu, curl};
 use anyhow::{bail, Context, Result};
 
@@ -15,9 +15,8 @@ impl Bench<'_> {
     /// `--body-modes` names (all when it names none), after one warm-up
     /// download, and fills the rows' body figures; notes the proxy's peak
     /// RSS and the steal over the rounds kept. As with the small-request
-    /// rounds, a round (one download per mode) in which the hypervisor took
-    /// more than [`STEAL_WARN_PERCENT`] of the machine's CPU time is
-    /// dropped and run again, at most `--body-repeat` times in all.
+    /// rounds, a round (one download per mode) that lost too much CPU time
+    /// to the hypervisor is dropped and run again (see [`steady_rounds`]).
     pub(super) fn body_downloads(&self, rows: &mut [ModeRow], samples: &mut Samples) -> Result<()> {
         let client = self.body_client()?;
         // The first long download after the small-request rounds runs at a
@@ -29,37 +28,26 @@ impl Bench<'_> {
             .context("the warm-up download")?;
         let rounds = self.args.body_repeat.max(1);
         let mut tallies = Tally::for_modes(self.modes, self.peers);
-        let (mut repeats_left, mut kept_steal) = (rounds, Vec::with_capacity(rounds));
-        let mut round = 1;
-        while round <= rounds {
-            let marks: Vec<_> = tallies.iter().map(Tally::mark).collect();
-            let start = cpu::Machine::now()?;
-            for (m, tally) in self.modes.iter().zip(tallies.iter_mut()) {
-                if self.downloads_body(m) {
-                    self.body_round(client, m, round, rounds, tally)?;
+        let steal = steady_rounds(
+            "body",
+            rounds,
+            &mut tallies,
+            |round, tallies| {
+                for (m, tally) in self.modes.iter().zip(tallies.iter_mut()) {
+                    if self.downloads_body(m) {
+                        self.body_round(client, m, round, rounds, tally)?;
+                    }
                 }
-            }
-            let steal = cpu::Machine::now()?.steal_percent_since(start);
-            if steal > STEAL_WARN_PERCENT && repeats_left > 0 {
-                repeats_left -= 1;
-                eprintln!(
-                    "[proxy] body round {round}/{rounds}: the hypervisor took {steal:.1}% of the CPU time; the round is dropped and run again"
-                );
-                for (tally, mark) in tallies.iter_mut().zip(marks) {
-                    tally.rewind(mark);
-                }
-                continue;
-            }
-            kept_steal.push(steal);
-            round += 1;
-        }
+                Ok(())
+            },
+            |_| Ok(()),
+        )?;
         let gib = (self.body_bytes as f64 / f64::from(1u32 << 30)) * rounds as f64;
         for (row, tally) in rows.iter_mut().zip(tallies) {
             fill_body_figures(row, tally, gib)?;
         }
         samples.peak_rss("peak after the body downloads (VmHWM)", &self.peers.proxy)?;
-        let mean = kept_steal.iter().sum::<f64>() / kept_steal.len() as f64;
-        samples.steal.push(("body downloads".to_string(), mean));
+        samples.steal.push(("body downloads".to_string(), steal));
         Ok(())
     }
 

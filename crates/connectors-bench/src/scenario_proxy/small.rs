@@ -2,13 +2,12 @@
 //! answers, the rounds of load, and wrk's cross-check of them.
 
 use super::modes::Mode;
-use super::tally::Tally;
+use super::tally::{steady_rounds, Tally};
 use super::{Bench, Samples};
 use crate::cli::ProxyArgs;
-use crate::cpu;
 use crate::load::{self, LoadResult};
 use crate::nginx;
-use crate::report::{ModeRow, STEAL_WARN_PERCENT};
+use crate::report::ModeRow;
 use crate::stats::LatencySummary;
 use crate::wrk::{self, WrkResult};
 use anyhow::{bail, Context, Result};
@@ -46,43 +45,31 @@ impl Bench<'_> {
 
     /// Runs `--rounds` rounds of small-request load, each on every mode in
     /// turn; notes the proxy's peak RSS after each round and the steal over
-    /// the rounds kept. A round in which the hypervisor took more than
-    /// [`STEAL_WARN_PERCENT`] of the machine's CPU time measures other
-    /// tenants more than the programs: it is dropped and run again, at most
-    /// `--rounds` times in all.
+    /// the rounds kept. A round that lost too much CPU time to the
+    /// hypervisor is dropped and run again (see [`steady_rounds`]).
     pub(super) fn small_rounds(&self, samples: &mut Samples) -> Result<Vec<Tally<LoadResult>>> {
         let rounds = self.args.rounds.max(1);
         let mut tallies = Tally::for_modes(self.modes, self.peers);
-        let (mut repeats_left, mut kept_steal) = (rounds, Vec::with_capacity(rounds));
-        let mut round = 1;
-        while round <= rounds {
-            let marks: Vec<_> = tallies.iter().map(Tally::mark).collect();
-            let start = cpu::Machine::now()?;
-            for (m, tally) in self.modes.iter().zip(tallies.iter_mut()) {
-                self.small_round(m, round, rounds, tally)?;
-            }
-            let steal = cpu::Machine::now()?.steal_percent_since(start);
-            if steal > STEAL_WARN_PERCENT && repeats_left > 0 {
-                repeats_left -= 1;
-                eprintln!(
-                    "[proxy] round {round}/{rounds}: the hypervisor took {steal:.1}% of the CPU time; the round is dropped and run again"
-                );
-                for (tally, mark) in tallies.iter_mut().zip(marks) {
-                    tally.rewind(mark);
+        let steal = steady_rounds(
+            "small-request",
+            rounds,
+            &mut tallies,
+            |round, tallies| {
+                for (m, tally) in self.modes.iter().zip(tallies.iter_mut()) {
+                    self.small_round(m, round, rounds, tally)?;
                 }
-                continue;
-            }
-            kept_steal.push(steal);
-            samples.peak_rss(
-                format!("peak after small-request round {round} (VmHWM)"),
-                &self.peers.proxy,
-            )?;
-            round += 1;
-        }
-        let mean = kept_steal.iter().sum::<f64>() / kept_steal.len() as f64;
+                Ok(())
+            },
+            |round| {
+                samples.peak_rss(
+                    format!("peak after small-request round {round} (VmHWM)"),
+                    &self.peers.proxy,
+                )
+            },
+        )?;
         samples
             .steal
-            .push(("small-request rounds".to_string(), mean));
+            .push(("small-request rounds".to_string(), steal));
         Ok(tallies)
     }
 
