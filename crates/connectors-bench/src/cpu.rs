@@ -78,11 +78,15 @@ impl Machine {
 
     /// Percent of the CPU time since `before` that was stolen.
     pub fn steal_percent_since(&self, before: Machine) -> f64 {
-        let total = self.total.saturating_sub(before.total);
-        if total == 0 {
+        self.since(before).steal_percent()
+    }
+
+    /// Percent of these ticks that were stolen.
+    pub fn steal_percent(&self) -> f64 {
+        if self.total == 0 {
             return 0.0;
         }
-        100.0 * self.steal.saturating_sub(before.steal) as f64 / total as f64
+        100.0 * self.steal as f64 / self.total as f64
     }
 
     /// The ticks from `before` to `self`, field by field.
@@ -198,6 +202,7 @@ mod tests {
         // 200 ticks: 50 stolen, 50 idle, 100 worked (30 on interrupts).
         let mut d = later.since(m);
         assert_eq!(d.interrupts, 30);
+        assert!((d.steal_percent() - 25.0).abs() < 1e-9);
         assert!((d.busy_percent() - 50.0).abs() < 1e-9);
         d.add(d);
         assert_eq!(

@@ -5,9 +5,9 @@ use super::modes::Mode;
 use super::tally::{steady_rounds, Tally};
 use super::{Bench, Samples};
 use crate::cli::BodyClient;
+use crate::curl;
 use crate::load::{self, Download};
 use crate::report::{self, BodyMachine, ModeRow};
-use crate::{cpu, curl};
 use anyhow::{bail, Context, Result};
 
 impl Bench<'_> {
@@ -84,9 +84,8 @@ impl Bench<'_> {
             m.name,
             self.body_bytes >> 20
         );
-        let (d, machine_before) = tally.measure(m, self.peers, || {
-            let machine_before = cpu::Machine::now()?;
-            let d = self.download(client, m, m.name).map_err(|e| {
+        let (d, machine) = tally.measure(m, self.peers, || {
+            self.download(client, m, m.name).map_err(|e| {
                 if m.ours {
                     eprintln!(
                         "[proxy] last lines of the proxy's log:\n{}",
@@ -94,15 +93,14 @@ impl Bench<'_> {
                     );
                 }
                 e.context(format!("body download on mode {}", m.name))
-            })?;
-            Ok((d, machine_before))
+            })
         })?;
         eprintln!(
             "[proxy] {}: {:.0} MB/s ({:.2}s, steal {:.1}%)",
             m.name,
             d.mb_per_s(),
             d.seconds,
-            cpu::Machine::now()?.steal_percent_since(machine_before)
+            machine.steal_percent()
         );
         tally.runs.push(d);
         Ok(())

@@ -86,7 +86,7 @@ impl Bench<'_> {
             "[proxy] round {round}/{rounds} {}: {} connections, {:?} warm-up + {:?} ({})",
             m.name, args.connections, args.warmup, args.duration, m.path
         );
-        let r = tally.measure(m, self.peers, || {
+        let (r, _) = tally.measure(m, self.peers, || {
             self.rt
                 .block_on(load::run(
                     &m.small,

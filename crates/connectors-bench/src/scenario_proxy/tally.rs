@@ -45,18 +45,20 @@ impl<T> Tally<T> {
     }
 
     /// Runs `work` for `mode` and adds the CPU time spent meanwhile, by
-    /// tier and machine-wide.
+    /// tier and machine-wide; returns `work`'s result and the machine's
+    /// ticks over it.
     pub(super) fn measure<R>(
         &mut self,
         mode: &Mode,
         peers: &Peers,
         work: impl FnOnce() -> Result<R>,
-    ) -> Result<R> {
+    ) -> Result<(R, cpu::Machine)> {
         let (before, machine_before) = (cpu_now(mode, peers)?, cpu::Machine::now()?);
         let result = work()?;
-        self.machine.add(cpu::Machine::now()?.since(machine_before));
+        let machine = cpu::Machine::now()?.since(machine_before);
+        self.machine.add(machine);
         self.cpu.add(cpu_now(mode, peers)?.since(before));
-        Ok(result)
+        Ok((result, machine))
     }
 }
 
