@@ -79,7 +79,7 @@ pub use ca::{ProxyCa, CA_CERT_FILE, CA_KEY_FILE};
 pub use error::{ProxyError, RequestError, REQUEST_ID_HEADER};
 pub use loopback::{check_congestion, DEFAULT_LOOPBACK_CONGESTION};
 pub use request_id::RequestId;
-pub use tls::AesGcm;
+pub use tls::{AesGcm, AesLib};
 
 use audit::Telemetry;
 use auth::Authorizer;

@@ -20,48 +20,54 @@ pub enum AesGcm {
     /// The faster of the two on this machine, timed at first use.
     #[default]
     Auto,
+    /// This library's.
+    Named(AesLib),
+}
+
+/// A library whose AES-GCM the proxy's TLS can use.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AesLib {
     Ring,
     AwsLc,
+}
+
+impl AesLib {
+    fn name(self) -> &'static str {
+        match self {
+            AesLib::Ring => "ring",
+            AesLib::AwsLc => "aws-lc",
+        }
+    }
 }
 
 impl FromStr for AesGcm {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
-        match s {
-            "auto" => Ok(AesGcm::Auto),
-            "ring" => Ok(AesGcm::Ring),
-            "aws-lc" => Ok(AesGcm::AwsLc),
-            other => Err(format!(
-                "{other:?} is not an AES-GCM implementation: use auto, ring or aws-lc"
-            )),
+        if s == "auto" {
+            return Ok(AesGcm::Auto);
         }
+        [AesLib::Ring, AesLib::AwsLc]
+            .into_iter()
+            .find(|lib| lib.name() == s)
+            .map(AesGcm::Named)
+            .ok_or_else(|| {
+                format!("{s:?} is not an AES-GCM implementation: use auto, ring or aws-lc")
+            })
     }
 }
 
 impl fmt::Display for AesGcm {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            AesGcm::Auto => "auto",
-            AesGcm::Ring => "ring",
-            AesGcm::AwsLc => "aws-lc",
-        })
+        match self {
+            AesGcm::Auto => f.write_str("auto"),
+            AesGcm::Named(lib) => lib.fmt(f),
+        }
     }
-}
-
-/// The library whose AES-GCM the proxy's TLS uses, once [`AesGcm`] is
-/// resolved.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum AesLib {
-    Ring,
-    AwsLc,
 }
 
 impl fmt::Display for AesLib {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            AesLib::Ring => "ring",
-            AesLib::AwsLc => "aws-lc",
-        })
+        f.write_str(self.name())
     }
 }
 
@@ -74,10 +80,8 @@ const TRIALS: usize = 7;
 /// Resolves `wanted` to a library; `Auto` times both, and the figures
 /// (GB/s of ring, then aws-lc) come back with the choice.
 pub(crate) fn resolve(wanted: AesGcm) -> (AesLib, Option<(f64, f64)>) {
-    match wanted {
-        AesGcm::Ring => return (AesLib::Ring, None),
-        AesGcm::AwsLc => return (AesLib::AwsLc, None),
-        AesGcm::Auto => {}
+    if let AesGcm::Named(lib) = wanted {
+        return (lib, None);
     }
     let (ring, aws_lc) = (ring_sealer(), aws_lc_sealer());
     let (mut best_ring, mut best_aws_lc) = (Duration::MAX, Duration::MAX);
@@ -148,17 +152,24 @@ mod tests {
 
     #[test]
     fn names_parse_and_print_back() {
-        for a in [AesGcm::Auto, AesGcm::Ring, AesGcm::AwsLc] {
+        for a in [
+            AesGcm::Auto,
+            AesGcm::Named(AesLib::Ring),
+            AesGcm::Named(AesLib::AwsLc),
+        ] {
             assert_eq!(a.to_string().parse::<AesGcm>().unwrap(), a);
         }
+        assert_eq!("aws-lc".parse(), Ok(AesGcm::Named(AesLib::AwsLc)));
+        assert_eq!(AesGcm::Named(AesLib::Ring).to_string(), "ring");
         let e = "openssl".parse::<AesGcm>().unwrap_err();
         assert!(e.contains("auto, ring or aws-lc"), "{e}");
     }
 
     #[test]
     fn a_named_implementation_is_taken_without_timing() {
-        assert_eq!(resolve(AesGcm::Ring), (AesLib::Ring, None));
-        assert_eq!(resolve(AesGcm::AwsLc), (AesLib::AwsLc, None));
+        for lib in [AesLib::Ring, AesLib::AwsLc] {
+            assert_eq!(resolve(AesGcm::Named(lib)), (lib, None));
+        }
     }
 
     #[test]

@@ -6,8 +6,7 @@ pub(crate) mod leaf;
 pub(crate) mod upstream;
 
 use crate::read_ahead::ReadAhead;
-pub use aes::AesGcm;
-use aes::AesLib;
+pub use aes::{AesGcm, AesLib};
 use leaf::LeafCache;
 use rustls::crypto::CryptoProvider;
 use std::sync::{Arc, OnceLock};
