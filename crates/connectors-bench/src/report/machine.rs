@@ -5,6 +5,7 @@
 //! time alone set the pace.
 
 use super::figures::ModeRow;
+use super::ratios::direct_baseline;
 use serde::Serialize;
 
 /// The machine during one mode's body downloads.
@@ -18,17 +19,6 @@ pub struct BodyMachine {
     pub interrupt_s_per_gib: f64,
 }
 
-/// Each mode whose body ratio is taken over a direct baseline, with that
-/// baseline.
-const BASELINE: [(&str, &str); 6] = [
-    ("ours-reverse", "direct"),
-    ("nginx-anchor", "direct"),
-    ("haproxy-tcp", "direct"),
-    ("nginx-anchor-tls", "direct-tls"),
-    ("ours-forward", "direct-tls"),
-    ("haproxy-tls", "direct-tls"),
-];
-
 /// CPU seconds per GiB of body of every tier and the interrupts together;
 /// `None` when the mode downloaded no body.
 pub fn all_cpu_s_per_gib(row: &ModeRow) -> Option<f64> {
@@ -41,10 +31,10 @@ pub fn all_cpu_s_per_gib(row: &ModeRow) -> Option<f64> {
 /// baseline's CPU per GiB over the mode's. `None` for a baseline, or when
 /// either did not download the body.
 pub fn cpu_bound_ratio(row: &ModeRow, modes: &[ModeRow]) -> Option<(f64, &'static str)> {
-    let (_, base) = BASELINE.iter().find(|(m, _)| *m == row.mode)?;
-    let base_row = modes.iter().find(|m| m.mode == *base)?;
+    let base = direct_baseline(&row.mode)?;
+    let base_row = modes.iter().find(|m| m.mode == base)?;
     let (ours, theirs) = (all_cpu_s_per_gib(row)?, all_cpu_s_per_gib(base_row)?);
-    (ours > 0.0).then(|| (theirs / ours, *base))
+    (ours > 0.0).then(|| (theirs / ours, base))
 }
 
 /// The table of the machine during the body downloads; nothing when no

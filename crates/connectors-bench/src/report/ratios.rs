@@ -95,6 +95,20 @@ const OVER_DIRECT: [(&str, &str); 4] = [
     ("ours-forward", "direct-tls"),
 ];
 
+/// Each haproxy relay with the direct mode it adds to.
+const RELAYS_OVER_DIRECT: [(&str, &str); 2] =
+    [("haproxy-tcp", "direct"), ("haproxy-tls", "direct-tls")];
+
+/// The direct mode that `mode` (a proxy or a relay) adds to; `None` for a
+/// direct mode.
+pub(super) fn direct_baseline(mode: &str) -> Option<&'static str> {
+    OVER_DIRECT
+        .iter()
+        .chain(&RELAYS_OVER_DIRECT)
+        .find(|(m, _)| *m == mode)
+        .map(|(_, base)| *base)
+}
+
 /// Ratios of the `proxy` scenario.
 pub fn proxy_ratios(f: &ProxyFigures) -> Vec<Ratio> {
     use Compare::{AddedP99, Body, Rps};
@@ -107,11 +121,8 @@ pub fn proxy_ratios(f: &ProxyFigures) -> Vec<Ratio> {
     wanted.extend(OVER_DIRECT.map(|(ours, base)| (AddedP99, ours, base)));
     wanted.extend(OVER_DIRECT.map(|(ours, base)| (Body, ours, base)));
     // The haproxy relays, when haproxy ran.
-    wanted.extend([
-        (Rps, "haproxy-tcp", "direct"),
-        (Body, "haproxy-tcp", "direct"),
-        (Body, "haproxy-tls", "direct-tls"),
-    ]);
+    wanted.push((Rps, "haproxy-tcp", "direct"));
+    wanted.extend(RELAYS_OVER_DIRECT.map(|(relay, base)| (Body, relay, base)));
     wanted
         .into_iter()
         .filter_map(|(what, ours, base)| mode_ratio(f, what, ours, base))
