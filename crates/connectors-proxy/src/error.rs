@@ -193,6 +193,9 @@ pub enum RequestError {
     /// The client sent something unusable.
     #[error("bad request: {0}")]
     BadRequest(&'static str),
+    /// A request head that could not be parsed.
+    #[error("malformed request head: {0}")]
+    MalformedHead(&'static str),
     /// A request mode this proxy does not implement yet.
     #[error("{0}")]
     NotImplemented(&'static str),
@@ -234,7 +237,7 @@ impl RequestError {
             | UpstreamFailed { .. } => StatusCode::BAD_GATEWAY,
             PolicyEval(_) => StatusCode::INTERNAL_SERVER_ERROR,
             UpstreamTimeout { .. } => StatusCode::GATEWAY_TIMEOUT,
-            BadRequest(_) => StatusCode::BAD_REQUEST,
+            BadRequest(_) | MalformedHead(_) => StatusCode::BAD_REQUEST,
             NotImplemented(_) => StatusCode::NOT_IMPLEMENTED,
         }
     }
@@ -266,6 +269,7 @@ impl RequestError {
             UpstreamFailed { .. } => "upstream_failed",
             UpstreamTimeout { .. } => "upstream_timeout",
             BadRequest(_) => "bad_request",
+            MalformedHead(_) => crate::unreadable::MALFORMED,
             NotImplemented(_) => "not_implemented",
         }
     }

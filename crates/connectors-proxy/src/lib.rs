@@ -69,6 +69,7 @@ mod server;
 mod target;
 mod tls;
 mod token;
+mod unreadable;
 mod upgrade;
 mod upstream;
 mod write_through;

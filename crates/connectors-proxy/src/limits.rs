@@ -16,14 +16,19 @@ pub(crate) struct HeadLimits {
 }
 
 impl HeadLimits {
+    /// The answer to a head of `fields` header fields, over the limit.
+    pub(crate) fn too_many_fields(&self, fields: usize) -> RequestError {
+        RequestError::HeadersTooLarge(format!(
+            "{fields} header fields, at most {} accepted",
+            self.max_fields
+        ))
+    }
+
     /// Refuses a head over a limit.
     pub(crate) fn check(&self, head: &Parts) -> Result<(), RequestError> {
         let fields = head.headers.len();
         if fields > self.max_fields {
-            return Err(RequestError::HeadersTooLarge(format!(
-                "{fields} header fields, at most {} accepted",
-                self.max_fields
-            )));
+            return Err(self.too_many_fields(fields));
         }
         let line = head.method.as_str().len()
             + head

@@ -1,7 +1,8 @@
 //! Prometheus metrics of the proxy, served in the text format on their own
 //! listener (see [`Proxy::serve_metrics`](crate::Proxy::serve_metrics)).
 //!
-//! Labels stay bounded: `mode` is `reverse`, `forward` or `connect`;
+//! Labels stay bounded: `mode` is `reverse`, `forward` or `connect`
+//! (`unknown` for a request head too malformed to tell);
 //! `class` is a ConnectorClass name or `none`; `code` a status code;
 //! `kind` one of `connect`, `tls`, `timeout`, `protocol`; `cache` is
 //! `identity` or `decision`.

@@ -11,7 +11,7 @@ use crate::connect::{self, Tunnel};
 use crate::error::{ProxyError, RequestError};
 use crate::{forward, reverse, Shared};
 use http::{Request, Response, StatusCode};
-use hyper::body::Incoming;
+use hyper::body::{Body as _, Incoming};
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use std::convert::Infallible;
@@ -27,16 +27,19 @@ use tokio::task::JoinSet;
 /// Runs a hyper connection future; on shutdown, asks it to finish the
 /// requests in flight and close.
 macro_rules! drive {
-    ($conn:expr, $stop:expr) => {{
+    ($conn:expr, $stop:expr, $shared:expr, $tunnel:expr) => {{
         let conn = $conn;
         let mut stop: watch::Receiver<bool> = $stop;
         tokio::pin!(conn);
-        tokio::select! {
-            _ = conn.as_mut() => {}
+        let ended = tokio::select! {
+            ended = conn.as_mut() => ended,
             _ = stopped(&mut stop) => {
                 conn.as_mut().graceful_shutdown();
-                let _ = conn.await;
+                conn.await
             }
+        };
+        if let Err(e) = ended {
+            crate::unreadable::record_parse_error($shared, &e, $tunnel);
         }
     }};
 }
@@ -181,6 +184,7 @@ where
 {
     Box::pin(async move {
         let stop = shared.stop.subscribe();
+        let tunnel = ctx.tunnel.is_some();
         let ctx = Arc::new(ctx);
         let svc = {
             let shared = shared.clone();
@@ -196,14 +200,21 @@ where
                     u32::try_from(shared.config.max_request_header_bytes.saturating_mul(2))
                         .unwrap_or(u32::MAX),
                 );
-            drive!(b.serve_connection(TokioIo::new(io), svc), stop);
+            drive!(
+                b.serve_connection(TokioIo::new(io), svc),
+                stop,
+                &shared,
+                tunnel
+            );
         } else {
             drive!(
                 shared
                     .h1
                     .serve_connection(TokioIo::new(io), svc)
                     .with_upgrades(),
-                stop
+                stop,
+                &shared,
+                tunnel
             );
         }
     })
@@ -259,6 +270,11 @@ async fn handle(
         Err(e) => error_response(&shared, &mut log, &e),
     };
     log.status = resp.status().as_u16();
+    // A body that has ended before it starts (HEAD, 204, 304, CONNECT's
+    // 200) is never read by the server: it is complete as it is.
+    if resp.body().is_end_stream() {
+        log.mark_complete();
+    }
     resp.body_mut().attach_log(log);
     Ok(resp)
 }

@@ -372,6 +372,51 @@ async fn head_response_has_no_body_and_the_connection_goes_on() {
     assert_eq!(env.tool.connections(), 1);
 }
 
+/// Answers without a body — to HEAD, a 204, the 200 that opens a tunnel
+/// — are audited as complete on either path, like any other.
+#[tokio::test]
+async fn bodiless_answers_are_audited_as_complete_on_either_path() {
+    let tool = |_: usize, r: &Message| match r.target() {
+        "/base/no-content" => Reply::raw(&[b"HTTP/1.1 204 No Content\r\n\r\n"]),
+        _ => Reply::raw(&[b"HTTP/1.1 200 OK\r\nContent-Length: 42\r\n\r\n"]),
+    };
+    let auth = bearer(TOKEN_A);
+    for fast in [true, false] {
+        let dir = tempfile::tempdir().unwrap();
+        let audit = dir.path().join("audit.jsonl");
+        let config = ProxyConfig {
+            http1_fast_path: fast,
+            audit_file: Some(audit.clone()),
+            ..test_config()
+        };
+        let env = Env::with_config(config.clone(), tool).await;
+        let mut c = env.client().await;
+        let head = request(
+            "HEAD",
+            &format!("{BASE}/size"),
+            &[("Authorization", &auth)],
+            b"",
+        );
+        c.send(&head).await;
+        assert_eq!(c.head_response().await.status(), 200);
+        c.send(&get("/no-content")).await;
+        assert_eq!(c.head_response().await.status(), 204);
+        let tunnelled = Env::tunnelled_with(config, tool).await;
+        let _open = tunnelled.tunnel().await;
+        for (method, path) in [("HEAD", "/size"), ("GET", "/no-content"), ("CONNECT", "")] {
+            let case = format!("{method} {path}, fast path {fast}");
+            let want = |r: &serde_json::Value| {
+                r["method"] == method && r["path"].as_str().is_some_and(|p| p.ends_with(path))
+            };
+            let record = audit_record(&audit, want)
+                .await
+                .unwrap_or_else(|| panic!("{case}: no audit record"));
+            assert_eq!(record["outcome"], "complete", "{case}: {record}");
+            assert_eq!(record["bytes_out"], 0, "{case}: {record}");
+        }
+    }
+}
+
 /// What the tool received (if anything) and what the client got for one
 /// request on a fresh proxy, with or without the fast path.
 async fn relay_once(fast: bool, req: &[u8]) -> (Option<Message>, Message) {
@@ -531,23 +576,13 @@ async fn a_broken_answer_is_audited_as_a_body_error_on_either_path() {
                 Some(i) => got[i + 4..].to_vec(),
                 None => Vec::new(),
             };
-            let mut record = None;
-            for _ in 0..200 {
-                let text = std::fs::read_to_string(&audit).unwrap_or_default();
-                record = text
-                    .lines()
-                    .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-                    .find(|r| {
-                        r["path"]
-                            .as_str()
-                            .is_some_and(|p| p.ends_with(&format!("/cut-{name}")))
-                    });
-                if record.is_some() {
-                    break;
-                }
-                tokio::time::sleep(Duration::from_millis(25)).await;
-            }
-            let record = record.unwrap_or_else(|| panic!("{case}: no audit record"));
+            let record = audit_record(&audit, |r| {
+                r["path"]
+                    .as_str()
+                    .is_some_and(|p| p.ends_with(&format!("/cut-{name}")))
+            })
+            .await
+            .unwrap_or_else(|| panic!("{case}: no audit record"));
             assert_eq!(record["outcome"], "body_error", "{case}: {record}");
             assert_eq!(record["status"], 200, "{case}: {record}");
             let bytes_out = record["bytes_out"].as_u64().unwrap();
@@ -564,6 +599,133 @@ async fn a_broken_answer_is_audited_as_a_body_error_on_either_path() {
                     "{case}: {:?}",
                     String::from_utf8_lossy(&got)
                 );
+            }
+        }
+    }
+}
+
+/// The first record of the audit file that `pick` accepts, waited for.
+async fn audit_record(
+    audit: &std::path::Path,
+    pick: impl Fn(&serde_json::Value) -> bool,
+) -> Option<serde_json::Value> {
+    for _ in 0..200 {
+        let text = std::fs::read_to_string(audit).unwrap_or_default();
+        let found = text
+            .lines()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .find(&pick);
+        if found.is_some() {
+            return found;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    None
+}
+
+/// Request heads that cannot be read: a field name with a space in it,
+/// more fields than the limit, a head with no end within the parser's
+/// bound (twice the byte limit). On either path, on the listener and
+/// inside an intercepted tunnel, each is answered 400 or 431, closes the
+/// connection, reaches no tool and leaves one audit record, which never
+/// has the query. The fast path's answer says what is wrong and carries
+/// the record's request id; the general server's parser sends a bare
+/// status line, and its record knows nothing of the request line.
+#[tokio::test]
+async fn unreadable_heads_are_answered_and_audited_on_either_path() {
+    let secret_query = format!("access_token={TOKEN_A}");
+    let bad_name = format!(
+        "GET {BASE}/bad?{secret_query} HTTP/1.1\r\nHost: proxy.test\r\nBad Field: 1\r\n\r\n"
+    )
+    .into_bytes();
+    let names: Vec<String> = (0..150).map(|i| format!("x-h{i}")).collect();
+    let fields: Vec<(&str, &str)> = names.iter().map(|n| (n.as_str(), "1")).collect();
+    let many = request("GET", &format!("{BASE}/many"), &fields, b"");
+    let mut endless = format!("GET {BASE}/endless HTTP/1.1\r\nX-Big: ").into_bytes();
+    endless.resize(2 * 4096 + 100, b'v');
+    // (case, head, status, error kind, what the fast path's answer says)
+    let cases: [(&str, &[u8], u16, &str, &str); 3] = [
+        (
+            "bad",
+            &bad_name,
+            400,
+            "malformed_request",
+            "malformed request head: a header field name",
+        ),
+        (
+            "many",
+            &many,
+            431,
+            "headers_too_large",
+            "151 header fields, at most 100 accepted",
+        ),
+        (
+            "endless",
+            &endless,
+            431,
+            "headers_too_large",
+            "at most 4096 accepted",
+        ),
+    ];
+    for tunnel in [false, true] {
+        for fast in [true, false] {
+            for (name, head, status, error, says) in cases {
+                if tunnel && name != "bad" {
+                    continue;
+                }
+                let case = format!("{name}, fast path {fast}, tunnel {tunnel}");
+                let dir = tempfile::tempdir().unwrap();
+                let audit = dir.path().join("audit.jsonl");
+                let config = ProxyConfig {
+                    http1_fast_path: fast,
+                    audit_file: Some(audit.clone()),
+                    max_request_header_bytes: 4096,
+                    ..test_config()
+                };
+                let (r, closed, tool) = if tunnel {
+                    let env = Env::tunnelled_with(config, echo).await;
+                    let mut c = env.tunnel().await;
+                    c.send(head).await;
+                    let r = c.response().await;
+                    (r, c.closes().await, env.tool)
+                } else {
+                    let env = Env::with_config(config, echo).await;
+                    let mut c = env.client().await;
+                    c.send(head).await;
+                    let r = c.response().await;
+                    (r, c.closes().await, env.tool)
+                };
+                assert_eq!(r.status(), status, "{case}: {}", r.text());
+                assert!(closed, "{case}: the connection must close");
+                assert!(tool.received().is_empty(), "{case}: reached the tool");
+                // A tunnel's own CONNECT has a record of its own.
+                let inner = |r: &serde_json::Value| r["method"] != "CONNECT";
+                let record = audit_record(&audit, inner)
+                    .await
+                    .unwrap_or_else(|| panic!("{case}: no audit record"));
+                assert_eq!(record["status"], status, "{case}: {record}");
+                assert_eq!(record["error"], error, "{case}: {record}");
+                assert_eq!(record["outcome"], "complete", "{case}: {record}");
+                let text = std::fs::read_to_string(&audit).unwrap();
+                let records = text.lines().filter(|l| !l.contains("\"CONNECT\"")).count();
+                assert_eq!(records, 1, "{case}: {text}");
+                assert!(!text.contains(TOKEN_A), "{case}: {text}");
+                if fast {
+                    assert!(r.text().contains(says), "{case}: {}", r.text());
+                    assert_eq!(
+                        r.get("x-request-id"),
+                        record["request_id"].as_str(),
+                        "{case}: {record}"
+                    );
+                    let mode = if tunnel { "connect" } else { "reverse" };
+                    assert_eq!(record["mode"], mode, "{case}: {record}");
+                    assert_eq!(record["method"], "GET", "{case}: {record}");
+                    assert_eq!(record["path"], format!("{BASE}/{name}"), "{case}: {record}");
+                } else {
+                    assert_eq!(record["method"], "-", "{case}: {record}");
+                    let mode = if tunnel { "connect" } else { "unknown" };
+                    assert_eq!(record["mode"], mode, "{case}: {record}");
+                }
             }
         }
     }

@@ -32,6 +32,7 @@ mod upconn;
 use crate::conn::ConnIo;
 use crate::read_ahead::ReadAhead;
 use crate::server::{self, ConnCtx};
+use crate::unreadable;
 use crate::Shared;
 use bytes::{Buf, BytesMut};
 use memchr::memmem;
@@ -98,6 +99,8 @@ enum Head {
     Closed,
     /// Let the general server read this connection.
     HandOff,
+    /// No end of the head within the parser's bound.
+    TooLarge,
 }
 
 /// Serves one client connection until it closes.
@@ -120,6 +123,14 @@ pub(crate) async fn serve<IO: ClientIo>(shared: Arc<Shared>, io: ConnIo<IO>, ctx
             Head::Ready(end) => end,
             Head::Closed => return,
             Head::HandOff => return hand_off(shared, conn, ctx).await,
+            Head::TooLarge => {
+                let line = unreadable::request_line(&conn.buf);
+                let mut log = line.log(&shared, Some(ctx.state.busy()), ctx.tunnel.is_some());
+                let error = unreadable::oversized(conn.buf.len(), &shared.limits);
+                reply::error(&shared, &mut conn, &mut log, &error, true).await;
+                drop(log);
+                return reply::close_unread(&mut conn).await;
+            }
         };
         let next = match prepare::prepare(
             &shared,
@@ -138,11 +149,14 @@ pub(crate) async fn serve<IO: ClientIo>(shared: Arc<Shared>, io: ConnIo<IO>, ctx
                 client_close,
             } => {
                 conn.buf.advance(end);
-                let mut close = client_close;
-                if !reply::skip_body(&mut conn.buf, body) {
-                    close = true;
+                if reply::skip_body(&mut conn.buf, body) {
+                    reply::error(&shared, &mut conn, &mut log, &error, client_close).await
+                } else {
+                    // The rest of the request is still coming.
+                    reply::error(&shared, &mut conn, &mut log, &error, true).await;
+                    drop(log);
+                    return reply::close_unread(&mut conn).await;
                 }
-                reply::error(&shared, &mut conn, &mut log, &error, close).await
             }
             Prepared::Go(plan) => {
                 conn.buf.advance(end);
@@ -165,7 +179,7 @@ async fn read_head<IO: ClientIo>(
     conn: &mut Conn<IO>,
     mut stopping: Pin<&mut (impl Future<Output = ()> + ?Sized)>,
 ) -> Head {
-    // The general server's parser bound; it answers bigger heads with 431.
+    // The general server's parser bound: no head is read past it.
     let limit = shared
         .config
         .max_request_header_bytes
@@ -176,7 +190,7 @@ async fn read_head<IO: ClientIo>(
             return Head::Ready(end);
         }
         if conn.buf.len() > limit {
-            return Head::HandOff;
+            return Head::TooLarge;
         }
         if conn.buf.capacity() - conn.buf.len() < 1024 {
             conn.buf.reserve(4096);

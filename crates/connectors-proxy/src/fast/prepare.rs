@@ -130,6 +130,7 @@ pub(crate) async fn prepare(
     let mut req = httparse::Request::new(&mut []);
     match req.parse_with_uninit_headers(head, &mut fields) {
         Ok(httparse::Status::Complete(n)) if n == head.len() => {}
+        Err(e) => return unreadable(shared, ctx, head, e),
         _ => return Prepared::HandOff,
     }
     let (Some(method), Some(target), Some(1)) = (req.method, req.path, req.version) else {
@@ -166,6 +167,23 @@ pub(crate) async fn prepare(
     match &ctx.tunnel {
         None => reverse(shared, ctx, &head, memo).await,
         Some(tunnel) => super::tunnel::plan(shared, ctx, tunnel, &head, memo).await,
+    }
+}
+
+/// A head the parser refused: answered here unless it only has more
+/// fields than the fast path parses (see [`crate::unreadable`]).
+fn unreadable(shared: &Shared, ctx: &ConnCtx, head: &[u8], e: httparse::Error) -> Prepared {
+    let Some(error) = crate::unreadable::judge(e, head, &shared.limits) else {
+        return Prepared::HandOff;
+    };
+    let line = crate::unreadable::request_line(head);
+    let log = line.log(shared, Some(ctx.state.busy()), ctx.tunnel.is_some());
+    Prepared::Refuse {
+        log,
+        error,
+        // What follows a head that cannot be read cannot be framed.
+        body: Framing::Close,
+        client_close: true,
     }
 }
 

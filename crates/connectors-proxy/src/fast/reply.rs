@@ -8,7 +8,8 @@ use crate::error::RequestError;
 use crate::server::error_response;
 use crate::Shared;
 use bytes::{Buf, BytesMut};
-use tokio::io::AsyncWriteExt;
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// Drops a request body that is already buffered whole; `false` when it
 /// is not (the connection must then close after the answer).
@@ -64,4 +65,30 @@ pub(crate) async fn error<IO: ClientIo>(
     } else {
         Next::KeepAlive
     }
+}
+
+/// Most bytes of an unread request read and dropped before closing.
+const UNREAD_DRAIN_BYTES: usize = 1024 * 1024;
+
+/// How long the client gets to stop sending an unread request.
+const UNREAD_DRAIN_TIME: Duration = Duration::from_millis(500);
+
+/// Closes a connection whose client may still be sending a request that
+/// was answered without being read. Closing a socket with unread bytes
+/// resets the connection, and a client that is still writing may then
+/// lose the answer; so the sending side is closed first and what arrives
+/// is read and dropped, within bounds, before the socket goes.
+pub(crate) async fn close_unread<IO: ClientIo>(conn: &mut Conn<IO>) {
+    let _ = conn.io.shutdown().await;
+    let drain = async {
+        let mut sink = [0u8; 16 * 1024];
+        let mut read = 0;
+        while read < UNREAD_DRAIN_BYTES {
+            match conn.io.read(&mut sink).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => read += n,
+            }
+        }
+    };
+    let _ = tokio::time::timeout(UNREAD_DRAIN_TIME, drain).await;
 }

@@ -242,13 +242,21 @@ impl Env {
         fast: bool,
         script: impl Fn(usize, &Message) -> Reply + Send + Sync + 'static,
     ) -> Env {
-        let p = pki();
-        let tool = RawTool::start_tls(&p, script).await;
-        let address = format!("https://{}/base", tool.addr);
         let config = ProxyConfig {
             http1_fast_path: fast,
             ..test_config()
         };
+        Env::tunnelled_with(config, script).await
+    }
+
+    /// [`Env::tunnelled`] with this configuration.
+    pub async fn tunnelled_with(
+        config: ProxyConfig,
+        script: impl Fn(usize, &Message) -> Reply + Send + Sync + 'static,
+    ) -> Env {
+        let p = pki();
+        let tool = RawTool::start_tls(&p, script).await;
+        let address = format!("https://{}/base", tool.addr);
         Env::build(config, tool, &address, Some(&p)).await
     }
 
