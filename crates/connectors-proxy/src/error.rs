@@ -165,12 +165,14 @@ pub enum RequestError {
         reason: String,
     },
     /// The tool's TLS certificate was not accepted, or the handshake failed.
-    #[error("upstream {host} unreachable: TLS failed: {reason}; if the tool uses a private CA, put the CA certificate in a Secret and reference it from the Connector's spec.caCertSecretRef")]
+    #[error("upstream {host} unreachable: TLS failed: {reason}{hint}")]
     UpstreamTls {
         /// `host[:port]`.
         host: String,
         /// Short reason.
         reason: String,
+        /// What to do about it, when the reason tells (`; ` first), or empty.
+        hint: &'static str,
     },
     /// The tool closed or broke the exchange before answering.
     #[error("upstream {host} failed: {reason}")]
@@ -207,6 +209,31 @@ impl RequestError {
         RequestError::UpstreamFailed {
             host: host.to_string(),
             reason: reason.into(),
+        }
+    }
+
+    /// The TLS handshake with the tool at `host` failed with `e`, or for a
+    /// reason rustls did not give (`e` is `None`; `reason` says it).
+    pub(crate) fn upstream_tls(
+        host: &str,
+        e: Option<&rustls::Error>,
+        reason: String,
+    ) -> RequestError {
+        let hint = match e {
+            Some(rustls::Error::InvalidCertificate(_) | rustls::Error::NoCertificatesPresented) => {
+                "; if the tool uses a private CA, put the CA certificate in a Secret and reference it from the Connector's spec.caCertSecretRef"
+            }
+            Some(
+                rustls::Error::InvalidMessage(_)
+                | rustls::Error::InappropriateMessage { .. }
+                | rustls::Error::InappropriateHandshakeMessage { .. },
+            ) => "; the tool did not answer in TLS: if this port serves plain HTTP, use an http:// address",
+            _ => "",
+        };
+        RequestError::UpstreamTls {
+            host: host.to_string(),
+            reason: reason.chars().take(200).collect(),
+            hint,
         }
     }
 
@@ -341,5 +368,19 @@ mod tests {
         assert_eq!(r.status(), 407);
         assert_eq!(r.headers()[PROXY_AUTHENTICATE], BASIC_CHALLENGE);
         assert!(r.headers().get(WWW_AUTHENTICATE).is_none());
+    }
+
+    #[test]
+    fn tls_failures_hint_only_at_what_their_reason_tells() {
+        let text = |e: Option<&rustls::Error>| {
+            RequestError::upstream_tls("h:443", e, "why".into()).to_string()
+        };
+        let unknown_ca = rustls::Error::InvalidCertificate(rustls::CertificateError::UnknownIssuer);
+        assert!(text(Some(&unknown_ca)).ends_with("spec.caCertSecretRef"));
+        let not_tls = rustls::Error::InvalidMessage(rustls::InvalidMessage::InvalidContentType);
+        assert!(text(Some(&not_tls)).contains("did not answer in TLS"));
+        assert_eq!(text(None), "upstream h:443 unreachable: TLS failed: why");
+        let refused = rustls::Error::AlertReceived(rustls::AlertDescription::HandshakeFailure);
+        assert!(text(Some(&refused)).ends_with("TLS failed: why"));
     }
 }

@@ -224,8 +224,8 @@ fn classify_error(
 struct Causes {
     /// The first I/O error kind other than `Other`.
     io_kind: Option<std::io::ErrorKind>,
-    /// The text of the last TLS error.
-    tls: Option<String>,
+    /// The last TLS error.
+    tls: Option<rustls::Error>,
     /// A name did not resolve.
     dns: bool,
     /// The request body failed (hyper's user error or an aborted write).
@@ -242,7 +242,7 @@ impl Causes {
         while let Some(s) = source {
             causes.look_inside_io(s);
             if let Some(t) = s.downcast_ref::<rustls::Error>() {
-                causes.tls = Some(t.to_string());
+                causes.tls = Some(t.clone());
             }
             if let Some(h) = s.downcast_ref::<hyper::Error>() {
                 if h.is_user() || h.is_body_write_aborted() {
@@ -269,7 +269,7 @@ impl Causes {
             }
             let inner = io.get_ref();
             if let Some(t) = inner.and_then(|i| i.downcast_ref::<rustls::Error>()) {
-                self.tls = Some(t.to_string());
+                self.tls = Some(t.clone());
             }
             io_err = inner.and_then(|i| i.downcast_ref::<std::io::Error>());
         }
@@ -294,10 +294,7 @@ fn connect_error(causes: Causes, host: &str, settings: &UpstreamSettings) -> Req
         };
     }
     if let Some(t) = tls {
-        return RequestError::UpstreamTls {
-            host: host.to_string(),
-            reason: short(t),
-        };
+        return RequestError::upstream_tls(host, Some(&t), t.to_string());
     }
     let reason = if dns {
         "its name does not resolve".to_string()

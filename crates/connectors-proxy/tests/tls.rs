@@ -48,17 +48,43 @@ async fn verified_with_ssl_cert_file_and_refused_otherwise() {
 
     let good = tls_upstream(&trusted).await;
     let bad = tls_upstream(&untrusted).await;
+    let plain = plain_upstream().await;
     let catalog = MemCatalog::with_classes(&["git"]);
     catalog.put_secret(basic_auth_secret("team-a", "cred", "u", "p4ssw0rd"));
     for (name, address) in [
         ("good", format!("https://localhost:{}/scm", good.port())),
         ("bad", format!("https://localhost:{}", bad.port())),
+        ("plain", format!("https://localhost:{}", plain.port())),
     ] {
         catalog.put_connector(git_connector("team-a", name, &address, Some("cred")));
     }
     catalog.add_token("tok-tls-1", "team-a", "sa");
-    let proxy = start_proxy(catalog, test_config()).await;
+    for fast in [true, false] {
+        let config = connectors_proxy::ProxyConfig {
+            http1_fast_path: fast,
+            ..test_config()
+        };
+        let proxy = start_proxy(catalog.clone(), config).await;
+        check_upstreams(&proxy).await;
+    }
+}
 
+/// A server that answers anything with plain HTTP, not TLS.
+async fn plain_upstream() -> SocketAddr {
+    serve_loopback(|mut tcp| async move {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let mut buf = [0u8; 1024];
+        let _ = tcp.read(&mut buf).await;
+        let _ = tcp
+            .write_all(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n")
+            .await;
+    })
+    .await
+}
+
+/// `good` answers through TLS; `bad` has a certificate from another CA and
+/// `plain` does not speak TLS: both are 502s whose text says what to do.
+async fn check_upstreams(proxy: &RunningProxy) {
     let auth = "Bearer tok-tls-1";
     let r = get(
         proxy.addr,
@@ -81,5 +107,17 @@ async fn verified_with_ssl_cert_file_and_refused_otherwise() {
         text.contains("unreachable") && text.contains("TLS"),
         "{text}"
     );
+    assert!(text.contains("spec.caCertSecretRef"), "{text}");
     assert!(!text.contains("p4ssw0rd"));
+
+    let r = get(
+        proxy.addr,
+        "/namespaces/team-a/connectors/plain/x",
+        &[("authorization", auth)],
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::BAD_GATEWAY);
+    let text = r.text();
+    assert!(text.contains("did not answer in TLS"), "{text}");
+    assert!(!text.contains("caCertSecretRef"), "{text}");
 }

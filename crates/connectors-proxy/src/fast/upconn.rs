@@ -205,15 +205,12 @@ async fn open_io(shared: &Shared, dest: &Destination) -> Result<UpIo, RequestErr
             Ok(UpIo::Tls(Box::new(s)))
         }
         Err(e) => {
-            let reason = e
-                .get_ref()
-                .and_then(|i| i.downcast_ref::<rustls::Error>())
-                .map(|t| t.to_string())
-                .unwrap_or_else(|| format!("handshake failed: {}", e.kind()));
-            Err(RequestError::UpstreamTls {
-                host: dest.label.clone(),
-                reason: reason.chars().take(200).collect(),
-            })
+            let tls = e.get_ref().and_then(|i| i.downcast_ref::<rustls::Error>());
+            let reason = tls.map_or_else(
+                || format!("handshake failed: {}", e.kind()),
+                |t| t.to_string(),
+            );
+            Err(RequestError::upstream_tls(&dest.label, tls, reason))
         }
     }
 }
