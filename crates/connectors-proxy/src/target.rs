@@ -123,9 +123,15 @@ pub(crate) struct TunnelTarget {
 
 impl TunnelTarget {
     /// From the CONNECT request target (`host:port`; port 443 when absent).
+    /// Only that form is taken: no scheme, path or user information.
     pub(crate) fn from_connect(uri: &Uri) -> Result<TunnelTarget, RequestError> {
         let authority = uri
             .authority()
+            .filter(|a| {
+                uri.scheme().is_none()
+                    && uri.path_and_query().is_none()
+                    && !a.as_str().contains('@')
+            })
             .ok_or(RequestError::BadRequest("CONNECT needs a host:port target"))?;
         let port = authority.port_u16().unwrap_or(443);
         let host = authority.host().trim_end_matches('.').to_ascii_lowercase();
@@ -387,6 +393,14 @@ mod tests {
         assert!(!t.same_authority("10.0.0.1"));
         let t = TunnelTarget::from_connect(&"[::1]:8443".parse().unwrap()).unwrap();
         assert_eq!(t.cert_name(), "::1");
+        for other_form in [
+            "http://example.com:80/",
+            "https://example.com",
+            "u@example.com:443",
+        ] {
+            let e = TunnelTarget::from_connect(&other_form.parse().unwrap()).unwrap_err();
+            assert_eq!(e.status(), 400, "{other_form}");
+        }
         let inner = ForwardTarget::in_tunnel(&t, &"/x/../y?q=1".parse().unwrap());
         assert_eq!(inner.path_and_query, "/y?q=1");
         assert_eq!(inner.host_port(), "[::1]:8443");
