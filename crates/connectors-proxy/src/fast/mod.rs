@@ -13,7 +13,8 @@
 //! generator, unknown Connectors, heads over a limit — is handed, with the
 //! bytes already read, to the general server ([`crate::server`]) for the
 //! rest of the connection. The checks, the header rules, the audit record
-//! and the metrics are the same on both paths.
+//! and the metrics are the same on both paths. A head that cannot be read
+//! at all is answered here, with a text saying why ([`crate::unreadable`]).
 
 mod align;
 mod chunked;
