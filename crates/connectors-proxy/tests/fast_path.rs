@@ -382,13 +382,7 @@ async fn bodiless_answers_are_audited_as_complete_on_either_path() {
     };
     let auth = bearer(TOKEN_A);
     for fast in [true, false] {
-        let dir = tempfile::tempdir().unwrap();
-        let audit = dir.path().join("audit.jsonl");
-        let config = ProxyConfig {
-            http1_fast_path: fast,
-            audit_file: Some(audit.clone()),
-            ..test_config()
-        };
+        let (_dir, audit, config) = audited(fast);
         let env = Env::with_config(config.clone(), tool).await;
         let mut c = env.client().await;
         let head = request(
@@ -552,13 +546,7 @@ async fn a_broken_answer_is_audited_as_a_body_error_on_either_path() {
     ];
     for fast in [true, false] {
         for (name, answer, most) in answers {
-            let dir = tempfile::tempdir().unwrap();
-            let audit = dir.path().join("audit.jsonl");
-            let config = ProxyConfig {
-                http1_fast_path: fast,
-                audit_file: Some(audit.clone()),
-                ..test_config()
-            };
+            let (_dir, audit, config) = audited(fast);
             let env =
                 Env::with_config(config, move |_, _| Reply::raw(&[answer]).then_close()).await;
             let case = format!("{name}, fast path {fast}");
@@ -602,6 +590,19 @@ async fn a_broken_answer_is_audited_as_a_body_error_on_either_path() {
             }
         }
     }
+}
+
+/// A configuration with or without the fast path that appends audit
+/// records to a file in a new directory (kept while the first is alive).
+fn audited(fast: bool) -> (tempfile::TempDir, std::path::PathBuf, ProxyConfig) {
+    let dir = tempfile::tempdir().unwrap();
+    let audit = dir.path().join("audit.jsonl");
+    let config = ProxyConfig {
+        http1_fast_path: fast,
+        audit_file: Some(audit.clone()),
+        ..test_config()
+    };
+    (dir, audit, config)
 }
 
 /// The first record of the audit file that `pick` accepts, waited for.
@@ -674,13 +675,10 @@ async fn unreadable_heads_are_answered_and_audited_on_either_path() {
                     continue;
                 }
                 let case = format!("{name}, fast path {fast}, tunnel {tunnel}");
-                let dir = tempfile::tempdir().unwrap();
-                let audit = dir.path().join("audit.jsonl");
+                let (_dir, audit, config) = audited(fast);
                 let config = ProxyConfig {
-                    http1_fast_path: fast,
-                    audit_file: Some(audit.clone()),
                     max_request_header_bytes: 4096,
-                    ..test_config()
+                    ..config
                 };
                 let (r, closed, tool) = if tunnel {
                     let env = Env::tunnelled_with(config, echo).await;
