@@ -13,26 +13,33 @@
 use crate::audit::RequestLog;
 use crate::error::RequestError;
 use crate::limits::HeadLimits;
+use crate::server::ConnCtx;
 use crate::Shared;
 use http::Method;
 
 /// Error kind of a head that could not be parsed.
 pub(crate) const MALFORMED: &str = "malformed_request";
 
+/// A log record for the unreadable `head` (as much of it as was read) of
+/// a request on the fast path, started now.
+pub(crate) fn log_of(shared: &Shared, ctx: &ConnCtx, head: &[u8]) -> Box<RequestLog> {
+    request_line(head).log(shared, Some(ctx.state.busy()), ctx.tunnel.is_some())
+}
+
 /// Audit mode of a head whose request line could not be read.
-pub(crate) const UNKNOWN_MODE: &str = "unknown";
+const UNKNOWN_MODE: &str = "unknown";
 
 /// What the request line of an unreadable head said, as far as it could
 /// be read.
 #[derive(Clone, Copy, Debug, Default)]
-pub(crate) struct Line<'a> {
-    pub(crate) method: Option<&'a str>,
-    pub(crate) target: Option<&'a str>,
+struct Line<'a> {
+    method: Option<&'a str>,
+    target: Option<&'a str>,
 }
 
 impl Line<'_> {
     /// A log record for the request, started now.
-    pub(crate) fn log(
+    fn log(
         &self,
         shared: &Shared,
         busy: Option<crate::conn::BusyGuard>,
@@ -120,7 +127,7 @@ pub(crate) fn oversized(read: usize, limits: &HeadLimits) -> RequestError {
 /// The request line at the start of `buf`, when it is all there and has
 /// the form `METHOD TARGET HTTP/…` with a method of at most
 /// [`MAX_METHOD`] token characters; nothing is taken from any other line.
-pub(crate) fn request_line(buf: &[u8]) -> Line<'_> {
+fn request_line(buf: &[u8]) -> Line<'_> {
     let Some(end) = buf.iter().position(|&b| b == b'\n') else {
         return Line::default();
     };
@@ -158,20 +165,16 @@ fn field_lines(head: &[u8]) -> usize {
 /// answered with a bare 400 or 431); other connection errors are not
 /// requests and are not recorded.
 pub(crate) fn record_parse_error(shared: &Shared, e: &hyper::Error, tunnel: bool) {
-    let status = if e.is_parse_too_large() {
-        431
+    let answered = if e.is_parse_too_large() {
+        RequestError::HeadersTooLarge(String::new())
     } else if e.is_parse() && !e.is_parse_version_h2() {
-        400
+        RequestError::MalformedHead("refused by the HTTP/1.1 parser")
     } else {
         return;
     };
     let mut log = Line::default().log(shared, None, tunnel);
-    log.status = status;
-    log.error = Some(if status == 431 {
-        "headers_too_large"
-    } else {
-        MALFORMED
-    });
+    log.status = answered.status().as_u16();
+    log.error = Some(answered.kind());
     log.mark_complete();
     tracing::debug!(request_id = %log.id, error = %e, "unreadable request head");
 }

@@ -125,12 +125,9 @@ pub(crate) async fn serve<IO: ClientIo>(shared: Arc<Shared>, io: ConnIo<IO>, ctx
             Head::Closed => return,
             Head::HandOff => return hand_off(shared, conn, ctx).await,
             Head::TooLarge => {
-                let line = unreadable::request_line(&conn.buf);
-                let mut log = line.log(&shared, Some(ctx.state.busy()), ctx.tunnel.is_some());
+                let log = unreadable::log_of(&shared, &ctx, &conn.buf);
                 let error = unreadable::oversized(conn.buf.len(), &shared.limits);
-                reply::error(&shared, &mut conn, &mut log, &error, true).await;
-                drop(log);
-                return reply::close_unread(&mut conn).await;
+                return reply::error_and_close(&shared, &mut conn, log, &error).await;
             }
         };
         let next = match prepare::prepare(
@@ -154,9 +151,7 @@ pub(crate) async fn serve<IO: ClientIo>(shared: Arc<Shared>, io: ConnIo<IO>, ctx
                     reply::error(&shared, &mut conn, &mut log, &error, client_close).await
                 } else {
                     // The rest of the request is still coming.
-                    reply::error(&shared, &mut conn, &mut log, &error, true).await;
-                    drop(log);
-                    return reply::close_unread(&mut conn).await;
+                    return reply::error_and_close(&shared, &mut conn, log, &error).await;
                 }
             }
             Prepared::Go(plan) => {

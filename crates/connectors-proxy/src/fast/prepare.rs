@@ -176,10 +176,8 @@ fn unreadable(shared: &Shared, ctx: &ConnCtx, head: &[u8], e: httparse::Error) -
     let Some(error) = crate::unreadable::judge(e, head, &shared.limits) else {
         return Prepared::HandOff;
     };
-    let line = crate::unreadable::request_line(head);
-    let log = line.log(shared, Some(ctx.state.busy()), ctx.tunnel.is_some());
     Prepared::Refuse {
-        log,
+        log: crate::unreadable::log_of(shared, ctx, head),
         error,
         // What follows a head that cannot be read cannot be framed.
         body: Framing::Close,

@@ -67,6 +67,19 @@ pub(crate) async fn error<IO: ClientIo>(
     }
 }
 
+/// Answers with `e` a request that was not read whole, finishes its
+/// record, and closes the connection ([`close_unread`]).
+pub(crate) async fn error_and_close<IO: ClientIo>(
+    shared: &Shared,
+    conn: &mut Conn<IO>,
+    mut log: Box<RequestLog>,
+    e: &RequestError,
+) {
+    error(shared, conn, &mut log, e, true).await;
+    drop(log);
+    close_unread(conn).await
+}
+
 /// Most bytes of an unread request read and dropped before closing.
 const UNREAD_DRAIN_BYTES: usize = 1024 * 1024;
 
@@ -78,7 +91,7 @@ const UNREAD_DRAIN_TIME: Duration = Duration::from_millis(500);
 /// resets the connection, and a client that is still writing may then
 /// lose the answer; so the sending side is closed first and what arrives
 /// is read and dropped, within bounds, before the socket goes.
-pub(crate) async fn close_unread<IO: ClientIo>(conn: &mut Conn<IO>) {
+async fn close_unread<IO: ClientIo>(conn: &mut Conn<IO>) {
     let _ = conn.io.shutdown().await;
     let drain = async {
         let mut sink = [0u8; 16 * 1024];
